@@ -1,0 +1,96 @@
+import type { FastifyInstance } from 'fastify';
+import { requireRole } from '../auth/guard.js';
+import { bumpCatalogVersion } from '../catalog/catalog.js';
+import type { Engine } from '../engine.js';
+import { ApiError, invalidRequest } from '../errors.js';
+import { parse } from '../http/validate.js';
+import { newId } from '../ids.js';
+import { parseCidr } from '../net/cidr.js';
+import { advertiserCreate, advertiserPatch, DEFAULT_RATE_LIMIT_PER_S } from './schemas.js';
+import { newWebhookSecret } from './secrets.js';
+import { advertiserView } from './views.js';
+
+type IdParams = { Params: { id: string } };
+
+export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): void {
+  const admin = requireRole(engine.tokens, 'admin');
+  const { sql, catalog } = engine;
+
+  const find = (id: string) => {
+    const advertiser = catalog.advertisers.get(id);
+    if (!advertiser) throw new ApiError('not_found', 'No such advertiser.');
+    return advertiser;
+  };
+
+  app.post('/v1/advertisers', { preHandler: admin }, async (request, reply) => {
+    const body = parse(advertiserCreate, request.body);
+    const id = newId('adv');
+    const secret = { id: newId('sec'), ...newWebhookSecret() };
+    const allowlist = body.ipAllowlist.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text);
+    await sql.begin(async (tx) => {
+      await tx`insert into advertisers (id, name, ip_allowlist, auth, jwt, rate_limit_per_s)
+        values (${id}, ${body.name}, ${allowlist}, ${body.auth}, ${body.jwt ? tx.json(body.jwt as never) : null},
+                ${body.rateLimit?.perS ?? DEFAULT_RATE_LIMIT_PER_S})`;
+      await tx`insert into advertiser_secrets (id, advertiser_id, secret) values (${secret.id}, ${id}, ${secret.key})`;
+      await bumpCatalogVersion(tx);
+    });
+    await catalog.load();
+    const view = advertiserView(find(id));
+    return reply.code(201).send({ ...view, secrets: [{ id: secret.id, secret: secret.text, createdAt: view.secrets[0]?.createdAt }] });
+  });
+
+  app.get('/v1/advertisers', { preHandler: admin }, async () => ({
+    items: [...catalog.advertisers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(advertiserView),
+  }));
+
+  app.get<IdParams>('/v1/advertisers/:id', { preHandler: admin }, async (request) => advertiserView(find(request.params.id)));
+
+  app.patch<IdParams>('/v1/advertisers/:id', { preHandler: admin }, async (request) => {
+    const current = find(request.params.id);
+    const body = parse(advertiserPatch, request.body);
+    const auth = body.auth ?? current.auth;
+    const jwt = body.jwt === undefined ? current.jwt : body.jwt;
+    if (auth.includes('jwt') && !jwt) throw invalidRequest([{ path: 'jwt', message: 'is required when auth includes jwt' }]);
+    const allowlist = body.ipAllowlist?.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text) ?? current.ipAllowlist;
+    await sql.begin(async (tx) => {
+      await tx`update advertisers set
+          name = ${body.name ?? current.name}, ip_allowlist = ${allowlist}, auth = ${auth},
+          jwt = ${jwt ? tx.json(jwt as never) : null}, rate_limit_per_s = ${body.rateLimit?.perS ?? current.rateLimitPerS},
+          updated_at = now()
+        where id = ${current.id}`;
+      await bumpCatalogVersion(tx);
+    });
+    await catalog.load();
+    return advertiserView(find(current.id));
+  });
+
+  app.post<IdParams>('/v1/advertisers/:id/secrets', { preHandler: admin }, async (request, reply) => {
+    const advertiser = find(request.params.id);
+    const secret = { id: newId('sec'), ...newWebhookSecret() };
+    const [row] = await sql.begin(async (tx) => {
+      const rows = await tx`insert into advertiser_secrets (id, advertiser_id, secret) values (${secret.id}, ${advertiser.id}, ${secret.key})
+        returning created_at`;
+      await tx`update advertisers set updated_at = now() where id = ${advertiser.id}`;
+      await bumpCatalogVersion(tx);
+      return rows;
+    });
+    await catalog.load();
+    return reply.code(201).send({ id: secret.id, secret: secret.text, createdAt: (row?.created_at as Date).toISOString() });
+  });
+
+  app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { preHandler: admin }, async (request, reply) => {
+    const advertiser = find(request.params.id);
+    const revoked = await sql.begin(async (tx) => {
+      const rows = await tx`update advertiser_secrets set revoked_at = now()
+        where id = ${request.params.secretId} and advertiser_id = ${advertiser.id} and revoked_at is null returning id`;
+      if (rows.length > 0) {
+        await tx`update advertisers set updated_at = now() where id = ${advertiser.id}`;
+        await bumpCatalogVersion(tx);
+      }
+      return rows.length;
+    });
+    if (revoked === 0) throw new ApiError('not_found', 'No such active secret for this advertiser.');
+    await catalog.load();
+    return reply.code(204).send();
+  });
+}

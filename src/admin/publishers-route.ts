@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import { requireRole } from '../auth/guard.js';
+import { bumpCatalogVersion } from '../catalog/catalog.js';
+import type { Engine } from '../engine.js';
+import { ApiError } from '../errors.js';
+import { parse } from '../http/validate.js';
+import { newId } from '../ids.js';
+import { publisherSchemas } from './schemas.js';
+import { newWebhookSecret } from './secrets.js';
+import { publisherView } from './views.js';
+
+type IdParams = { Params: { id: string } };
+
+export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): void {
+  const admin = requireRole(engine.tokens, 'admin');
+  const { sql, catalog } = engine;
+  const schemas = publisherSchemas(engine.config.allowPrivateDestinations);
+
+  const find = (id: string) => {
+    const publisher = catalog.publishers.get(id);
+    if (!publisher) throw new ApiError('not_found', 'No such publisher.');
+    return publisher;
+  };
+
+  app.post('/v1/publishers', { preHandler: admin }, async (request, reply) => {
+    const body = parse(schemas.create, request.body);
+    const id = newId('pub');
+    const secret = newWebhookSecret();
+    await sql.begin(async (tx) => {
+      await tx`insert into publishers (id, name, postback_url, method, secret)
+        values (${id}, ${body.name}, ${body.postbackUrl}, ${body.method}, ${secret.key})`;
+      await bumpCatalogVersion(tx);
+    });
+    await catalog.load();
+    return reply.code(201).send({ ...publisherView(find(id)), secret: secret.text });
+  });
+
+  app.get('/v1/publishers', { preHandler: admin }, async () => ({
+    items: [...catalog.publishers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(publisherView),
+  }));
+
+  app.get<IdParams>('/v1/publishers/:id', { preHandler: admin }, async (request) => publisherView(find(request.params.id)));
+
+  app.patch<IdParams>('/v1/publishers/:id', { preHandler: admin }, async (request) => {
+    const current = find(request.params.id);
+    const body = parse(schemas.patch, request.body);
+    await sql.begin(async (tx) => {
+      await tx`update publishers set name = ${body.name ?? current.name}, postback_url = ${body.postbackUrl ?? current.postbackUrl},
+          method = ${body.method ?? current.method}, updated_at = now()
+        where id = ${current.id}`;
+      await bumpCatalogVersion(tx);
+    });
+    await catalog.load();
+    return publisherView(find(current.id));
+  });
+}

@@ -1,0 +1,94 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { registerAdvertiserRoutes } from './admin/advertisers-route.js';
+import { registerOfferRoutes } from './admin/offers-route.js';
+import { registerPublisherRoutes } from './admin/publishers-route.js';
+import { registerTokenRoutes } from './auth/tokens-route.js';
+import { registerClickRoutes } from './click/route.js';
+import type { Engine } from './engine.js';
+import { ApiError } from './errors.js';
+import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
+import { registerOpsRoutes } from './ops/route.js';
+
+/** Builds the HTTP layer over an engine; tests use `inject()`, main.ts listens. */
+export async function buildApp(engine: Engine): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: engine.log as unknown as FastifyBaseLogger,
+    // Per-request log lines would cost more than a click redirect itself; metrics cover traffic.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Never fastify's trustProxy: the source address is resolved by net/source-address.ts from TRUST_PROXY.
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    requestIdHeader: false,
+    genReqId: () => crypto.randomUUID(),
+  });
+
+  registerBodyParsers(app);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    engine.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    engine.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500 && apiError.code !== 'unavailable') request.log.error({ err: error }, 'unhandled error');
+    if (apiError.headers) reply.headers(apiError.headers);
+    return reply.code(apiError.status).send(apiError.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new ApiError('not_found', `No route ${request.method} ${request.url.split('?')[0]}.`);
+    return reply.code(404).send(error.toBody());
+  });
+
+  registerOpsRoutes(app, engine);
+  registerTokenRoutes(app, engine);
+  registerAdvertiserRoutes(app, engine);
+  registerPublisherRoutes(app, engine);
+  registerOfferRoutes(app, engine);
+  registerClickRoutes(app, engine);
+  return app;
+}
+
+/** Maps framework and driver errors to the registry; anything unknown is a generic 500, never leaked. */
+function toApiError(error: FastifyError | ApiError): ApiError {
+  if (error instanceof ApiError) return error;
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError('unsupported_media_type', 'Send application/json or application/x-www-form-urlencoded.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('invalid_request', 'The body is not valid JSON.');
+    default:
+      break;
+  }
+  if (isDatabaseUnavailable(error)) return new ApiError('unavailable');
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new ApiError('invalid_request', error.message);
+  }
+  return new ApiError('internal_error');
+}
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'CONNECT_TIMEOUT' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECTION_ENDED' ||
+    code === 'CONNECTION_DESTROYED' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' || // cannot_connect_now
+    code === '53300' // too_many_connections
+  );
+}

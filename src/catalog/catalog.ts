@@ -1,0 +1,200 @@
+import type { Sql } from '../db/database.js';
+import { parseCidrList, type Cidr } from '../net/cidr.js';
+
+/**
+ * Each node's in-memory copy of advertisers, offers, publishers and click keys. The hot paths (click
+ * redirect, postback intake) read it without touching PostgreSQL. Admin writes bump
+ * `catalog_version`; every node polls that single row, so a change is live everywhere within
+ * CATALOG_POLL_MS plus one reload, well inside the contract's 5 s.
+ */
+
+export const CATALOG_POLL_MS = 1000;
+
+export type AuthMethod = 'hmac' | 'jwt';
+export type JwtSettings = {
+  jwksUrl?: string;
+  jwks?: { keys: Record<string, unknown>[] };
+  issuer: string;
+  algorithms?: string[];
+};
+
+export type AdvertiserSecret = { id: string; key: Buffer; createdAt: Date };
+
+export type Advertiser = {
+  id: string;
+  seq: number;
+  name: string;
+  ipAllowlist: string[];
+  allowRanges: Cidr[];
+  auth: AuthMethod[];
+  jwt: JwtSettings | null;
+  rateLimitPerS: number;
+  secrets: AdvertiserSecret[];
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type Offer = {
+  id: string;
+  seq: number;
+  advertiserId: string;
+  name: string;
+  url: string;
+  payoutMinor: bigint;
+  currency: string;
+  clickTtlS: number;
+  dailyCap: number | null;
+  fraud: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type Publisher = {
+  id: string;
+  seq: number;
+  name: string;
+  postbackUrl: string;
+  method: 'GET' | 'POST';
+  secret: Buffer;
+  disabledAt: Date | null;
+  disabledReason: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type ClickKey = { kid: number; secret: Buffer; createdAt: Date };
+
+export class Catalog {
+  advertisers = new Map<string, Advertiser>();
+  advertisersBySeq = new Map<number, Advertiser>();
+  offers = new Map<string, Offer>();
+  offersBySeq = new Map<number, Offer>();
+  publishers = new Map<string, Publisher>();
+  publishersBySeq = new Map<number, Publisher>();
+  /** Keys that verify, by kid. */
+  clickKeys = new Map<number, ClickKey>();
+  /** The newest key: the one that mints. */
+  mintingKey: ClickKey | undefined;
+  private version = -1n;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(private readonly sql: Sql, private readonly onError: (err: unknown) => void = () => undefined) {}
+
+  async load(): Promise<void> {
+    const [versionRow] = await this.sql<{ version: bigint }[]>`select version from catalog_version`;
+    const [advertisers, secrets, offers, publishers, keys] = await Promise.all([
+      this.sql`select id, seq, name, ip_allowlist, auth, jwt, rate_limit_per_s, created_at, updated_at from advertisers`,
+      this.sql`select id, advertiser_id, secret, created_at from advertiser_secrets where revoked_at is null order by created_at desc`,
+      this.sql`select id, seq, advertiser_id, name, url, payout_minor, currency, click_ttl_s, daily_cap, fraud, created_at, updated_at from offers`,
+      this.sql`select id, seq, name, postback_url, method, secret, disabled_at, disabled_reason, created_at, updated_at from publishers`,
+      this.sql`select kid, secret, created_at from click_keys where retired_at is null order by created_at desc, kid desc`,
+    ]);
+    const secretsByAdvertiser = new Map<string, AdvertiserSecret[]>();
+    for (const s of secrets) {
+      const list = secretsByAdvertiser.get(s.advertiser_id) ?? [];
+      list.push({ id: s.id, key: s.secret, createdAt: s.created_at });
+      secretsByAdvertiser.set(s.advertiser_id, list);
+    }
+    const nextAdvertisers = new Map<string, Advertiser>();
+    const nextAdvertisersBySeq = new Map<number, Advertiser>();
+    for (const a of advertisers) {
+      const ranges = parseCidrList(a.ip_allowlist);
+      const advertiser: Advertiser = {
+        id: a.id,
+        seq: a.seq,
+        name: a.name,
+        ipAllowlist: a.ip_allowlist,
+        // Stored lists were validated on write; an unparsable one fails closed (matches nothing).
+        allowRanges: ranges.ok ? ranges.value : [],
+        auth: a.auth,
+        jwt: a.jwt,
+        rateLimitPerS: a.rate_limit_per_s,
+        secrets: secretsByAdvertiser.get(a.id) ?? [],
+        createdAt: a.created_at,
+        updatedAt: a.updated_at,
+      };
+      nextAdvertisers.set(advertiser.id, advertiser);
+      nextAdvertisersBySeq.set(advertiser.seq, advertiser);
+    }
+    const nextOffers = new Map<string, Offer>();
+    const nextOffersBySeq = new Map<number, Offer>();
+    for (const o of offers) {
+      const offer: Offer = {
+        id: o.id,
+        seq: o.seq,
+        advertiserId: o.advertiser_id,
+        name: o.name,
+        url: o.url,
+        payoutMinor: o.payout_minor,
+        currency: o.currency,
+        clickTtlS: o.click_ttl_s,
+        dailyCap: o.daily_cap,
+        fraud: o.fraud,
+        createdAt: o.created_at,
+        updatedAt: o.updated_at,
+      };
+      nextOffers.set(offer.id, offer);
+      nextOffersBySeq.set(offer.seq, offer);
+    }
+    const nextPublishers = new Map<string, Publisher>();
+    const nextPublishersBySeq = new Map<number, Publisher>();
+    for (const p of publishers) {
+      const publisher: Publisher = {
+        id: p.id,
+        seq: p.seq,
+        name: p.name,
+        postbackUrl: p.postback_url,
+        method: p.method,
+        secret: p.secret,
+        disabledAt: p.disabled_at,
+        disabledReason: p.disabled_reason,
+        createdAt: p.created_at,
+        updatedAt: p.updated_at,
+      };
+      nextPublishers.set(publisher.id, publisher);
+      nextPublishersBySeq.set(publisher.seq, publisher);
+    }
+    const nextKeys = new Map<number, ClickKey>();
+    for (const k of keys) nextKeys.set(k.kid, { kid: k.kid, secret: k.secret, createdAt: k.created_at });
+    this.advertisers = nextAdvertisers;
+    this.advertisersBySeq = nextAdvertisersBySeq;
+    this.offers = nextOffers;
+    this.offersBySeq = nextOffersBySeq;
+    this.publishers = nextPublishers;
+    this.publishersBySeq = nextPublishersBySeq;
+    this.clickKeys = nextKeys;
+    this.mintingKey = keys[0] ? nextKeys.get(keys[0].kid) : undefined;
+    this.version = versionRow?.version ?? 0n;
+  }
+
+  /** Reload when another node (or this one) changed something. Concurrent callers share one reload. */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const [row] = await this.sql<{ version: bigint }[]>`select version from catalog_version`;
+        if (row && row.version !== this.version) await this.load();
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  startPolling(intervalMs = CATALOG_POLL_MS): void {
+    this.timer = setInterval(() => {
+      this.refresh().catch(this.onError);
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stopPolling(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** Call inside every admin write transaction so all nodes pick the change up. */
+export async function bumpCatalogVersion(tx: Sql | import('../db/database.js').TxSql): Promise<void> {
+  await tx`update catalog_version set version = version + 1`;
+}

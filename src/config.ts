@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { parseCidrList, type Cidr } from './net/cidr.js';
+
+/**
+ * The environment, parsed once. A bad value stops start-up with a message naming the variable,
+ * because an engine that guesses at its own tolerance windows silently pays out on forged traffic.
+ */
+
+const seconds = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      if (!/^\d+$/.test(raw.trim())) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of seconds, got "${raw}"` });
+        return z.NEVER;
+      }
+      return Number(raw.trim());
+    });
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (/^(true|1|yes)$/i.test(raw)) return true;
+      if (/^(false|0|no)$/i.test(raw)) return false;
+      ctx.addIssue({ code: 'custom', message: `expected true or false, got "${raw}"` });
+      return z.NEVER;
+    });
+
+/** Retry delays for outbound postbacks: fast at first for blips, then hourly-ish for a publisher outage. */
+export const DEFAULT_DELIVERY_BACKOFF_S = [10, 60, 300, 900, 3600, 7200, 14400];
+
+const envSchema = z.object({
+  PORT: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return 8080;
+      const port = Number(raw);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be a port number 0-65535, got "${raw}"` });
+        return z.NEVER;
+      }
+      return port;
+    }),
+  HOST: z.string().optional().transform((v) => (v && v.length > 0 ? v : '127.0.0.1')),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL')
+    .transform((v) => (v ? v : undefined)),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || /^rediss?:\/\//.test(v), 'must be a redis:// URL')
+    .transform((v) => (v ? v : undefined)),
+  ADMIN_TOKEN: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || v.length >= 16, 'must be at least 16 characters')
+    .transform((v) => (v ? v : undefined)),
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((raw, ctx): Cidr[] => {
+      if (!raw) return [];
+      const parsed = parseCidrList(raw.split(',').map((s) => s.trim()).filter(Boolean));
+      if (!parsed.ok) {
+        ctx.addIssue({ code: 'custom', message: parsed.error });
+        return z.NEVER;
+      }
+      return parsed.value;
+    }),
+  SIGNATURE_TOLERANCE_S: seconds('SIGNATURE_TOLERANCE_S', 300),
+  REFIRE_WINDOW_S: seconds('REFIRE_WINDOW_S', 259200),
+  DELIVERY_BACKOFF_S: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (!raw) return DEFAULT_DELIVERY_BACKOFF_S;
+      const parts = raw.split(',').map((s) => s.trim());
+      if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) {
+        ctx.addIssue({ code: 'custom', message: `must be comma-separated whole seconds, got "${raw}"` });
+        return z.NEVER;
+      }
+      return parts.map(Number);
+    }),
+  PIXEL_GRACE_S: seconds('PIXEL_GRACE_S', 1800),
+  RECONCILE_CRON: z.string().optional().transform((v) => (v && v.trim() ? v.trim() : '*/15 * * * *')),
+  PUBLIC_URL: z
+    .string()
+    .optional()
+    .refine((v) => !v || /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL')
+    .transform((v) => (v ? v.replace(/\/+$/, '') : undefined)),
+  ALLOW_PRIVATE_DESTINATIONS: bool(false),
+  DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  adminToken: string | undefined;
+  trustProxy: Cidr[];
+  signatureToleranceS: number;
+  refireWindowS: number;
+  deliveryBackoffS: number[];
+  pixelGraceS: number;
+  reconcileCron: string | 'off';
+  publicUrl: string;
+  allowPrivateDestinations: boolean;
+  dataDir: string;
+  logLevel: string;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = result.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    adminToken: e.ADMIN_TOKEN,
+    trustProxy: e.TRUST_PROXY,
+    signatureToleranceS: e.SIGNATURE_TOLERANCE_S,
+    refireWindowS: e.REFIRE_WINDOW_S,
+    deliveryBackoffS: e.DELIVERY_BACKOFF_S,
+    pixelGraceS: e.PIXEL_GRACE_S,
+    reconcileCron: e.RECONCILE_CRON,
+    publicUrl: e.PUBLIC_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`,
+    allowPrivateDestinations: e.ALLOW_PRIVATE_DESTINATIONS,
+    dataDir: e.DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** A config for tests and tools: defaults plus overrides, without reading process.env. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), reconcileCron: 'off', logLevel: 'silent', ...overrides };
+}

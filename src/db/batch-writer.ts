@@ -1,0 +1,118 @@
+/**
+ * Buffers rows in memory and writes them in set-based batches, so a hot path (click redirect,
+ * pixel) answers without waiting for PostgreSQL. Bounded delay: a row waits at most `maxDelayMs`
+ * before a flush starts. A failed flush keeps its rows and retries; `close()` flushes what is left.
+ *
+ * What a crash can lose: rows accepted within the last `maxDelayMs` (plus any backlog while
+ * PostgreSQL was down). That is the price of never making a user's redirect wait on the database.
+ */
+
+export type BatchWriterOptions<T> = {
+  name: string;
+  write: (rows: T[]) => Promise<void>;
+  maxBatch?: number;
+  maxDelayMs?: number;
+  /** Beyond this many buffered rows (a long outage) new rows are dropped and counted, not held forever. */
+  maxBuffered?: number;
+  onFlush?: (size: number, ms: number) => void;
+  onError?: (err: unknown, buffered: number) => void;
+  onDrop?: (count: number) => void;
+};
+
+const RETRY_DELAY_MS = 500;
+
+export class BatchWriter<T> {
+  private buffer: T[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+  private readonly maxBuffered: number;
+
+  constructor(private readonly opts: BatchWriterOptions<T>) {
+    this.maxBatch = opts.maxBatch ?? 1000;
+    this.maxDelayMs = opts.maxDelayMs ?? 20;
+    this.maxBuffered = opts.maxBuffered ?? 200_000;
+  }
+
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  add(row: T): boolean {
+    if (this.buffer.length >= this.maxBuffered) {
+      this.opts.onDrop?.(1);
+      return false;
+    }
+    this.buffer.push(row);
+    if (this.buffer.length >= this.maxBatch) this.kick(0);
+    else this.kick(this.maxDelayMs);
+    return true;
+  }
+
+  /** Writes everything buffered so far; resolves once it is in PostgreSQL (or throws). */
+  async flush(): Promise<void> {
+    while (this.buffer.length > 0 || this.flushing) {
+      if (this.flushing) {
+        await this.flushing.catch(() => undefined);
+        continue;
+      }
+      this.flushing = this.writeOnce();
+      try {
+        await this.flushing;
+      } finally {
+        this.flushing = undefined;
+      }
+    }
+  }
+
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const deadline = Date.now() + timeoutMs;
+    while (this.buffer.length > 0 || this.flushing) {
+      try {
+        await this.flush();
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+      }
+    }
+  }
+
+  private kick(delayMs: number): void {
+    if (this.closed) return;
+    if (this.timer && delayMs > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush().catch((err) => {
+        this.opts.onError?.(err, this.buffer.length);
+        if (this.buffer.length > 0) this.kickAfterFailure();
+      });
+    }, delayMs);
+  }
+
+  private kickAfterFailure(): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kick(0);
+    }, RETRY_DELAY_MS);
+  }
+
+  private async writeOnce(): Promise<void> {
+    const batch = this.buffer.splice(0, this.maxBatch);
+    if (batch.length === 0) return;
+    const started = performance.now();
+    try {
+      await this.opts.write(batch);
+    } catch (err) {
+      // Put the rows back in front so order and content survive the retry.
+      this.buffer.unshift(...batch);
+      throw err;
+    }
+    this.opts.onFlush?.(batch.length, performance.now() - started);
+  }
+}

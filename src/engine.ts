@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { TokenVerifier } from './auth/tokens.js';
+import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
+import { insertClicks, maintainClickPartitions, type ClickRow } from './click/click-store.js';
+import type { Config } from './config.js';
+import { BatchWriter } from './db/batch-writer.js';
+import type { Sql } from './db/database.js';
+import type { FieldIssue } from './errors.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+
+/**
+ * The engine's long-lived parts, built once per process (or per test) and handed to the HTTP layer.
+ * Terminology:
+ * - click: a user's visit through `/c/:offerId`, identified by a self-authenticating click ID.
+ * - postback: an advertiser's server-to-server call saying a click converted.
+ * - conversion: a committed postback, unique per (advertiser, txid), with a fraud decision.
+ * - delivery: one outbound postback to a publisher, retried until delivered or expired.
+ */
+
+/** Clicks older than this are dropped with their day partition; conversions keep what they need. */
+export const CLICK_RETENTION_DAYS = 90;
+const PARTITION_MAINTENANCE_MS = 3_600_000;
+
+export type FraudRuleRegistry = { validateOverrides(rules: Record<string, Record<string, unknown>>): FieldIssue[] };
+
+export type Engine = {
+  config: Config;
+  sql: Sql;
+  log: Logger;
+  catalog: Catalog;
+  metrics: Metrics;
+  tokens: TokenVerifier;
+  clickWriter: BatchWriter<ClickRow>;
+  fraudRules?: FraudRuleRegistry;
+  /** Called by main on SIGTERM after the HTTP server stopped taking requests. */
+  close(): Promise<void>;
+};
+
+export async function createEngine(config: Config, sql: Sql, log: Logger): Promise<Engine> {
+  const metrics = createMetrics();
+  await ensureClickKey(sql);
+  await maintainClickPartitions(sql, CLICK_RETENTION_DAYS);
+  const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'));
+  await catalog.load();
+  catalog.startPolling();
+
+  const clickWriter = new BatchWriter<ClickRow>({
+    name: 'clicks',
+    write: (rows) => insertClicks(sql, rows),
+    onFlush: (size, ms) => {
+      metrics.batchSize.observe({ writer: 'clicks' }, size);
+      metrics.batchDuration.observe({ writer: 'clicks' }, ms / 1000);
+    },
+    onError: (err, buffered) => log.error({ err, buffered }, 'click batch write failed; will retry'),
+    onDrop: (count) => metrics.batchDropped.inc({ writer: 'clicks' }, count),
+  });
+  metrics.sources.bufferedRows.set('clicks', () => clickWriter.pending);
+  metrics.sources.dbConnections = async () => {
+    const rows = await sql<{ state: string | null; n: number }[]>`
+      select state, count(*)::int as n from pg_stat_activity
+      where application_name = 'postback-engine' and pid <> pg_backend_pid() group by state`;
+    return rows.map((r) => ({ state: r.state ?? 'unknown', n: r.n }));
+  };
+
+  const partitionTimer = setInterval(() => {
+    maintainClickPartitions(sql, CLICK_RETENTION_DAYS).catch((err) => log.error({ err }, 'click partition maintenance failed'));
+  }, PARTITION_MAINTENANCE_MS);
+  partitionTimer.unref();
+
+  return {
+    config,
+    sql,
+    log,
+    catalog,
+    metrics,
+    tokens: new TokenVerifier(sql, config.adminToken),
+    clickWriter,
+    async close() {
+      clearInterval(partitionTimer);
+      catalog.stopPolling();
+      await clickWriter.close();
+    },
+  };
+}
+
+/** The first node to start on an empty database creates click key 1; everyone else finds it. */
+async function ensureClickKey(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    const inserted = await tx`insert into click_keys (kid, secret) values (1, ${randomBytes(32)}) on conflict (kid) do nothing returning kid`;
+    if (inserted.length > 0) await bumpCatalogVersion(tx);
+  });
+}

@@ -1,0 +1,76 @@
+import { buildApp } from './app.js';
+import { ensureBootstrapToken } from './auth/tokens.js';
+import { ConfigError, loadConfig } from './config.js';
+import { connect } from './db/database.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { migrate } from './db/migrate.js';
+import { createEngine } from './engine.js';
+import { createLogger } from './logger.js';
+
+/** Process entry: config, database, migrations, engine, HTTP, and a graceful SIGTERM drain. */
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres(config.dataDir, (line) => log.info(line));
+    databaseUrl = embedded.url;
+    log.info({ dataDir: config.dataDir }, 'embedded PostgreSQL started');
+  }
+  const sql = connect(databaseUrl);
+  const applied = await migrate(sql, (line) => log.info(line));
+  if (applied.length > 0) log.info({ applied }, 'migrations applied');
+
+  const bootstrapToken = await ensureBootstrapToken(sql, config.adminToken);
+  if (bootstrapToken) {
+    // Printed once, to the terminal only, never through the log pipeline; only its hash is stored.
+    process.stdout.write(`\nGenerated admin token (shown once, store it now):\n  ${bootstrapToken}\n\n`);
+  }
+
+  const engine = await createEngine(config, sql, log);
+  const app = await buildApp(engine);
+  await app.listen({ port: config.port, host: config.host });
+  log.info({ url: config.publicUrl }, 'postback engine listening');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    const forceExit = setTimeout(() => {
+      log.error('drain took too long; exiting');
+      process.exit(1);
+    }, 30_000);
+    forceExit.unref();
+    try {
+      await app.close(); // stops accepting, waits for requests in flight
+      await engine.close(); // flushes batched writes, stops workers
+      await sql.end({ timeout: 5 });
+      await embedded?.stop();
+      log.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'error while draining');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`postback engine failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

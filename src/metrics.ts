@@ -1,0 +1,86 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One registry per engine instance (tests build several apps in one process). */
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Sources read at scrape time; the engine fills them in as its parts come up. */
+export type MetricSources = {
+  bufferedRows: Map<string, () => number>;
+  dbConnections?: () => Promise<{ state: string; n: number }[]>;
+};
+
+export function createMetrics() {
+  const registry = new Registry();
+  const sources: MetricSources = { bufferedRows: new Map() };
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    sources,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by route, method and status code',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by route',
+      labelNames: ['route', 'method'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'db_batch_size',
+      help: 'Rows per batched write, by writer',
+      labelNames: ['writer'] as const,
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: [registry],
+    }),
+    batchDuration: new Histogram({
+      name: 'db_batch_duration_seconds',
+      help: 'Time to write one batch, by writer',
+      labelNames: ['writer'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    batchBuffered: new Gauge({
+      name: 'db_batch_buffered_rows',
+      help: 'Rows accepted but not yet written, by writer',
+      labelNames: ['writer'] as const,
+      registers: [registry],
+      collect() {
+        for (const [writer, read] of sources.bufferedRows) this.set({ writer }, read());
+      },
+    }),
+    batchDropped: new Counter({
+      name: 'db_batch_dropped_rows_total',
+      help: 'Rows dropped because the buffer was full during a database outage',
+      labelNames: ['writer'] as const,
+      registers: [registry],
+    }),
+    dbConnections: new Gauge({
+      name: 'db_pool_connections',
+      help: "This engine's PostgreSQL connections by state (from pg_stat_activity)",
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        if (!sources.dbConnections) return;
+        const rows = await sources.dbConnections();
+        this.reset();
+        for (const r of rows) this.set({ state: r.state }, r.n);
+      },
+    }),
+    postbacks: new Counter({
+      name: 'postbacks_total',
+      help: 'Postbacks by outcome (decision or error code)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    commitBatchSize: new Histogram({
+      name: 'postback_commit_batch_size',
+      help: 'Postbacks committed per PostgreSQL transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,34 @@
+import { inRanges, parseAddress, type Cidr, type IpAddress } from './cidr.js';
+
+/**
+ * Who sent a request. The socket's peer is the truth unless it is one of our own proxies
+ * (TRUST_PROXY); then X-Forwarded-For is read from the right, skipping our proxies, and the first
+ * hop that is not ours is the source. Anything left of it was written by the client and is never
+ * believed. A hop that is not a canonical address makes the source unknown (fail closed).
+ */
+
+export type SourceAddress = { ok: true; address: IpAddress; text: string } | { ok: false; why: string };
+
+export function resolveSourceAddress(
+  peer: string | undefined,
+  forwardedFor: string | string[] | undefined,
+  trusted: readonly Cidr[],
+): SourceAddress {
+  const peerAddr = peer ? parseAddress(peer) : undefined;
+  if (!peerAddr) return { ok: false, why: 'peer address unknown' };
+  if (trusted.length === 0 || !inRanges(peerAddr, trusted) || forwardedFor === undefined) {
+    return { ok: true, address: peerAddr, text: peerAddr.toString() };
+  }
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h.length > 0);
+  let source: IpAddress = peerAddr;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = parseAddress(hops[i] as string);
+    if (!hop) return { ok: false, why: `X-Forwarded-For entry "${hops[i]}" is not a canonical address` };
+    source = hop;
+    if (!inRanges(hop, trusted)) break;
+  }
+  return { ok: true, address: source, text: source.toString() };
+}

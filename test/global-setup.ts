@@ -1,0 +1,80 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { connect } from '../src/db/database.js';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+
+/**
+ * One real PostgreSQL (embedded) for the whole run, with a template database migrated once; each test
+ * file clones it. One real redis-server on a free port when the machine has one; without it the Redis
+ * tests skip and say how to install it (CI installs it, so CI never skips them).
+ */
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    templateDatabase: string;
+    redisUrl: string | null;
+  }
+}
+
+export const TEMPLATE_DB = 'pbe_template';
+
+export default async function setup(project: TestProject) {
+  const dataDir = path.resolve('.test-data', `run-${process.pid}`);
+  const db = await startEmbeddedPostgres(dataDir, (line) => process.stderr.write(`${line}\n`), { persistent: false });
+  const admin = connect(db.url, { max: 1 });
+  await admin.unsafe(`drop database if exists ${TEMPLATE_DB}`);
+  await admin.unsafe(`create database ${TEMPLATE_DB}`);
+  await admin.end();
+  const templateUrl = db.url.replace(/\/postgres$/, `/${TEMPLATE_DB}`);
+  const template = connect(templateUrl, { max: 1 });
+  await migrate(template);
+  await template.end();
+
+  const redis = await startRedis();
+  project.provide('databaseUrl', db.url);
+  project.provide('templateDatabase', TEMPLATE_DB);
+  project.provide('redisUrl', redis?.url ?? null);
+
+  return async () => {
+    redis?.process.kill('SIGTERM');
+    await db.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+}
+
+async function startRedis(): Promise<{ url: string; process: ChildProcess } | undefined> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    const message = 'redis-server not found: Redis tests will be skipped. Install it with `apt-get install -y redis-server`.';
+    if (process.env.CI) throw new Error(`${message} CI must not skip them.`);
+    process.stderr.write(`\n${message}\n\n`);
+    return undefined;
+  }
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const ping = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' });
+    if (ping.stdout?.trim() === 'PONG') return { url: `redis://127.0.0.1:${port}`, process: child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('redis-server did not start within 10 s');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
