@@ -105,6 +105,8 @@ create table conversions (
   txid text not null,
   event text not null,
   status text not null check (status in ('approved', 'pending', 'rejected')),
+  -- Copied from the click at commit: outbound macros need them even if the click row was lost or expired.
+  sub1 text, sub2 text, sub3 text, sub4 text, sub5 text,
   payout_minor bigint not null check (payout_minor >= 0),
   currency char(3) not null,
   decision text not null check (decision in ('accepted', 'flagged', 'rejected')),

@@ -8,6 +8,8 @@ import type { Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { connectRedis } from './state/redis.js';
+import type { Redis } from 'ioredis';
 
 /**
  * The engine's long-lived parts, built once per process (or per test) and handed to the HTTP layer.
@@ -32,6 +34,8 @@ export type Engine = {
   metrics: Metrics;
   tokens: TokenVerifier;
   clickWriter: BatchWriter<ClickRow>;
+  /** Shared state across nodes; undefined means one node with in-process memory. */
+  redis: Redis | undefined;
   fraudRules?: FraudRuleRegistry;
   /** Called by main on SIGTERM after the HTTP server stopped taking requests. */
   close(): Promise<void>;
@@ -39,6 +43,8 @@ export type Engine = {
 
 export async function createEngine(config: Config, sql: Sql, log: Logger): Promise<Engine> {
   const metrics = createMetrics();
+  const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   await ensureClickKey(sql);
   await maintainClickPartitions(sql, CLICK_RETENTION_DAYS);
   const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'));
@@ -76,10 +82,12 @@ export async function createEngine(config: Config, sql: Sql, log: Logger): Promi
     metrics,
     tokens: new TokenVerifier(sql, config.adminToken),
     clickWriter,
+    redis,
     async close() {
       clearInterval(partitionTimer);
       catalog.stopPolling();
       await clickWriter.close();
+      await redis?.quit().catch(() => undefined);
     },
   };
 }
