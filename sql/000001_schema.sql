@@ -148,7 +148,7 @@ create table message_ids (
   kind text not null check (kind in ('webhook', 'jti')),
   message_id text not null,
   content_hash bytea not null,
-  conversion_id text not null,
+  txid text not null,
   created_at timestamptz not null default now(),
   primary key (advertiser_id, kind, message_id)
 );

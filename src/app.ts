@@ -5,9 +5,11 @@ import { registerPublisherRoutes } from './admin/publishers-route.js';
 import { registerTokenRoutes } from './auth/tokens-route.js';
 import { registerClickRoutes } from './click/route.js';
 import type { Engine } from './engine.js';
+import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
 import { registerOpsRoutes } from './ops/route.js';
+import { registerPostbackRoutes } from './postback/route.js';
 
 /** Builds the HTTP layer over an engine; tests use `inject()`, main.ts listens. */
 export async function buildApp(engine: Engine): Promise<FastifyInstance> {
@@ -53,6 +55,7 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   registerPublisherRoutes(app, engine);
   registerOfferRoutes(app, engine);
   registerClickRoutes(app, engine);
+  registerPostbackRoutes(app, engine, engine.intake);
   return app;
 }
 
@@ -76,19 +79,4 @@ function toApiError(error: FastifyError | ApiError): ApiError {
     return new ApiError('invalid_request', error.message);
   }
   return new ApiError('internal_error');
-}
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'CONNECT_TIMEOUT' ||
-    code === 'CONNECTION_CLOSED' ||
-    code === 'CONNECTION_ENDED' ||
-    code === 'CONNECTION_DESTROYED' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' || // cannot_connect_now
-    code === '53300' // too_many_connections
-  );
 }

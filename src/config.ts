@@ -97,6 +97,7 @@ const envSchema = z.object({
     .refine((v) => !v || /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL')
     .transform((v) => (v ? v.replace(/\/+$/, '') : undefined)),
   ALLOW_PRIVATE_DESTINATIONS: bool(false),
+  ADDRESS_RATE_LIMIT_PER_S: seconds('ADDRESS_RATE_LIMIT_PER_S', 1000),
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
 });
@@ -115,6 +116,8 @@ export type Config = {
   reconcileCron: string | 'off';
   publicUrl: string;
   allowPrivateDestinations: boolean;
+  /** Postbacks per second from one source address, over all advertisers (engine extension). */
+  addressRateLimitPerS: number;
   dataDir: string;
   logLevel: string;
 };
@@ -144,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileCron: e.RECONCILE_CRON,
     publicUrl: e.PUBLIC_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`,
     allowPrivateDestinations: e.ALLOW_PRIVATE_DESTINATIONS,
+    addressRateLimitPerS: e.ADDRESS_RATE_LIMIT_PER_S,
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
   };

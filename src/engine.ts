@@ -9,6 +9,8 @@ import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { connectRedis } from './state/redis.js';
+import { PostbackIntake } from './postback/intake.js';
+import type { PostbackScorer } from './postback/types.js';
 import type { Redis } from 'ioredis';
 
 /**
@@ -37,11 +39,14 @@ export type Engine = {
   /** Shared state across nodes; undefined means one node with in-process memory. */
   redis: Redis | undefined;
   fraudRules?: FraudRuleRegistry;
+  intake: PostbackIntake;
   /** Called by main on SIGTERM after the HTTP server stopped taking requests. */
   close(): Promise<void>;
 };
 
-export async function createEngine(config: Config, sql: Sql, log: Logger): Promise<Engine> {
+export type EngineOptions = { scorer?: PostbackScorer };
+
+export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {
   const metrics = createMetrics();
   const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
@@ -74,8 +79,12 @@ export async function createEngine(config: Config, sql: Sql, log: Logger): Promi
   }, PARTITION_MAINTENANCE_MS);
   partitionTimer.unref();
 
+  if (!opts.scorer) throw new Error('createEngine needs a fraud scorer');
+  const intake = new PostbackIntake({ config, sql, redis, metrics, log }, opts.scorer);
+
   return {
     config,
+    intake,
     sql,
     log,
     catalog,
@@ -86,6 +95,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger): Promi
     async close() {
       clearInterval(partitionTimer);
       catalog.stopPolling();
+      await intake.close();
       await clickWriter.close();
       await redis?.quit().catch(() => undefined);
     },

@@ -7,6 +7,7 @@ import { parse } from '../http/validate.js';
 import { newId } from '../ids.js';
 import { parseCidr } from '../net/cidr.js';
 import { advertiserCreate, advertiserPatch, DEFAULT_RATE_LIMIT_PER_S } from './schemas.js';
+import { requireJsonBody } from './json-only.js';
 import { newWebhookSecret } from './secrets.js';
 import { advertiserView } from './views.js';
 
@@ -22,7 +23,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     return advertiser;
   };
 
-  app.post('/v1/advertisers', { preHandler: admin }, async (request, reply) => {
+  app.post('/v1/advertisers', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
     const body = parse(advertiserCreate, request.body);
     const id = newId('adv');
     const secret = { id: newId('sec'), ...newWebhookSecret() };
@@ -39,13 +40,13 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     return reply.code(201).send({ ...view, secrets: [{ id: secret.id, secret: secret.text, createdAt: view.secrets[0]?.createdAt }] });
   });
 
-  app.get('/v1/advertisers', { preHandler: admin }, async () => ({
+  app.get('/v1/advertisers', { onRequest: admin }, async () => ({
     items: [...catalog.advertisers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(advertiserView),
   }));
 
-  app.get<IdParams>('/v1/advertisers/:id', { preHandler: admin }, async (request) => advertiserView(find(request.params.id)));
+  app.get<IdParams>('/v1/advertisers/:id', { onRequest: admin }, async (request) => advertiserView(find(request.params.id)));
 
-  app.patch<IdParams>('/v1/advertisers/:id', { preHandler: admin }, async (request) => {
+  app.patch<IdParams>('/v1/advertisers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
     const current = find(request.params.id);
     const body = parse(advertiserPatch, request.body);
     const auth = body.auth ?? current.auth;
@@ -64,7 +65,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     return advertiserView(find(current.id));
   });
 
-  app.post<IdParams>('/v1/advertisers/:id/secrets', { preHandler: admin }, async (request, reply) => {
+  app.post<IdParams>('/v1/advertisers/:id/secrets', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
     const advertiser = find(request.params.id);
     const secret = { id: newId('sec'), ...newWebhookSecret() };
     const [row] = await sql.begin(async (tx) => {
@@ -78,7 +79,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     return reply.code(201).send({ id: secret.id, secret: secret.text, createdAt: (row?.created_at as Date).toISOString() });
   });
 
-  app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { preHandler: admin }, async (request, reply) => {
+  app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { onRequest: admin }, async (request, reply) => {
     const advertiser = find(request.params.id);
     const revoked = await sql.begin(async (tx) => {
       const rows = await tx`update advertiser_secrets set revoked_at = now()

@@ -7,6 +7,7 @@ import { parse } from '../http/validate.js';
 import { newId } from '../ids.js';
 import { parseMoney } from '../money.js';
 import { offerCreate, offerPatch } from './schemas.js';
+import { requireJsonBody } from './json-only.js';
 import { offerView } from './views.js';
 
 type IdParams = { Params: { id: string } };
@@ -24,7 +25,7 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
   const checkFraud = (fraud: { rules?: Record<string, Record<string, unknown>> } | undefined): FieldIssue[] =>
     engine.fraudRules ? engine.fraudRules.validateOverrides(fraud?.rules ?? {}) : [];
 
-  app.post('/v1/offers', { preHandler: admin }, async (request, reply) => {
+  app.post('/v1/offers', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
     const body = parse(offerCreate, request.body);
     const issues: FieldIssue[] = [];
     if (!catalog.advertisers.has(body.advertiserId)) issues.push({ path: 'advertiserId', message: 'no such advertiser' });
@@ -43,13 +44,13 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
     return reply.code(201).send(offerView(find(id)));
   });
 
-  app.get('/v1/offers', { preHandler: admin }, async () => ({
+  app.get('/v1/offers', { onRequest: admin }, async () => ({
     items: [...catalog.offers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(offerView),
   }));
 
-  app.get<IdParams>('/v1/offers/:id', { preHandler: admin }, async (request) => offerView(find(request.params.id)));
+  app.get<IdParams>('/v1/offers/:id', { onRequest: admin }, async (request) => offerView(find(request.params.id)));
 
-  app.patch<IdParams>('/v1/offers/:id', { preHandler: admin }, async (request) => {
+  app.patch<IdParams>('/v1/offers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
     const current = find(request.params.id);
     const body = parse(offerPatch, request.body);
     const issues: FieldIssue[] = [];

@@ -6,6 +6,7 @@ import { ApiError } from '../errors.js';
 import { parse } from '../http/validate.js';
 import { newId } from '../ids.js';
 import { publisherSchemas } from './schemas.js';
+import { requireJsonBody } from './json-only.js';
 import { newWebhookSecret } from './secrets.js';
 import { publisherView } from './views.js';
 
@@ -22,7 +23,7 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     return publisher;
   };
 
-  app.post('/v1/publishers', { preHandler: admin }, async (request, reply) => {
+  app.post('/v1/publishers', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
     const body = parse(schemas.create, request.body);
     const id = newId('pub');
     const secret = newWebhookSecret();
@@ -35,13 +36,13 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     return reply.code(201).send({ ...publisherView(find(id)), secret: secret.text });
   });
 
-  app.get('/v1/publishers', { preHandler: admin }, async () => ({
+  app.get('/v1/publishers', { onRequest: admin }, async () => ({
     items: [...catalog.publishers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(publisherView),
   }));
 
-  app.get<IdParams>('/v1/publishers/:id', { preHandler: admin }, async (request) => publisherView(find(request.params.id)));
+  app.get<IdParams>('/v1/publishers/:id', { onRequest: admin }, async (request) => publisherView(find(request.params.id)));
 
-  app.patch<IdParams>('/v1/publishers/:id', { preHandler: admin }, async (request) => {
+  app.patch<IdParams>('/v1/publishers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
     const current = find(request.params.id);
     const body = parse(schemas.patch, request.body);
     await sql.begin(async (tx) => {

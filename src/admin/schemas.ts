@@ -82,6 +82,12 @@ const fraudSettings = z
   .strict()
   .refine((f) => (f.flagAt ?? DEFAULT_FLAG_AT) <= (f.rejectAt ?? DEFAULT_REJECT_AT), { message: 'flagAt must not exceed rejectAt', path: ['flagAt'] });
 
+/**
+ * The shape of an amount, checked with the other fields so one 400 lists every bad field; whether its
+ * decimals fit the currency is checked by parseMoney once the currency is known to be valid.
+ */
+const payout = z.string().max(40).regex(/^\d{1,16}(?:\.\d{1,18})?$/, 'must be a non-negative decimal string such as "2.50"');
+
 const offerUrl = z.string().superRefine((v, ctx) => {
   const check = parseHttpUrl(v);
   if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
@@ -92,7 +98,7 @@ export const offerCreate = z
     advertiserId: z.string().min(1).max(64),
     name,
     url: offerUrl,
-    payout: z.string().max(40),
+    payout,
     currency: z.string().refine(isCurrency, 'must be an ISO 4217 currency code such as USD'),
     clickTtlS: z.number().int().min(1).max(31_536_000).default(DEFAULT_CLICK_TTL_S),
     dailyCap: z.number().int().min(1).max(100_000_000).nullable().optional(),
@@ -104,7 +110,7 @@ export const offerPatch = z
   .object({
     name: name.optional(),
     url: offerUrl.optional(),
-    payout: z.string().max(40).optional(),
+    payout: payout.optional(),
     clickTtlS: z.number().int().min(1).max(31_536_000).optional(),
     dailyCap: z.number().int().min(1).max(100_000_000).nullable().optional(),
     fraud: fraudSettings.optional(),

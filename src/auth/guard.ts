@@ -10,7 +10,10 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
 
-/** preHandler for /v1 routes: 401 without a valid token, 403 with one that lacks every listed role. */
+/**
+ * Hook for /v1 routes: 401 without a valid token, 403 with one that lacks every listed role. Register it
+ * as `onRequest` so it runs before the body is read: an anonymous caller gets 401, never a parse error.
+ */
 export function requireRole(verifier: TokenVerifier, ...roles: Role[]) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const match = BEARER.exec(request.headers.authorization ?? '');

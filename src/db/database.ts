@@ -17,3 +17,19 @@ export function connect(url: string, opts: { max?: number; onnotice?: (n: unknow
     connect_timeout: 5,
   }) as unknown as Sql;
 }
+
+/** Errors that mean PostgreSQL could not be reached or refused work: the caller answers 503, never 500. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'CONNECT_TIMEOUT' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECTION_ENDED' ||
+    code === 'CONNECTION_DESTROYED' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' || // cannot_connect_now
+    code === '53300' // too_many_connections
+  );
+}

@@ -39,13 +39,23 @@ export function parseCidr(text: string): Cidr | undefined {
     if (!/^\d{1,3}$/.test(bitsText)) return undefined;
     bits = Number(bitsText);
     if (bits > maxBits) return undefined;
-    // A mapped address was reduced to IPv4, so its prefix length shrinks with it.
-    if (addr.kind() === 'ipv4' && isIP(addrText) === 6) {
-      if (bits < 96) return undefined;
-      bits -= 96;
-    }
   }
-  return { text: `${addr.toString()}/${bits}`, range: [addr, bits] };
+  // A mapped address was reduced to IPv4, so its prefix length shrinks with it (a bare one becomes /32).
+  if (addr.kind() === 'ipv4' && isIP(addrText) === 6) {
+    if (bits < 96) return undefined;
+    bits -= 96;
+  }
+  // Host bits below the prefix are dropped so one range has one spelling, and it shows what it matches.
+  const network = networkAddress(addr, bits);
+  return { text: `${network.toString()}/${bits}`, range: [network, bits] };
+}
+
+function networkAddress(addr: IpAddress, bits: number): IpAddress {
+  const bytes = addr.toByteArray().map((byte, i) => {
+    const kept = Math.max(0, Math.min(8, bits - i * 8));
+    return byte & ((0xff << (8 - kept)) & 0xff);
+  });
+  return ipaddr.fromByteArray(bytes);
 }
 
 export function parseCidrList(texts: string[]): { ok: true; value: Cidr[] } | { ok: false; error: string; index: number } {

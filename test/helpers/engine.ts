@@ -6,6 +6,9 @@ import { createEngine, type Engine } from '../../src/engine.js';
 import { createLogger } from '../../src/logger.js';
 import { freshDatabase } from './db.js';
 
+// Until src/fraud lands: every postback accepted with no evidence.
+const interimScorer = { score: async () => ({ score: 0, decision: 'accepted' as const, reasons: [], evidence: [] }) };
+
 export const ADMIN = 'test-admin-token-0123456789';
 export const auth = (token = ADMIN) => ({ authorization: `Bearer ${token}` });
 
@@ -15,7 +18,7 @@ export type TestEngine = { app: FastifyInstance; engine: Engine; sql: Sql; url: 
 export async function startTestEngine(overrides: Partial<Config> = {}): Promise<TestEngine> {
   const db = await freshDatabase();
   const config = testConfig({ adminToken: ADMIN, databaseUrl: db.url, ...overrides });
-  const engine = await createEngine(config, db.sql, createLogger('silent'));
+  const engine = await createEngine(config, db.sql, createLogger('silent'), { scorer: interimScorer });
   const app = await buildApp(engine);
   await app.ready();
   return {

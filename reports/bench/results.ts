@@ -1,0 +1,155 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ProfileSummary } from './cpu-profile.js';
+import type { Measurement } from './load.js';
+import { REPO_ROOT } from './processes.js';
+import { fmtInt, fmtMs } from './progress.js';
+import type { BenchOptions, Variant } from './targets.js';
+
+/**
+ * Figures as files: `results/<scenario>.json` (raw, machine-readable, with the machine that
+ * produced them) and `results/<scenario>.md` (the same, for people); index.html is drawn from the JSON.
+ */
+
+export const RESULTS_DIR = path.join(REPO_ROOT, 'reports', 'bench', 'results');
+
+export type Machine = { cpu: string; cores: number; memoryGiB: number; platform: string; node: string };
+
+export type Goal = { description: string; threshold: number; comparison: '>=' | '<'; actual: number; pass: boolean };
+
+export type Check = { description: string; expected: string; actual: string; pass: boolean };
+
+export type TargetRun = {
+  name: string;
+  variant: Variant;
+  workload: string;
+  measurement: Measurement;
+  /** Served req/s of this run over the baseline's, both from this invocation. */
+  ratio: number;
+  goals: Goal[];
+  /** Counts that explain the run (decisions, click reuse...). */
+  details?: Record<string, number | string>;
+};
+
+export type ScenarioResult = {
+  scenario: 'clicks' | 'postbacks';
+  status: 'ok' | 'unavailable' | 'failed';
+  note?: string;
+  date: string;
+  machine: Machine;
+  options: BenchOptions;
+  database: string;
+  baseline: Measurement;
+  runs: TargetRun[];
+  checks: Check[];
+  profiles: ProfileSummary[];
+};
+
+export function machineInfo(): Machine {
+  return {
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+export function ratioGoal(description: string, ratio: number, threshold: number): Goal {
+  return { description, threshold, comparison: '>=', actual: round(ratio, 3), pass: ratio >= threshold };
+}
+
+export function belowGoal(description: string, actual: number, threshold: number): Goal {
+  return { description, threshold, comparison: '<', actual: round(actual, 3), pass: actual < threshold };
+}
+
+export function check(description: string, expected: string | number, actual: string | number, pass: boolean): Check {
+  return { description, expected: String(expected), actual: String(actual), pass };
+}
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+export async function writeScenario(result: ScenarioResult): Promise<string[]> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const json = path.join(RESULTS_DIR, `${result.scenario}.json`);
+  const md = path.join(RESULTS_DIR, `${result.scenario}.md`);
+  await writeFile(json, JSON.stringify(result, null, 2) + '\n');
+  await writeFile(md, renderMarkdown(result));
+  return [json, md];
+}
+
+function row(label: string, m: Measurement, ratio: string): string {
+  return `| ${label} | ${fmtInt(m.rps)} | ${fmtMs(m.latencyMs.p50)} | ${fmtMs(m.latencyMs.p99)} | ${fmtMs(m.latencyMs.max)} | ${ratio} | ${statusText(m)} |`;
+}
+
+function statusText(m: Measurement): string {
+  const codes = Object.entries(m.statusCodes).map(([c, n]) => `${c}: ${fmtInt(n)}`).join(', ');
+  return m.errors > 0 ? `${codes}; errors: ${m.errors}` : codes;
+}
+
+export function renderMarkdown(r: ScenarioResult): string {
+  const lines = [
+    `# Benchmark: ${r.scenario}`,
+    '',
+    `${r.date}. ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, ${r.machine.platform}, Node ${r.machine.node}.`,
+    `${r.options.connections} connections, ${r.options.durationS} s per run after a ${r.options.warmupS} s warm-up; each server in its own process; ${r.database}.`,
+    '',
+  ];
+  if (r.note) lines.push(`> ${r.note}`, '');
+  lines.push(
+    '| target | req/s | p50 ms | p99 ms | max ms | × baseline | answers |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    row(`baseline: ${r.baseline.label}`, r.baseline, '1.00'),
+    ...r.runs.map((run) => row(`${run.name} (${run.variant})`, run.measurement, run.ratio.toFixed(2))),
+    '',
+  );
+  const goals = r.runs.flatMap((run) => run.goals.map((g) => ({ run, g })));
+  if (goals.length > 0) {
+    lines.push('## Goals', '', '| target | goal | actual | result |', '|---|---|---:|---|');
+    for (const { run, g } of goals) lines.push(`| ${run.name} (${run.variant}) | ${g.description} | ${g.actual} | ${g.pass ? 'PASS' : '**FAIL**'} |`);
+    lines.push('');
+  }
+  if (r.checks.length > 0) {
+    lines.push('## Checks', '', '| check | expected | actual | result |', '|---|---:|---:|---|');
+    for (const c of r.checks) lines.push(`| ${c.description} | ${c.expected} | ${c.actual} | ${c.pass ? 'ok' : '**MISMATCH**'} |`);
+    lines.push('');
+  }
+  const details = r.runs.filter((run) => run.details && Object.keys(run.details).length > 0);
+  if (details.length > 0) {
+    lines.push('## Details', '');
+    for (const run of details) {
+      lines.push(`- ${run.name} (${run.variant}): ${Object.entries(run.details ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtInt(v) : v}`).join(', ')}`);
+    }
+    lines.push('');
+  }
+  for (const p of r.profiles) {
+    lines.push(`## CPU profile: ${p.label}`, '', `${p.file}, ${p.totalMs.toFixed(0)} ms sampled, ${p.idlePct.toFixed(1)}% idle.`, '');
+    lines.push('| self % | function | where |', '|---:|---|---|');
+    for (const f of p.topFunctions) lines.push(`| ${f.selfPct.toFixed(1)} | \`${f.name}\` | ${f.where} |`);
+    lines.push('', '| self % | module |', '|---:|---|');
+    for (const m of p.byModule) lines.push(`| ${m.selfPct.toFixed(1)} | ${m.module} |`);
+    lines.push('');
+  }
+  lines.push('Regenerate with `npm run bench -- --scenario ' + r.scenario + '`; raw figures in `' + r.scenario + '.json`.', '');
+  return lines.join('\n');
+}
+
+export function printSummary(r: ScenarioResult): void {
+  const out = (s: string) => process.stdout.write(s + '\n');
+  const pad = (s: string, n: number) => s.padEnd(n);
+  const num = (s: string, n: number) => s.padStart(n);
+  out('');
+  out(`== ${r.scenario}: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, ${r.options.connections} connections, ${r.options.durationS} s`);
+  out(`${pad('target', 44)}${num('req/s', 10)}${num('p50 ms', 9)}${num('p99 ms', 9)}${num('ratio', 8)}`);
+  const line = (label: string, m: Measurement, ratio: number) =>
+    out(`${pad(label, 44)}${num(fmtInt(m.rps), 10)}${num(fmtMs(m.latencyMs.p50), 9)}${num(fmtMs(m.latencyMs.p99), 9)}${num(ratio.toFixed(2) + '×', 8)}`);
+  line(`baseline: ${r.baseline.label.replace(/^measure /, '')}`, r.baseline, 1);
+  for (const run of r.runs) line(`${run.name} (${run.variant})`, run.measurement, run.ratio);
+  for (const run of r.runs) {
+    for (const g of run.goals) out(`  ${g.pass ? 'PASS' : 'FAIL'}  ${run.name} (${run.variant}): ${g.description} (actual ${g.actual})`);
+  }
+  for (const c of r.checks) out(`  ${c.pass ? 'ok  ' : 'MISMATCH'}  ${c.description}: expected ${c.expected}, actual ${c.actual}`);
+  if (r.note) out(`  note: ${r.note}`);
+  out('');
+}

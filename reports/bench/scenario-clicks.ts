@@ -1,0 +1,91 @@
+import { latestProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
+import { runLoad } from './load.js';
+import { note, phase } from './progress.js';
+import { belowGoal, check, machineInfo, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
+import { clickPath, seedCatalog } from './seed.js';
+import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, type BenchContext, type Variant } from './targets.js';
+
+/**
+ * Click redirects: `GET /c/:offerId?pub=..&sub1=..` against the hello-world baseline.
+ * Goals (the issue's): at least 0.6× the baseline's req/s, and p99 under 10 ms at 10 connections.
+ * Afterwards every 302 must have left a click row: the engine is stopped (it flushes its batch
+ * writer on SIGTERM) and the rows counted. A request cut off in flight when a run ends may have
+ * been recorded without the client reading its answer, so rows may exceed 302s by at most the
+ * number of connections per run.
+ */
+
+export const CLICK_RATIO_GOAL = 0.6;
+export const CLICK_P99_GOAL_MS = 10;
+
+export async function runClicksScenario(ctx: BenchContext, variants: Variant[], database: string): Promise<ScenarioResult> {
+  const { connections, durationS, warmupS } = ctx.options;
+  const baseline = await measureBaseline(ctx);
+  const runs: TargetRun[] = [];
+  const checks: Check[] = [];
+  const profiles: ProfileSummary[] = [];
+
+  for (const variant of variants) {
+    const engine = await startEngine(ctx, variant, `clicks-${variant}`);
+    let redirects = 0;
+    let measurement;
+    try {
+      phase(`engine (${variant}): seeding advertiser, publisher and offer through the admin API`);
+      const catalog = await seedCatalog(engine.server.baseUrl, ADMIN_TOKEN);
+      const url = engine.server.baseUrl;
+      const requests = [{ method: 'GET' as const, path: clickPath(catalog, 'bench') }];
+      if (warmupS > 0) {
+        const warm = await runLoad({ label: `warm-up click redirect (${variant})`, url, connections, durationS: warmupS, requests, expectedStatus: 302 });
+        redirects += warm.served;
+      }
+      measurement = await runLoad({ label: `measure click redirect (${variant})`, url, connections, durationS, requests, expectedStatus: 302 });
+      redirects += measurement.served;
+    } finally {
+      await stopEngine(engine);
+    }
+    try {
+      const runsCount = warmupS > 0 ? 2 : 1;
+      const [row] = await engine.database.sql<{ n: number }[]>`select count(*)::int as n from clicks`;
+      const rows = row?.n ?? 0;
+      const cutOff = rows - redirects;
+      checks.push(
+        check(
+          `clicks (${variant}): rows in PostgreSQL minus 302 answers (0..${connections * runsCount} allowed for requests cut off when a run ends)`,
+          `0..${connections * runsCount}`,
+          `${cutOff} (${rows} rows, ${redirects} × 302)`,
+          cutOff >= 0 && cutOff <= connections * runsCount,
+        ),
+      );
+      note(`clicks in PostgreSQL: ${rows}, 302 answers: ${redirects}`);
+    } finally {
+      await engine.database.drop();
+    }
+    if (engine.profile) {
+      const file = await latestProfile(engine.profile.dir, engine.profile.startedAt);
+      if (file) profiles.push(await summarizeProfile(`engine (${variant}), clicks`, file));
+    }
+
+    const ratio = baseline.rps > 0 ? measurement.rps / baseline.rps : 0;
+    const goals = [
+      ratioGoal(`req/s ≥ ${CLICK_RATIO_GOAL}× hello-world`, ratio, CLICK_RATIO_GOAL),
+      belowGoal(
+        `p99 < ${CLICK_P99_GOAL_MS} ms${connections === 10 ? '' : ` (goal is set at 10 connections; measured at ${connections})`}`,
+        measurement.latencyMs.p99,
+        CLICK_P99_GOAL_MS,
+      ),
+    ];
+    runs.push({ name: 'click redirect GET /c/:offerId', variant, workload: 'GET /c/:offerId?pub=..&sub1=..', measurement, ratio, goals });
+  }
+
+  return {
+    scenario: 'clicks',
+    status: 'ok',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    options: ctx.options,
+    database,
+    baseline,
+    runs,
+    checks,
+    profiles,
+  };
+}

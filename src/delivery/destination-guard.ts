@@ -1,0 +1,82 @@
+import { promises as dns } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { buildConnector } from 'undici';
+import { parseAddress } from '../net/cidr.js';
+import { isPublicAddress } from '../net/destination.js';
+
+/**
+ * SSRF protection at the socket. The publisher's host is resolved by our own lookup, which refuses
+ * the whole answer if any address is loopback, private, link-local, CGNAT, multicast or reserved;
+ * the socket then connects to exactly the addresses that lookup returned, so a DNS answer that changes
+ * between a check and the connect (rebinding) has nothing to slip through. After connecting, the
+ * peer address is checked once more, which also covers a literal IP host that never reaches lookup.
+ * Nothing is sent on a refused connection.
+ */
+
+export type ResolvedAddress = { address: string; family: number };
+export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
+
+export const systemResolver: Resolver = (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
+
+export class DestinationRefusedError extends Error {
+  readonly code = 'ERR_DESTINATION_REFUSED';
+  override name = 'DestinationRefusedError';
+}
+
+/** Why an address may not be connected to, or undefined when it is a public unicast address. */
+export function addressRefusal(address: string): string | undefined {
+  const addr = parseAddress(address);
+  if (!addr) return `${address} is not a canonical address`;
+  if (!isPublicAddress(addr)) return `${addr.toString()} is a ${addr.range()} address`;
+  return undefined;
+}
+
+export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname).then(
+      (answers) => {
+        if (!allowPrivate) {
+          for (const a of answers) {
+            const refusal = addressRefusal(a.address);
+            if (refusal) return callback(new DestinationRefusedError(`${hostname} resolves to ${refusal}`), '', 0);
+          }
+        }
+        const family = options.family === 4 || options.family === 6 ? options.family : 0;
+        const usable = family === 0 ? answers : answers.filter((a) => a.family === family);
+        const first = usable[0];
+        if (!first) {
+          const err = Object.assign(new Error(`${hostname} has no usable address`), { code: 'ENOTFOUND' });
+          return callback(err, '', 0);
+        }
+        if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, usable);
+        return callback(null, first.address, first.family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
+}
+
+export type GuardOptions = { allowPrivate: boolean; resolve: Resolver; connectTimeoutMs: number };
+
+export function guardedConnector(opts: GuardOptions): buildConnector.connector {
+  const base = buildConnector({ lookup: guardedLookup(opts.resolve, opts.allowPrivate), timeout: opts.connectTimeoutMs });
+  return (connectOptions, callback) => {
+    if (!opts.allowPrivate) {
+      const host = connectOptions.hostname.replace(/^\[|\]$/g, '');
+      const refusal = isIP(host) ? addressRefusal(host) : undefined;
+      if (refusal) return callback(new DestinationRefusedError(`host ${refusal}`), null);
+    }
+    base(connectOptions, (err, socket) => {
+      if (err || !socket) return callback(err ?? new Error('connect failed'), null);
+      if (!opts.allowPrivate) {
+        const peer = socket.remoteAddress;
+        const refusal = peer ? addressRefusal(peer) : 'the peer address is unknown';
+        if (refusal) {
+          socket.destroy();
+          return callback(new DestinationRefusedError(`connected peer ${refusal}`), null);
+        }
+      }
+      callback(null, socket);
+    });
+  };
+}

@@ -1,0 +1,236 @@
+import type { TxSql } from '../db/database.js';
+import { enqueueDeliveries } from '../delivery/outbox.js';
+import type { Decision, ScoreResult } from './types.js';
+
+/**
+ * One PostgreSQL transaction for a group of postbacks. Idempotency is the database's: the unique key
+ * (advertiser_id, txid) decides, on every node, whether a postback creates a conversion or meets
+ * one. Statements are set-based over the whole group; only the rare status changes run per row.
+ * Rows are sorted by their unique keys so concurrent groups lock in one order.
+ */
+
+export type MessageRef = { kind: 'webhook' | 'jti'; id: string; hashHex: string };
+
+export type CommitItem = {
+  conversionId: string;
+  advertiserId: string;
+  offerId: string;
+  publisherId: string;
+  clickId: string;
+  clickCreatedAt: Date;
+  txid: string;
+  event: string;
+  status: 'approved' | 'pending' | 'rejected';
+  payoutMinor: bigint;
+  currency: string;
+  subs: (string | null)[];
+  userIp: string | null;
+  userAgent: string | null;
+  sourceIp: string | null;
+  score: ScoreResult;
+  message: MessageRef | undefined;
+};
+
+export type CommitOutcome =
+  | { kind: 'created' | 'duplicate' | 'status_changed' | 'completed'; conversionId: string; decision: Decision; reasons: string[]; status: string }
+  | { kind: 'conflict'; message: string; conversionId?: string };
+
+type Existing = {
+  id: string;
+  advertiser_id: string;
+  txid: string;
+  click_id: string;
+  payout_minor: bigint;
+  currency: string;
+  status: string;
+  decision: Decision;
+  reasons: string[];
+  source: string;
+  review_state: string;
+};
+
+/** Status changes an advertiser may send: approval of a pending sale, a decline, a chargeback. */
+const ALLOWED_TRANSITIONS = new Set(['pending>approved', 'pending>rejected', 'approved>rejected']);
+
+const key = (advertiserId: string, txid: string) => `${advertiserId}\u0000${txid}`;
+
+export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS: number): Promise<CommitOutcome[]> {
+  const outcomes = new Array<CommitOutcome | undefined>(items.length);
+  const order = items.map((_, i) => i).sort((a, b) => compareKeys(items[a] as CommitItem, items[b] as CommitItem));
+
+  const insertedMessages = await claimMessageIds(tx, items, order, outcomes);
+
+  const live = order.filter((i) => outcomes[i] === undefined);
+  const created = await insertConversions(tx, live.map((i) => items[i] as CommitItem));
+  const createdItems: (CommitItem & { createdAt: Date })[] = [];
+  const rest: number[] = [];
+  for (const i of live) {
+    const item = items[i] as CommitItem;
+    const createdAt = created.get(item.conversionId);
+    if (createdAt) {
+      createdItems.push({ ...item, createdAt });
+      outcomes[i] = { kind: 'created', conversionId: item.conversionId, decision: item.score.decision, reasons: item.score.reasons, status: item.status };
+    } else {
+      rest.push(i);
+    }
+  }
+  if (createdItems.length > 0) {
+    await insertHistory(tx, createdItems.map((c) => ({ conversionId: c.conversionId, from: null, to: c.status, payoutMinor: c.payoutMinor, currency: c.currency })));
+    const deliverable = createdItems.filter((c) => releasesDelivery(c.score.decision, c.status));
+    if (deliverable.length > 0) {
+      await enqueueDeliveries(
+        tx,
+        deliverable.map((c) => ({ conversionId: c.conversionId, publisherId: c.publisherId, conversionCreatedAt: c.createdAt })),
+        refireWindowS,
+      );
+    }
+  }
+
+  if (rest.length > 0) {
+    const existing = await lockExisting(tx, rest.map((i) => items[i] as CommitItem));
+    for (const i of rest) {
+      const item = items[i] as CommitItem;
+      const found = existing.get(key(item.advertiserId, item.txid));
+      outcomes[i] = found
+        ? await resolveRepeat(tx, item, found, refireWindowS)
+        : { kind: 'conflict', message: 'the transaction vanished while committing; retry' };
+    }
+  }
+
+  // A message id must not stay bound to content that was refused.
+  const refusedMessages = order.filter((i) => outcomes[i]?.kind === 'conflict' && insertedMessages.has(i));
+  if (refusedMessages.length > 0) {
+    const refused = refusedMessages.map((i) => items[i] as CommitItem);
+    await tx`delete from message_ids where (advertiser_id, kind, message_id) in (
+      select * from unnest(${refused.map((r) => r.advertiserId)}::text[], ${refused.map((r) => r.message?.kind ?? '')}::text[],
+                           ${refused.map((r) => r.message?.id ?? '')}::text[]))`;
+  }
+  return outcomes as CommitOutcome[];
+}
+
+/** Accepted conversions notify the publisher; an advertiser-rejected sale pays nothing, so it notifies no one. */
+export function releasesDelivery(decision: Decision, status: string): boolean {
+  return decision === 'accepted' && status !== 'rejected';
+}
+
+function compareKeys(a: CommitItem, b: CommitItem): number {
+  return a.advertiserId < b.advertiserId ? -1 : a.advertiserId > b.advertiserId ? 1 : a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : 0;
+}
+
+/** Binds each webhook-id / jti to its content; a reuse with other content is refused (409). */
+async function claimMessageIds(tx: TxSql, items: CommitItem[], order: number[], outcomes: (CommitOutcome | undefined)[]): Promise<Set<number>> {
+  const withMessage = order.filter((i) => items[i]?.message !== undefined);
+  const inserted = new Set<number>();
+  if (withMessage.length === 0) return inserted;
+  const rows = withMessage.map((i) => ({ i, item: items[i] as CommitItem, msg: (items[i] as CommitItem).message as MessageRef }));
+  const claimed = await tx<{ advertiser_id: string; kind: string; message_id: string }[]>`
+    insert into message_ids (advertiser_id, kind, message_id, content_hash, txid)
+    select a, k, m, decode(h, 'hex'), t
+    from unnest(${rows.map((r) => r.item.advertiserId)}::text[], ${rows.map((r) => r.msg.kind)}::text[], ${rows.map((r) => r.msg.id)}::text[],
+                ${rows.map((r) => r.msg.hashHex)}::text[], ${rows.map((r) => r.item.txid)}::text[]) as u(a, k, m, h, t)
+    on conflict do nothing
+    returning advertiser_id, kind, message_id`;
+  const claimedKeys = new Set(claimed.map((c) => `${c.advertiser_id}\u0000${c.kind}\u0000${c.message_id}`));
+  const msgKey = (r: (typeof rows)[number]) => `${r.item.advertiserId}\u0000${r.msg.kind}\u0000${r.msg.id}`;
+  const seen = new Set<string>();
+  const toCheck: typeof rows = [];
+  for (const r of rows) {
+    const k = msgKey(r);
+    if (claimedKeys.has(k) && !seen.has(k)) inserted.add(r.i);
+    else toCheck.push(r);
+    seen.add(k);
+  }
+  if (toCheck.length === 0) return inserted;
+  const stored = await tx<{ advertiser_id: string; kind: string; message_id: string; h: string }[]>`
+    select advertiser_id, kind, message_id, encode(content_hash, 'hex') as h from message_ids
+    where (advertiser_id, kind, message_id) in (
+      select * from unnest(${toCheck.map((r) => r.item.advertiserId)}::text[], ${toCheck.map((r) => r.msg.kind)}::text[], ${toCheck.map((r) => r.msg.id)}::text[]))`;
+  const hashes = new Map(stored.map((s) => [`${s.advertiser_id}\u0000${s.kind}\u0000${s.message_id}`, s.h]));
+  for (const r of toCheck) {
+    if (hashes.get(msgKey(r)) !== r.msg.hashHex) {
+      outcomes[r.i] = { kind: 'conflict', message: `${r.msg.kind === 'webhook' ? 'webhook-id' : 'jti'} was already used for different content` };
+    }
+  }
+  return inserted;
+}
+
+async function insertConversions(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Date>> {
+  if (rows.length === 0) return new Map();
+  const col = <T>(f: (r: CommitItem) => T) => rows.map(f);
+  const inserted = await tx<{ id: string; created_at: Date }[]>`
+    insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
+      sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
+    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, cur, dec, score,
+           array(select jsonb_array_elements_text(reasons::jsonb)), evidence::jsonb, 's2s', uip, uua, sip
+    from unnest(${col((r) => r.conversionId)}::text[], ${col((r) => r.advertiserId)}::text[], ${col((r) => r.offerId)}::text[],
+                ${col((r) => r.publisherId)}::text[], ${col((r) => r.clickId)}::text[], ${col((r) => r.clickCreatedAt.toISOString())}::timestamptz[],
+                ${col((r) => r.txid)}::text[], ${col((r) => r.event)}::text[], ${col((r) => r.status)}::text[],
+                ${col((r) => r.subs[0] ?? null)}::text[], ${col((r) => r.subs[1] ?? null)}::text[], ${col((r) => r.subs[2] ?? null)}::text[],
+                ${col((r) => r.subs[3] ?? null)}::text[], ${col((r) => r.subs[4] ?? null)}::text[],
+                ${col((r) => r.payoutMinor.toString())}::bigint[], ${col((r) => r.currency)}::text[], ${col((r) => r.score.decision)}::text[],
+                ${col((r) => r.score.score)}::smallint[], ${col((r) => JSON.stringify(r.score.reasons))}::text[],
+                ${col((r) => JSON.stringify(r.score.evidence))}::text[], ${col((r) => r.userIp)}::inet[], ${col((r) => r.userAgent)}::text[],
+                ${col((r) => r.sourceIp)}::inet[])
+      as u(id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, cur, dec, score, reasons, evidence, uip, uua, sip)
+    on conflict (advertiser_id, txid) do nothing
+    returning id, created_at`;
+  return new Map(inserted.map((r) => [r.id, r.created_at]));
+}
+
+export type HistoryRow = { conversionId: string; from: string | null; to: string; payoutMinor: bigint; currency: string; source?: string };
+
+export async function insertHistory(tx: TxSql, rows: HistoryRow[]): Promise<void> {
+  await tx`insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
+    select * from unnest(${rows.map((r) => r.conversionId)}::text[], ${rows.map((r) => r.from)}::text[], ${rows.map((r) => r.to)}::text[],
+                         ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[],
+                         ${rows.map((r) => r.source ?? 's2s')}::text[])`;
+}
+
+async function lockExisting(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Existing>> {
+  const found = await tx<Existing[]>`
+    select id, advertiser_id, txid, click_id, payout_minor, currency, status, decision, reasons, source, review_state
+    from conversions
+    where (advertiser_id, txid) in (select * from unnest(${rows.map((r) => r.advertiserId)}::text[], ${rows.map((r) => r.txid)}::text[]))
+    order by advertiser_id, txid
+    for update`;
+  return new Map(found.map((f) => [key(f.advertiser_id, f.txid), f]));
+}
+
+async function resolveRepeat(tx: TxSql, item: CommitItem, found: Existing, refireWindowS: number): Promise<CommitOutcome> {
+  const same = { conversionId: found.id, decision: found.decision, reasons: found.reasons };
+  if (found.click_id !== item.clickId) return { kind: 'conflict', conversionId: found.id, message: 'this txid was recorded for a different click' };
+  if (found.source === 'pixel') return completeRecovered(tx, item, found, refireWindowS);
+  if (found.payout_minor !== item.payoutMinor || found.currency !== item.currency) {
+    return { kind: 'conflict', conversionId: found.id, message: 'this txid was recorded with a different payout or currency' };
+  }
+  if (found.status === item.status) return { kind: 'duplicate', ...same, status: found.status };
+  if (!ALLOWED_TRANSITIONS.has(`${found.status}>${item.status}`)) {
+    return { kind: 'conflict', conversionId: found.id, message: `status cannot change from ${found.status} to ${item.status}` };
+  }
+  await tx`update conversions set status = ${item.status}, updated_at = now() where id = ${found.id}`;
+  await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);
+  return { kind: 'status_changed', ...same, status: item.status };
+}
+
+/**
+ * A conversion recovered from a pixel (the S2S postback was missing) meets its late S2S postback:
+ * the S2S facts replace the pixel's guesses and its score replaces `s2s_missing`, unless an analyst
+ * already decided, and the publisher is notified if it now qualifies and was not yet.
+ */
+async function completeRecovered(tx: TxSql, item: CommitItem, found: Existing, refireWindowS: number): Promise<CommitOutcome> {
+  const reviewed = found.review_state !== 'none';
+  const decision = reviewed ? found.decision : item.score.decision;
+  const reasons = reviewed ? found.reasons : item.score.reasons;
+  await tx`update conversions set source = 's2s', status = ${item.status}, payout_minor = ${item.payoutMinor}, currency = ${item.currency},
+      event = ${item.event}, decision = ${decision}, score = ${reviewed ? tx`score` : item.score.score}, reasons = ${reasons},
+      evidence = ${reviewed ? tx`evidence` : tx.json(item.score.evidence as never)}, user_ip = coalesce(${item.userIp}::inet, user_ip),
+      user_agent = coalesce(${item.userAgent}, user_agent), source_ip = ${item.sourceIp}, updated_at = now()
+    where id = ${found.id}`;
+  await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);
+  const qualifies = reviewed ? found.review_state === 'approved' && item.status !== 'rejected' : releasesDelivery(decision, item.status);
+  if (qualifies) {
+    const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} limit 1`;
+    if (!has) await enqueueDeliveries(tx, [{ conversionId: found.id, publisherId: item.publisherId, conversionCreatedAt: new Date() }], refireWindowS);
+  }
+  return { kind: 'completed', conversionId: found.id, decision, reasons, status: item.status };
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import type { Offer } from '../catalog/catalog.js';
+import { invalidRequest, issuesToDetails, type FieldIssue } from '../errors.js';
+import { OPAQUE_ID } from '../ids.js';
+import { isCurrency, parseMoney } from '../money.js';
+import { parseAddress } from '../net/cidr.js';
+
+/**
+ * The fields of a postback, from a query string, a JSON or form body, or JWT claims. Everything is
+ * bounded and free of control characters before it reaches fraud rules, logs or the database.
+ */
+
+export type PostbackStatus = 'approved' | 'pending' | 'rejected';
+
+export type PostbackFields = {
+  clickid: string;
+  txid: string;
+  event: string;
+  status: PostbackStatus;
+  payout: string | undefined;
+  currency: string | undefined;
+  ip: string | undefined;
+  ua: string | undefined;
+};
+
+const noControl = /^[^\u0000-\u001f\u007f]*$/;
+
+const fieldSchema = z.object({
+  clickid: z.string({ error: 'is required' }).min(1, 'is required').max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe characters'),
+  txid: z.string({ error: 'is required' }).regex(OPAQUE_ID, 'must be 1-64 URL-safe characters'),
+  event: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -').default('conversion'),
+  status: z.enum(['approved', 'pending', 'rejected'], { error: 'must be approved, pending or rejected' }).default('approved'),
+  payout: z.string().max(40).optional(),
+  currency: z.string().refine(isCurrency, 'must be an ISO 4217 currency code such as USD').optional(),
+  ip: z
+    .string()
+    .max(64)
+    .refine((v) => parseAddress(v) !== undefined, 'must be a canonical IPv4 or IPv6 address')
+    .optional(),
+  ua: z.string().max(1024).regex(noControl, 'must not contain control characters').optional(),
+});
+
+/** Keys that carry signatures or tokens, not postback fields. */
+const TRANSPORT_KEYS = new Set(['ts', 'sig', 'token']);
+
+/**
+ * Validates raw key/value input. A repeated key is refused rather than resolved: two parsers that pick
+ * different copies (first vs last) are how signed and processed content are made to disagree.
+ */
+export function parseFields(input: Record<string, unknown>): PostbackFields {
+  const issues: FieldIssue[] = [];
+  const flat: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (TRANSPORT_KEYS.has(key)) continue;
+    if (Array.isArray(value)) {
+      issues.push({ path: key, message: 'must be given once' });
+      continue;
+    }
+    // Empty optional values ("&payout=") mean "not sent", as every tracker's macro expansion produces them.
+    if (value === '' && key !== 'clickid' && key !== 'txid') continue;
+    flat[key] = typeof value === 'number' && key === 'payout' ? String(value) : value;
+  }
+  const result = fieldSchema.safeParse(flat);
+  if (!result.success) issues.push(...issuesToDetails(result.error.issues));
+  if (issues.length > 0 || !result.success) throw invalidRequest(issues);
+  const d = result.data;
+  return {
+    clickid: d.clickid,
+    txid: d.txid,
+    event: d.event,
+    status: d.status,
+    payout: d.payout,
+    currency: d.currency,
+    ip: d.ip ? parseAddress(d.ip)?.toString() : undefined,
+    ua: d.ua,
+  };
+}
+
+export type ResolvedMoney = { payoutMinor: bigint; currency: string; payoutSent: boolean };
+
+/** Payout and currency default to the offer's; the amount must fit the currency's decimals. */
+export function resolvePayout(fields: PostbackFields, offer: Offer): ResolvedMoney {
+  const currency = fields.currency ?? offer.currency;
+  if (fields.payout === undefined) {
+    if (currency !== offer.currency) {
+      throw invalidRequest([{ path: 'payout', message: `is required when currency differs from the offer's (${offer.currency})` }]);
+    }
+    return { payoutMinor: offer.payoutMinor, currency, payoutSent: false };
+  }
+  const parsed = parseMoney(fields.payout, currency);
+  if (!parsed.ok) throw invalidRequest([{ path: 'payout', message: parsed.message }]);
+  return { payoutMinor: parsed.minor, currency, payoutSent: true };
+}

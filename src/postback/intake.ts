@@ -1,0 +1,32 @@
+import type { Config } from '../config.js';
+import type { Sql } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Redis } from 'ioredis';
+import { AttemptLog } from './attempt-log.js';
+import { GroupCommitter } from './group-committer.js';
+import { JwksCache } from './jwt.js';
+import { PostbackRateLimits } from './rate-limits.js';
+import type { PostbackScorer } from './types.js';
+
+/** The long-lived parts of the postback intake, one set per engine process. */
+export class PostbackIntake {
+  readonly rateLimits: PostbackRateLimits;
+  readonly jwks = new JwksCache();
+  readonly attempts: AttemptLog;
+  readonly committer: GroupCommitter;
+
+  constructor(
+    deps: { config: Config; sql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger },
+    readonly scorer: PostbackScorer,
+  ) {
+    this.rateLimits = new PostbackRateLimits(deps.redis, deps.config.addressRateLimitPerS);
+    this.attempts = new AttemptLog(deps.sql, deps.metrics, deps.log);
+    this.committer = new GroupCommitter(deps.sql, deps.config.refireWindowS, deps.metrics, deps.log);
+  }
+
+  async close(): Promise<void> {
+    await this.committer.drain();
+    await this.attempts.close();
+  }
+}

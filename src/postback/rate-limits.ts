@@ -1,0 +1,52 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+
+/**
+ * Postback rate limits: per advertiser (its `rateLimit.perS`) and per source address. With Redis the
+ * counters are shared by every node, so N nodes do not multiply the limit; if Redis fails, each
+ * node falls back to its own memory counters (an insurance limiter) instead of refusing or
+ * unthrottling all traffic.
+ */
+
+export type RateDecision = { ok: true } | { ok: false; retryAfterS: number; scope: 'address' | 'advertiser' };
+
+export class PostbackRateLimits {
+  private readonly advertiserLimiters = new Map<number, RateLimiterAbstract>();
+  private readonly addressLimiter: RateLimiterAbstract;
+
+  constructor(private readonly redis: Redis | undefined, addressPerS: number) {
+    this.addressLimiter = this.limiter('rl:addr', addressPerS);
+  }
+
+  async check(advertiserId: string | undefined, advertiserPerS: number | undefined, address: string): Promise<RateDecision> {
+    const byAddress = await this.consume(this.addressLimiter, address);
+    if (byAddress !== undefined) return { ok: false, retryAfterS: byAddress, scope: 'address' };
+    if (advertiserId !== undefined && advertiserPerS !== undefined) {
+      let limiter = this.advertiserLimiters.get(advertiserPerS);
+      if (!limiter) {
+        limiter = this.limiter(`rl:adv:${advertiserPerS}`, advertiserPerS);
+        this.advertiserLimiters.set(advertiserPerS, limiter);
+      }
+      const byAdvertiser = await this.consume(limiter, advertiserId);
+      if (byAdvertiser !== undefined) return { ok: false, retryAfterS: byAdvertiser, scope: 'advertiser' };
+    }
+    return { ok: true };
+  }
+
+  /** undefined when allowed, else whole seconds to wait. */
+  private async consume(limiter: RateLimiterAbstract, key: string): Promise<number | undefined> {
+    try {
+      await limiter.consume(key);
+      return undefined;
+    } catch (res) {
+      if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+      throw res;
+    }
+  }
+
+  private limiter(keyPrefix: string, points: number): RateLimiterAbstract {
+    const memory = new RateLimiterMemory({ keyPrefix, points, duration: 1 });
+    if (!this.redis) return memory;
+    return new RateLimiterRedis({ storeClient: this.redis, keyPrefix, points, duration: 1, insuranceLimiter: memory });
+  }
+}

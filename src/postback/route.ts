@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { checkClick } from '../click/click-validity.js';
+import { findClick } from '../click/click-store.js';
+import type { Engine } from '../engine.js';
+import { ApiError } from '../errors.js';
+import { newId } from '../ids.js';
+import { inRanges } from '../net/cidr.js';
+import { resolveSourceAddress } from '../net/source-address.js';
+import { authenticate } from './authenticate.js';
+import type { CommitOutcome } from './commit-batch.js';
+import { parseFields, resolvePayout, type PostbackFields } from './fields.js';
+import type { PostbackIntake } from './intake.js';
+
+/**
+ * `GET|POST /postback/:advertiserId`. The order of checks is the order of cost and trust: who is
+ * calling (address, rate), may they (allowlist, signature), is it well-formed (fields), is the click
+ * ours (click ID, no database), then score and commit. Every refusal is logged with its reason.
+ */
+
+type Params = { Params: { advertiserId: string } };
+
+/** What is known about a refused postback when it is refused, for the attempt log. */
+type Context = { advertiserId: string | null; sourceIp: string | null; clickId: string | null; txid: string | null };
+
+export function registerPostbackRoutes(app: FastifyInstance, engine: Engine, intake: PostbackIntake): void {
+  const handler = async (request: FastifyRequest<Params>, reply: FastifyReply) => {
+    const receivedAt = new Date();
+    const ctx: Context = { advertiserId: request.params.advertiserId.slice(0, 64), sourceIp: null, clickId: null, txid: null };
+    try {
+      const body = await accept(request, engine, intake, ctx, receivedAt);
+      engine.metrics.postbacks.inc({ outcome: body.duplicate ? 'duplicate' : body.decision });
+      return reply.code(200).send(body);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      engine.metrics.postbacks.inc({ outcome: err.code });
+      if (err.code === 'rate_limited') {
+        intake.attempts.countRateLimited(ctx.advertiserId ?? '-', receivedAt);
+      } else if (err.code !== 'unavailable') {
+        intake.attempts.record({
+          ...ctx,
+          receivedAt,
+          httpStatus: err.status,
+          errorCode: err.code,
+          reason: typeof err.extra?.reason === 'string' ? err.extra.reason : null,
+          detail: { message: err.message, details: err.details },
+        });
+      }
+      throw err;
+    }
+  };
+  app.get<Params>('/postback/:advertiserId', handler);
+  app.post<Params>('/postback/:advertiserId', handler);
+}
+
+async function accept(request: FastifyRequest<Params>, engine: Engine, intake: PostbackIntake, ctx: Context, receivedAt: Date) {
+  const { config, catalog } = engine;
+  const source = resolveSourceAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], config.trustProxy);
+  if (!source.ok) throw new ApiError('ip_not_allowed', `The source address could not be determined: ${source.why}.`);
+  ctx.sourceIp = source.text;
+
+  const advertiser = catalog.advertisers.get(request.params.advertiserId);
+  const rate = await intake.rateLimits.check(advertiser?.id, advertiser?.rateLimitPerS, source.text);
+  if (!rate.ok) {
+    throw new ApiError('rate_limited', `Over the ${rate.scope}'s postback rate.`, { headers: { 'retry-after': String(rate.retryAfterS) } });
+  }
+  if (!advertiser) throw new ApiError('unknown_advertiser');
+  if (advertiser.ipAllowlist.length > 0 && !inRanges(source.address, advertiser.allowRanges)) {
+    throw new ApiError('ip_not_allowed', `The source address ${source.text} is not in the advertiser's allowlist.`);
+  }
+
+  const nowS = Math.floor(receivedAt.getTime() / 1000);
+  const auth = await authenticate(request, advertiser, intake.jwks, config.signatureToleranceS, nowS);
+  const loose = auth.fields;
+  if (typeof loose.clickid === 'string') ctx.clickId = loose.clickid.slice(0, 64);
+  if (typeof loose.txid === 'string') ctx.txid = loose.txid.slice(0, 64);
+  const fields = parseFields(auth.fields);
+
+  const validity = checkClick(catalog, fields.clickid, advertiser.id, receivedAt);
+  if (!validity.ok) throw new ApiError('invalid_click', validity.detail, { extra: { reason: validity.reason } });
+  const { click } = validity;
+  const money = resolvePayout(fields, click.offer);
+
+  const stored = await findClick(engine.sql, click.clickId, click.claims.createdAt);
+  const score = await intake.scorer.score({
+    advertiserId: advertiser.id,
+    offer: click.offer,
+    publisherId: click.publisher.id,
+    clickId: click.clickId,
+    clickCreatedAt: click.claims.createdAt,
+    click: stored ? { ip: stored.ip, userAgent: stored.userAgent, subs: stored.subs } : undefined,
+    userIp: fields.ip,
+    userAgent: fields.ua,
+    txid: fields.txid,
+    event: fields.event,
+    status: fields.status,
+    ...money,
+    now: receivedAt,
+  });
+
+  const outcome = await intake.committer.submit({
+    conversionId: newId('cv'),
+    advertiserId: advertiser.id,
+    offerId: click.offer.id,
+    publisherId: click.publisher.id,
+    clickId: click.clickId,
+    clickCreatedAt: click.claims.createdAt,
+    txid: fields.txid,
+    event: fields.event,
+    status: fields.status,
+    payoutMinor: money.payoutMinor,
+    currency: money.currency,
+    subs: stored?.subs ?? [null, null, null, null, null],
+    userIp: fields.ip ?? null,
+    userAgent: fields.ua ?? null,
+    sourceIp: source.text,
+    score,
+    message: auth.message ? { ...auth.message, hashHex: contentHash(fields, money.payoutMinor, money.currency) } : undefined,
+  });
+  return toBody(outcome);
+}
+
+function toBody(outcome: CommitOutcome) {
+  if (outcome.kind === 'conflict') {
+    throw new ApiError('conflict', outcome.message, outcome.conversionId ? { extra: { conversionId: outcome.conversionId } } : {});
+  }
+  return {
+    conversionId: outcome.conversionId,
+    decision: outcome.decision,
+    reasons: outcome.reasons,
+    duplicate: outcome.kind === 'duplicate',
+    status: outcome.status,
+  };
+}
+
+/** What a webhook-id or jti vouches for: the postback's meaning, not its transport (timestamps, signatures). */
+function contentHash(fields: PostbackFields, payoutMinor: bigint, currency: string): string {
+  const canonical = JSON.stringify([fields.clickid, fields.txid, fields.event, fields.status, payoutMinor.toString(), currency, fields.ip ?? null, fields.ua ?? null]);
+  return createHash('sha256').update(canonical).digest('hex');
+}

@@ -1,0 +1,20 @@
+import { afterAll, beforeAll, it } from 'vitest';
+import { auth, startTestEngine, type TestEngine } from './helpers/engine.js';
+let t: TestEngine;
+beforeAll(async () => { t = await startTestEngine(); });
+afterAll(async () => { await t?.close(); });
+it('probe', async () => {
+  const show = async (label: string, opts: any) => { const r = await t.app.inject(opts); console.log(label, r.statusCode, r.body.slice(0, 300)); };
+  await show('csv', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'text/csv' }, payload: 'role,name\nadmin,x' });
+  await show('form', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/x-www-form-urlencoded' }, payload: 'role=admin&name=x' });
+  await show('plain', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'text/plain' }, payload: '{"role":"admin","name":"x"}' });
+  await show('nocontenttype', { method: 'POST', url: '/v1/tokens', headers: { ...auth() }, payload: Buffer.from('{"role":"admin","name":"x"}') });
+  await show('json charset', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/json; charset=utf-8' }, payload: '{"role":"admin","name":"x"}' });
+  await show('json null', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/json' }, payload: 'null' });
+  await show('json empty', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/json' }, payload: '' });
+  await show('big', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/json' }, payload: JSON.stringify({ role: 'admin', name: 'x'.repeat(17000) }) });
+  await show('big noauth', { method: 'POST', url: '/v1/tokens', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ role: 'admin', name: 'x'.repeat(17000) }) });
+  await show('proto', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"role":"admin","name":"x","__proto__":{"a":1}}' });
+  await show('dupe', { method: 'POST', url: '/v1/tokens', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"role":"admin","name":"x","constructor":{"prototype":{"a":1}}}' });
+  await show('secrets body', { method: 'POST', url: '/v1/advertisers/adv_x/secrets', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{' });
+});
