@@ -8,6 +8,7 @@ import type { Engine } from './engine.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
+import { registerConversionRoutes } from './conversions/route.js';
 import { registerOpsRoutes } from './ops/route.js';
 import { registerPostbackRoutes } from './postback/route.js';
 
@@ -56,6 +57,7 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   registerOfferRoutes(app, engine);
   registerClickRoutes(app, engine);
   registerPostbackRoutes(app, engine, engine.intake);
+  registerConversionRoutes(app, engine);
   return app;
 }
 

@@ -4,7 +4,7 @@ import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
 import { insertClicks, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
-import type { Sql } from './db/database.js';
+import { connect, TX_POOL_MAX, type Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -30,7 +30,10 @@ export type FraudRuleRegistry = { validateOverrides(rules: Record<string, Record
 
 export type Engine = {
   config: Config;
+  /** Plain queries. Never call `begin` on it: see TX_POOL_MAX. */
   sql: Sql;
+  /** Transactions only. */
+  txSql: Sql;
   log: Logger;
   catalog: Catalog;
   metrics: Metrics;
@@ -47,10 +50,12 @@ export type Engine = {
 export type EngineOptions = { scorer?: PostbackScorer };
 
 export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {
+  if (!config.databaseUrl) throw new Error('createEngine needs config.databaseUrl');
+  const txSql = connect(config.databaseUrl, { max: TX_POOL_MAX });
   const metrics = createMetrics();
   const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
-  await ensureClickKey(sql);
+  await ensureClickKey(txSql);
   await maintainClickPartitions(sql, CLICK_RETENTION_DAYS);
   const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'));
   await catalog.load();
@@ -80,12 +85,13 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   partitionTimer.unref();
 
   if (!opts.scorer) throw new Error('createEngine needs a fraud scorer');
-  const intake = new PostbackIntake({ config, sql, redis, metrics, log }, opts.scorer);
+  const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log }, opts.scorer);
 
   return {
     config,
     intake,
     sql,
+    txSql,
     log,
     catalog,
     metrics,
@@ -98,6 +104,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
       await intake.close();
       await clickWriter.close();
       await redis?.quit().catch(() => undefined);
+      await txSql.end({ timeout: 5 });
     },
   };
 }

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nGenerated admin token (shown once, store it now):\n  ${bootstrapToken}\n\n`);
   }
 
-  const engine = await createEngine(config, sql, log);
+  const engine = await createEngine(config, sql, log, { scorer: { score: async () => ({ score: 0, decision: 'accepted' as const, reasons: [], evidence: [] }) } });
   const app = await buildApp(engine);
   await app.listen({ port: config.port, host: config.host });
   log.info({ url: config.publicUrl }, 'postback engine listening');

@@ -15,7 +15,7 @@ type IdParams = { Params: { id: string } };
 
 export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): void {
   const admin = requireRole(engine.tokens, 'admin');
-  const { sql, catalog } = engine;
+  const { txSql, catalog } = engine;
 
   const find = (id: string) => {
     const advertiser = catalog.advertisers.get(id);
@@ -28,7 +28,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     const id = newId('adv');
     const secret = { id: newId('sec'), ...newWebhookSecret() };
     const allowlist = body.ipAllowlist.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text);
-    await sql.begin(async (tx) => {
+    await txSql.begin(async (tx) => {
       await tx`insert into advertisers (id, name, ip_allowlist, auth, jwt, rate_limit_per_s)
         values (${id}, ${body.name}, ${allowlist}, ${body.auth}, ${body.jwt ? tx.json(body.jwt as never) : null},
                 ${body.rateLimit?.perS ?? DEFAULT_RATE_LIMIT_PER_S})`;
@@ -53,7 +53,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     const jwt = body.jwt === undefined ? current.jwt : body.jwt;
     if (auth.includes('jwt') && !jwt) throw invalidRequest([{ path: 'jwt', message: 'is required when auth includes jwt' }]);
     const allowlist = body.ipAllowlist?.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text) ?? current.ipAllowlist;
-    await sql.begin(async (tx) => {
+    await txSql.begin(async (tx) => {
       await tx`update advertisers set
           name = ${body.name ?? current.name}, ip_allowlist = ${allowlist}, auth = ${auth},
           jwt = ${jwt ? tx.json(jwt as never) : null}, rate_limit_per_s = ${body.rateLimit?.perS ?? current.rateLimitPerS},
@@ -68,7 +68,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
   app.post<IdParams>('/v1/advertisers/:id/secrets', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
     const advertiser = find(request.params.id);
     const secret = { id: newId('sec'), ...newWebhookSecret() };
-    const [row] = await sql.begin(async (tx) => {
+    const [row] = await txSql.begin(async (tx) => {
       const rows = await tx`insert into advertiser_secrets (id, advertiser_id, secret) values (${secret.id}, ${advertiser.id}, ${secret.key})
         returning created_at`;
       await tx`update advertisers set updated_at = now() where id = ${advertiser.id}`;
@@ -81,7 +81,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
 
   app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { onRequest: admin }, async (request, reply) => {
     const advertiser = find(request.params.id);
-    const revoked = await sql.begin(async (tx) => {
+    const revoked = await txSql.begin(async (tx) => {
       const rows = await tx`update advertiser_secrets set revoked_at = now()
         where id = ${request.params.secretId} and advertiser_id = ${advertiser.id} and revoked_at is null returning id`;
       if (rows.length > 0) {

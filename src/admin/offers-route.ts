@@ -14,7 +14,7 @@ type IdParams = { Params: { id: string } };
 
 export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void {
   const admin = requireRole(engine.tokens, 'admin');
-  const { sql, catalog } = engine;
+  const { txSql, catalog } = engine;
 
   const find = (id: string) => {
     const offer = catalog.offers.get(id);
@@ -34,7 +34,7 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
     issues.push(...checkFraud(body.fraud));
     if (issues.length > 0 || !payout.ok) throw invalidRequest(issues);
     const id = newId('off');
-    await sql.begin(async (tx) => {
+    await txSql.begin(async (tx) => {
       await tx`insert into offers (id, advertiser_id, name, url, payout_minor, currency, click_ttl_s, daily_cap, fraud)
         values (${id}, ${body.advertiserId}, ${body.name}, ${body.url}, ${payout.minor}, ${body.currency},
                 ${body.clickTtlS}, ${body.dailyCap ?? null}, ${tx.json((body.fraud ?? {}) as never)})`;
@@ -62,7 +62,7 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
     }
     issues.push(...checkFraud(body.fraud));
     if (issues.length > 0) throw invalidRequest(issues);
-    await sql.begin(async (tx) => {
+    await txSql.begin(async (tx) => {
       await tx`update offers set name = ${body.name ?? current.name}, url = ${body.url ?? current.url},
           payout_minor = ${payoutMinor}, click_ttl_s = ${body.clickTtlS ?? current.clickTtlS},
           daily_cap = ${body.dailyCap === undefined ? current.dailyCap : body.dailyCap},

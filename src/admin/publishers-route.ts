@@ -14,7 +14,7 @@ type IdParams = { Params: { id: string } };
 
 export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): void {
   const admin = requireRole(engine.tokens, 'admin');
-  const { sql, catalog } = engine;
+  const { txSql, catalog } = engine;
   const schemas = publisherSchemas(engine.config.allowPrivateDestinations);
 
   const find = (id: string) => {
@@ -27,7 +27,7 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     const body = parse(schemas.create, request.body);
     const id = newId('pub');
     const secret = newWebhookSecret();
-    await sql.begin(async (tx) => {
+    await txSql.begin(async (tx) => {
       await tx`insert into publishers (id, name, postback_url, method, secret)
         values (${id}, ${body.name}, ${body.postbackUrl}, ${body.method}, ${secret.key})`;
       await bumpCatalogVersion(tx);
@@ -45,7 +45,7 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
   app.patch<IdParams>('/v1/publishers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
     const current = find(request.params.id);
     const body = parse(schemas.patch, request.body);
-    await sql.begin(async (tx) => {
+    await txSql.begin(async (tx) => {
       await tx`update publishers set name = ${body.name ?? current.name}, postback_url = ${body.postbackUrl ?? current.postbackUrl},
           method = ${body.method ?? current.method}, updated_at = now()
         where id = ${current.id}`;

@@ -6,6 +6,15 @@ export type TxSql = postgres.TransactionSql<{ bigint: bigint }>;
 /** Connection pool size per engine process; PostgreSQL's default max_connections is 100 for ~4 nodes. */
 export const POOL_MAX = 20;
 
+/**
+ * Transactions get a pool of their own. postgres.js 3.4.9 can send a transaction's BEGIN without
+ * reserving its connection when that BEGIN fills a connection's query pipeline (porsager/postgres
+ * #823, #1189), letting unrelated queries run inside the transaction. Pipelines only fill where
+ * plain queries share connections; in a pool used for nothing but `begin()`, every busy connection
+ * is reserved and a BEGIN always lands on an idle one.
+ */
+export const TX_POOL_MAX = 8;
+
 export function connect(url: string, opts: { max?: number; onnotice?: (n: unknown) => void } = {}): Sql {
   return postgres(url, {
     max: opts.max ?? POOL_MAX,

@@ -2,23 +2,36 @@ import type { Sql, TxSql } from '../db/database.js';
 import { newId } from '../ids.js';
 
 /**
- * The outbox: an outbound postback is a row written in the same transaction as the conversion that
- * causes it, so a committed conversion can never miss its delivery and a rolled-back one never
- * sends. The row's id is the `webhook-id` of every attempt, forever.
+ * The transactional outbox. Deliveries are written in the same transaction as the conversion (or the
+ * analyst's approval), so a committed conversion always has its outbound postback queued, and a rolled
+ * back one never does. The NOTIFY is delivered only on commit, waking every node's worker at once.
  */
-export async function enqueueDeliveries(
-  tx: TxSql | Sql,
-  items: { conversionId: string; publisherId: string; conversionCreatedAt: Date }[],
-  refireWindowS: number,
-): Promise<string[]> {
+
+/** The LISTEN/NOTIFY channel workers wait on. */
+export const DELIVERIES_CHANNEL = 'deliveries';
+
+export type OutboxItem = { conversionId: string; publisherId: string; conversionCreatedAt: Date };
+
+/**
+ * Queues one delivery per item, due now, expiring `refireWindowS` after its conversion. Returns the
+ * delivery IDs in item order; each is that delivery's `webhook-id` on every try, forever.
+ */
+export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], refireWindowS: number): Promise<string[]> {
   if (items.length === 0) return [];
   const ids = items.map(() => newId('dlv'));
   await tx`
     insert into deliveries (id, conversion_id, publisher_id, state, next_attempt_at, deadline_at)
-    select id, conversion_id, publisher_id, 'pending', now(), created + make_interval(secs => ${refireWindowS})
-    from unnest(${ids}::text[], ${items.map((i) => i.conversionId)}::text[], ${items.map((i) => i.publisherId)}::text[],
-                ${items.map((i) => i.conversionCreatedAt.toISOString())}::timestamptz[]) as u(id, conversion_id, publisher_id, created)`;
-  // Delivered to listening workers only when the transaction commits.
-  await tx`select pg_notify('deliveries', '')`;
+    select t.id, t.conversion_id, t.publisher_id, 'pending',
+           -- A disabled endpoint's deliveries wait parked at their deadline (see endpoint.ts) until it is re-enabled.
+           case when p.disabled_at is null then now() else t.deadline_at end,
+           t.deadline_at
+    from (select *, u.created_at + ${refireWindowS}::float8 * interval '1 second' as deadline_at from unnest(
+      ${tx.array(ids)}::text[],
+      ${tx.array(items.map((i) => i.conversionId))}::text[],
+      ${tx.array(items.map((i) => i.publisherId))}::text[],
+      ${tx.array(items.map((i) => i.conversionCreatedAt.toISOString()))}::timestamptz[]
+    ) as u(id, conversion_id, publisher_id, created_at)) as t
+    left join publishers p on p.id = t.publisher_id`;
+  await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
   return ids;
 }

@@ -17,12 +17,12 @@ export class PostbackIntake {
   readonly committer: GroupCommitter;
 
   constructor(
-    deps: { config: Config; sql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger },
+    deps: { config: Config; sql: Sql; txSql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger },
     readonly scorer: PostbackScorer,
   ) {
     this.rateLimits = new PostbackRateLimits(deps.redis, deps.config.addressRateLimitPerS);
     this.attempts = new AttemptLog(deps.sql, deps.metrics, deps.log);
-    this.committer = new GroupCommitter(deps.sql, deps.config.refireWindowS, deps.metrics, deps.log);
+    this.committer = new GroupCommitter(deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log);
   }
 
   async close(): Promise<void> {

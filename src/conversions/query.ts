@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import type { Sql } from '../db/database.js';
+import { invalidRequest } from '../errors.js';
+import { formatMoney } from '../money.js';
+
+/**
+ * The conversions list for analysts and finance: filters, newest first, keyset pagination. The cursor
+ * is the (created_at, id) of the last item, so pages stay stable while new conversions arrive.
+ */
+
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 500;
+
+const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}/.test(v), 'must be an ISO 8601 time');
+const id = z.string().min(1).max(64);
+
+export const listQuery = z
+  .object({
+    decision: z.enum(['accepted', 'flagged', 'rejected']).optional(),
+    source: z.enum(['s2s', 'pixel']).optional(),
+    status: z.enum(['approved', 'pending', 'rejected']).optional(),
+    advertiserId: id.optional(),
+    offerId: id.optional(),
+    publisherId: id.optional(),
+    txid: id.optional(),
+    clickid: id.optional(),
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+    limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+export type ListQuery = z.infer<typeof listQuery>;
+
+type Cursor = { at: string; id: string };
+
+function decodeCursor(text: string): Cursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parsed) && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' && !Number.isNaN(Date.parse(parsed[0]))) {
+      return { at: parsed[0], id: parsed[1] };
+    }
+  } catch {
+    // fall through to the 400
+  }
+  throw invalidRequest([{ path: 'cursor', message: 'is not a cursor returned by this API' }]);
+}
+
+const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+
+export type ConversionRow = Record<string, unknown> & { id: string; created_at: Date; payout_minor: bigint; currency: string };
+
+export function conversionView(r: ConversionRow) {
+  return {
+    id: r.id,
+    txid: r.txid,
+    clickid: r.click_id,
+    advertiserId: r.advertiser_id,
+    offerId: r.offer_id,
+    publisherId: r.publisher_id,
+    event: r.event,
+    decision: r.decision,
+    score: r.score,
+    reasons: r.reasons,
+    status: r.status,
+    payout: formatMoney(r.payout_minor, r.currency),
+    currency: r.currency.trim(),
+    source: r.source,
+    reviewState: r.review_state,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: (r.updated_at as Date).toISOString(),
+  };
+}
+
+export async function listConversions(sql: Sql, q: ListQuery) {
+  const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
+  const where = [
+    q.decision && sql`decision = ${q.decision}`,
+    q.source && sql`source = ${q.source}`,
+    q.status && sql`status = ${q.status}`,
+    q.advertiserId && sql`advertiser_id = ${q.advertiserId}`,
+    q.offerId && sql`offer_id = ${q.offerId}`,
+    q.publisherId && sql`publisher_id = ${q.publisherId}`,
+    q.txid && sql`txid = ${q.txid}`,
+    q.clickid && sql`click_id = ${q.clickid}`,
+    q.from && sql`created_at >= ${q.from}::timestamptz`,
+    q.to && sql`created_at < ${q.to}::timestamptz`,
+    cursor && sql`(created_at, id) < (${cursor.at}::timestamptz, ${cursor.id})`,
+  ].filter((c) => !!c);
+  const clause = where.reduce((acc, c, i) => (i === 0 ? sql`where ${c}` : sql`${acc} and ${c}`), sql``);
+  const rows = await sql<ConversionRow[]>`
+    select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+    from conversions ${clause} order by created_at desc, id desc limit ${q.limit + 1}`;
+  const page = rows.slice(0, q.limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map(conversionView),
+    // Microsecond precision: a millisecond cursor would skip or repeat rows committed in the same ms.
+    nextCursor: rows.length > q.limit && last ? encodeCursor(last.cursor_at as string, last.id) : null,
+  };
+}

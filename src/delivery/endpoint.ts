@@ -1,0 +1,55 @@
+import { bumpCatalogVersion } from '../catalog/catalog.js';
+import type { Sql } from '../db/database.js';
+import { recordFailed, type AttemptRecord } from './store.js';
+
+/**
+ * A publisher endpoint's enabled state. A 410 Gone disables it (CONTRACT §6) until an admin re-enables
+ * it; both changes bump the catalog version so every node's catalog and admin view agree within a
+ * second, while the worker's claim reads `publishers.disabled_at` directly and stops at once.
+ */
+
+/**
+ * Records the 410 attempt and disables the endpoint, in one transaction. The publisher's other waiting
+ * deliveries are parked at their deadline so claims skip past them cheaply; the sweep expires them
+ * there unless re-enabling brings them back first. Returns whether this call is the one that disabled it.
+ */
+export async function disableOnGone(
+  sql: Sql,
+  publisherId: string,
+  reason: string,
+  workerId: string,
+  attempt: AttemptRecord,
+  delayMs: number,
+): Promise<boolean> {
+  return sql.begin(async (tx) => {
+    const flipped = await tx`update publishers set disabled_at = now(), disabled_reason = ${reason}, updated_at = now()
+      where id = ${publisherId} and disabled_at is null returning id`;
+    if (flipped.length > 0) await bumpCatalogVersion(tx);
+    await recordFailed(tx, workerId, attempt, delayMs);
+    await tx`update deliveries set next_attempt_at = deadline_at, updated_at = now()
+      where publisher_id = ${publisherId} and state in ('pending', 'failed') and next_attempt_at <= deadline_at
+        and (lease_until is null or lease_until <= now())`;
+    return flipped.length > 0;
+  });
+}
+
+export type EnableResult = { found: false } | { found: true; wasDisabled: boolean; resumed: number };
+
+/** Re-enables a disabled endpoint and makes its deliveries still inside their window due now. */
+export async function enablePublisher(sql: Sql, publisherId: string): Promise<EnableResult> {
+  return sql.begin(async (tx) => {
+    const [before] = await tx<{ disabled: boolean }[]>`
+      select disabled_at is not null as disabled from publishers where id = ${publisherId} for update`;
+    if (!before) return { found: false } as const;
+    // Enabling an enabled endpoint changes nothing: it must not pull scheduled retries forward.
+    if (!before.disabled) return { found: true, wasDisabled: false, resumed: 0 } as const;
+    await tx`update publishers set disabled_at = null, disabled_reason = null, updated_at = now() where id = ${publisherId}`;
+    await bumpCatalogVersion(tx);
+    const resumed = await tx`update deliveries set next_attempt_at = now(), updated_at = now()
+      where publisher_id = ${publisherId} and state in ('pending', 'failed') and deadline_at > now()
+        and (lease_until is null or lease_until <= now())
+      returning 1`;
+    await tx`select pg_notify('deliveries', '')`;
+    return { found: true, wasDisabled: true, resumed: resumed.length } as const;
+  });
+}

@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Registry } from 'prom-client';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { performAttempt, type AttemptDeps, type AttemptSummary } from './attempt.js';
+import { systemResolver, type Resolver } from './destination-guard.js';
+import { HttpSender } from './http-sender.js';
+import { CLAIM_BATCH, CONCURRENCY, LEASE_MARGIN_MS, LEASE_MS, POLL_MS, REQUEST_TIMEOUT_MS, SWEEP_MIN_INTERVAL_MS } from './limits.js';
+import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
+import { DELIVERIES_CHANNEL } from './outbox.js';
+import { PublisherGate, type GateOptions } from './publisher-gate.js';
+import { claimDue, leaseOne, msUntilNextDue, releaseLeases, sweepExpired, type ClaimedDelivery, type LeaseOneResult } from './store.js';
+
+/**
+ * The delivery worker, one per engine process. It claims due deliveries with FOR UPDATE SKIP LOCKED
+ * under a lease, sends each with no transaction open, and records the outcome. It wakes on NOTIFY
+ * (a commit that enqueued deliveries or re-enabled a publisher), on a timer set for the next due row,
+ * when a slot frees while work is waiting, and at least every poll interval as a backstop.
+ */
+
+export type WorkerConfig = Pick<Config, 'deliveryBackoffS' | 'allowPrivateDestinations'> &
+  Partial<Pick<Config, 'deliveryLeaseS' | 'deliveryPollMs' | 'deliveryTimeoutMs'>>;
+
+export type WorkerOptions = {
+  leaseMs?: number;
+  pollMs?: number;
+  timeoutMs?: number;
+  concurrency?: number;
+  claimBatch?: number;
+  gate?: GateOptions;
+  /** Tests substitute DNS to prove that a name resolving to a private address is refused. */
+  resolve?: Resolver;
+  workerId?: string;
+};
+
+export type WorkerDeps = { sql: Sql; catalog: Catalog; log: Logger; registry: Registry; config: WorkerConfig };
+
+export type ReplayResult = Exclude<LeaseOneResult, { kind: 'leased' }> | { kind: 'done'; attempt: AttemptSummary };
+
+/** Shortest timer: a row due "now" that another node is claiming must not make us spin. */
+const MIN_WAKE_MS = 10;
+
+export class DeliveryWorker {
+  readonly id: string;
+  readonly leaseMs: number;
+  readonly pollMs: number;
+  readonly metrics: DeliveryMetrics;
+  private readonly sql: Sql;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly claimBatch: number;
+  private readonly gate: PublisherGate;
+  private readonly sender: HttpSender;
+  private readonly deps: AttemptDeps;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly stopController = new AbortController();
+  private started = false;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  /** Work was left waiting (no free slot, or a publisher at its cap): a finished attempt should wake us. */
+  private backlog = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private lastSweep = 0;
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(deps: WorkerDeps, opts: WorkerOptions = {}) {
+    const { config } = deps;
+    this.id = opts.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    const timeoutMs = opts.timeoutMs ?? config.deliveryTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.leaseMs = opts.leaseMs ?? (config.deliveryLeaseS !== undefined ? config.deliveryLeaseS * 1000 : LEASE_MS);
+    this.pollMs = opts.pollMs ?? config.deliveryPollMs ?? POLL_MS;
+    if (this.leaseMs < timeoutMs + LEASE_MARGIN_MS) {
+      throw new Error(`delivery lease (${this.leaseMs} ms) must exceed the request timeout (${timeoutMs} ms) by ${LEASE_MARGIN_MS} ms`);
+    }
+    this.sql = deps.sql;
+    this.log = deps.log;
+    this.concurrency = opts.concurrency ?? CONCURRENCY;
+    this.claimBatch = opts.claimBatch ?? CLAIM_BATCH;
+    this.gate = new PublisherGate(opts.gate);
+    this.sender = new HttpSender({
+      allowPrivate: config.allowPrivateDestinations,
+      resolve: opts.resolve ?? systemResolver,
+      timeoutMs,
+      connectionsPerPublisher: this.gate.perPublisher,
+    });
+    this.metrics = createDeliveryMetrics(deps.registry, deps.sql, {
+      inFlight: () => this.inFlight.size,
+      openCircuits: () => this.gate.openCircuits(),
+    });
+    this.deps = {
+      sql: deps.sql,
+      catalog: deps.catalog,
+      log: deps.log,
+      metrics: this.metrics,
+      sender: this.sender,
+      gate: this.gate,
+      workerId: this.id,
+      backoffS: config.deliveryBackoffS,
+      allowPrivate: config.allowPrivateDestinations,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    // onlisten also fires after a reconnect, when notifications may have been missed.
+    const meta = await this.sql.listen(DELIVERIES_CHANNEL, () => this.wake(), () => this.wake());
+    this.unlisten = meta.unlisten;
+    this.wake();
+  }
+
+  /** Stops claiming, aborts attempts in flight (recorded, and due again at once for any node), waits for their writes. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.unlisten?.().catch(() => undefined);
+    this.stopController.abort();
+    await this.running;
+    await Promise.allSettled([...this.inFlight]);
+    await this.sender.close();
+  }
+
+  wake(): void {
+    if (!this.started || this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = this.run().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** An operator's extra try (CONTRACT §6 replay): same webhook-id, any state, sent now, result returned. */
+  async replay(id: string): Promise<ReplayResult> {
+    if (this.stopped) throw new Error('delivery worker is stopped');
+    const lease = await leaseOne(this.sql, id, this.id, this.leaseMs);
+    if (lease.kind !== 'leased') return lease;
+    const attempt = this.track(performAttempt(this.deps, lease.delivery, { replay: true, stop: this.stopController.signal }));
+    return { kind: 'done', attempt: await attempt };
+  }
+
+  private async run(): Promise<void> {
+    try {
+      do {
+        this.rerun = false;
+        await this.cycle();
+      } while (this.rerun && !this.stopped);
+    } catch (err) {
+      this.log.error({ err }, 'delivery worker cycle failed; retrying after the poll interval');
+      this.schedule(this.pollMs);
+    }
+  }
+
+  private async cycle(): Promise<void> {
+    await this.maybeSweep();
+    let saturated = false;
+    for (;;) {
+      const free = this.concurrency - this.inFlight.size;
+      if (free <= 0) {
+        saturated = true;
+        break;
+      }
+      const want = Math.min(free, this.claimBatch);
+      const limits = this.gate.limits();
+      const rows = await claimDue(this.sql, {
+        workerId: this.id,
+        leaseMs: this.leaseMs,
+        want,
+        scan: want * 4,
+        perPublisher: this.gate.perPublisher,
+        limitIds: limits.ids,
+        limitRooms: limits.rooms,
+      });
+      if (this.stopped) {
+        await releaseLeases(this.sql, rows.map((r) => r.id), this.id);
+        return;
+      }
+      for (const row of rows) this.dispatch(row);
+      if (rows.length < want) break;
+    }
+    const limits = this.gate.limits();
+    const blocked = limits.ids.filter((_, i) => limits.rooms[i] === 0);
+    this.backlog = saturated || blocked.length > 0;
+    if (saturated) return this.schedule(this.pollMs);
+    const dueInMs = await msUntilNextDue(this.sql, blocked);
+    const probeAt = this.gate.nextProbeAt();
+    const probeInMs = probeAt === undefined ? Infinity : probeAt - Date.now();
+    this.schedule(Math.min(dueInMs ?? Infinity, probeInMs, this.pollMs));
+  }
+
+  private dispatch(row: ClaimedDelivery): void {
+    void this.track(performAttempt(this.deps, row, { replay: false, stop: this.stopController.signal })).catch((err: unknown) => {
+      // The lease runs out and the delivery is tried again (same webhook-id): at least once, never lost.
+      this.log.error({ err, deliveryId: row.id }, 'recording a delivery attempt failed');
+    });
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work);
+    const done = () => {
+      this.inFlight.delete(work);
+      if (this.backlog) this.wake();
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  private async maybeSweep(): Promise<void> {
+    if (Date.now() - this.lastSweep < Math.min(SWEEP_MIN_INTERVAL_MS, this.pollMs)) return;
+    this.lastSweep = Date.now();
+    const expired = await sweepExpired(this.sql);
+    if (expired > 0) {
+      this.metrics.finished.inc({ state: 'expired' }, expired);
+      this.log.warn({ count: expired }, 'deliveries expired: REFIRE_WINDOW_S passed without a 2xx');
+    }
+  }
+
+  /** Keeps the earliest pending wake-up; every cycle re-arms one, so polling never stops. */
+  private schedule(inMs: number): void {
+    if (this.stopped) return;
+    const delay = Math.max(MIN_WAKE_MS, Math.min(inMs, this.pollMs));
+    const at = Date.now() + delay;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.wake();
+    }, delay);
+    this.timer.unref();
+  }
+}
