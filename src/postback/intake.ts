@@ -7,6 +7,7 @@ import { AttemptLog } from './attempt-log.js';
 import { GroupCommitter } from './group-committer.js';
 import { JwksCache } from './jwt.js';
 import { PostbackRateLimits } from './rate-limits.js';
+import { RecentCache } from './recent-cache.js';
 import type { PostbackScorer } from './types.js';
 
 /** The long-lived parts of the postback intake, one set per engine process. */
@@ -15,11 +16,13 @@ export class PostbackIntake {
   readonly jwks = new JwksCache();
   readonly attempts: AttemptLog;
   readonly committer: GroupCommitter;
+  readonly recent: RecentCache;
 
   constructor(
     deps: { config: Config; sql: Sql; txSql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger },
     readonly scorer: PostbackScorer,
   ) {
+    this.recent = new RecentCache(deps.redis);
     this.rateLimits = new PostbackRateLimits(deps.redis, deps.config.addressRateLimitPerS);
     this.attempts = new AttemptLog(deps.sql, deps.metrics, deps.log);
     this.committer = new GroupCommitter(deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log);

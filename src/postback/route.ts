@@ -80,6 +80,16 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
   if (!validity.ok) throw new ApiError('invalid_click', validity.detail, { extra: { reason: validity.reason } });
   const { click } = validity;
   const money = resolvePayout(fields, click.offer);
+  const message = auth.message ? { ...auth.message, hashHex: contentHash(fields, money.payoutMinor, money.currency) } : undefined;
+
+  const recent = await intake.recent.lookup(advertiser.id, fields.txid, message);
+  if (recent.replay === 'different') {
+    throw new ApiError('conflict', `${message?.kind === 'jti' ? 'jti' : 'webhook-id'} was already used for different content`);
+  }
+  const known = recent.result;
+  if (known && known.clickId === click.clickId && known.payoutMinor === money.payoutMinor.toString() && known.currency === money.currency && known.status === fields.status) {
+    return { conversionId: known.conversionId, decision: known.decision, reasons: known.reasons, duplicate: true, status: known.status };
+  }
 
   const stored = await findClick(engine.sql, click.clickId, click.claims.createdAt);
   const score = await intake.scorer.score({
@@ -115,8 +125,19 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
     userAgent: fields.ua ?? null,
     sourceIp: source.text,
     score,
-    message: auth.message ? { ...auth.message, hashHex: contentHash(fields, money.payoutMinor, money.currency) } : undefined,
+    message,
   });
+  if (outcome.kind !== 'conflict') {
+    await intake.recent.remember(advertiser.id, fields.txid, {
+      conversionId: outcome.conversionId,
+      clickId: click.clickId,
+      payoutMinor: money.payoutMinor.toString(),
+      currency: money.currency,
+      status: outcome.status,
+      decision: outcome.decision,
+      reasons: outcome.reasons,
+    });
+  }
   return toBody(outcome);
 }
 
