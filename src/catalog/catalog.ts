@@ -78,10 +78,15 @@ export class Catalog {
   private version = -1n;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private queuedRefresh: Promise<void> | undefined;
+  /** Loads by start order: one that started earlier must never overwrite what a later one applied. */
+  private loadsStarted = 0;
+  private loadApplied = 0;
 
   constructor(private readonly sql: Sql, private readonly onError: (err: unknown) => void = () => undefined) {}
 
   async load(): Promise<void> {
+    const ticket = ++this.loadsStarted;
     const [versionRow] = await this.sql<{ version: bigint }[]>`select version from catalog_version`;
     const [advertisers, secrets, offers, publishers, keys] = await Promise.all([
       this.sql`select id, seq, name, ip_allowlist, auth, jwt, rate_limit_per_s, created_at, updated_at from advertisers`,
@@ -157,6 +162,9 @@ export class Catalog {
     }
     const nextKeys = new Map<number, ClickKey>();
     for (const k of keys) nextKeys.set(k.kid, { kid: k.kid, secret: k.secret, createdAt: k.created_at });
+    // A poll that started before an admin write can finish after that write's own reload.
+    if (ticket < this.loadApplied) return;
+    this.loadApplied = ticket;
     this.advertisers = nextAdvertisers;
     this.advertisersBySeq = nextAdvertisersBySeq;
     this.offers = nextOffers;
@@ -168,17 +176,30 @@ export class Catalog {
     this.version = versionRow?.version ?? 0n;
   }
 
-  /** Reload when another node (or this one) changed something. Concurrent callers share one reload. */
+  /**
+   * Reload when another node (or this one) changed something; resolves once every change committed
+   * before the call is loaded. A refresh already in flight may have read the version before the
+   * caller's commit, so callers arriving meanwhile share one more refresh queued behind it.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      try {
-        const [row] = await this.sql<{ version: bigint }[]>`select version from catalog_version`;
-        if (row && row.version !== this.version) await this.load();
-      } finally {
+    if (!this.refreshing) {
+      this.refreshing = this.reloadIfChanged().finally(() => {
         this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
+      });
+      return this.refreshing;
+    }
+    this.queuedRefresh ??= this.refreshing
+      .catch(() => undefined)
+      .then(() => {
+        this.queuedRefresh = undefined;
+        return this.refresh();
+      });
+    return this.queuedRefresh;
+  }
+
+  private async reloadIfChanged(): Promise<void> {
+    const [row] = await this.sql<{ version: bigint }[]>`select version from catalog_version`;
+    if (row && row.version !== this.version) await this.load();
   }
 
   startPolling(intervalMs = CATALOG_POLL_MS): void {

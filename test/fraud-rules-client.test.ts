@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { clickIpMismatch, datacenterIp } from '../src/fraud/rules/network.js';
+import { botUserAgent, isBotUserAgent, osFamily, uaMismatch } from '../src/fraud/rules/user-agent.js';
+import { ANDROID_UA, BROWSER_UA, evaluate, scoreInput, WINDOWS_UA } from './helpers/fraud.js';
+
+const click = (ip: string | null, userAgent: string | null = BROWSER_UA) => ({ ip, userAgent, subs: [null, null, null, null, null] });
+
+describe('datacenter_ip', () => {
+  it("fires on a hosting address at the click and names the range and provider", () => {
+    const out = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }));
+    expect(out).toMatchObject({ evaluated: true, fired: true, value: '203.0.113.9', threshold: '203.0.113.0/24 (testcloud)', scope: 'click address' });
+  });
+
+  it("fires on a hosting address in the postback's ip when the click's is residential", () => {
+    const out = evaluate(datacenterIp, scoreInput({ click: click('198.51.100.7'), userIp: '2001:db8:dc::1' }));
+    expect(out).toMatchObject({ fired: true, value: '2001:db8:dc::1', scope: 'postback ip' });
+  });
+
+  it('passes residential addresses, saying which were checked', () => {
+    const out = evaluate(datacenterIp, scoreInput({ click: click('198.51.100.7'), userIp: '198.51.100.8' }));
+    expect(out).toMatchObject({ evaluated: true, fired: false, value: ['198.51.100.7', '198.51.100.8'] });
+  });
+
+  it('is not evaluated without any user address', () => {
+    expect(evaluate(datacenterIp, scoreInput({ click: undefined }))).toMatchObject({ evaluated: false, note: expect.stringMatching(/click row was not found/) });
+    expect(evaluate(datacenterIp, scoreInput({ click: click(null) }))).toMatchObject({ evaluated: false, note: expect.stringMatching(/click has no address/) });
+  });
+
+  it('still judges the postback ip when the click row is missing', () => {
+    expect(evaluate(datacenterIp, scoreInput({ click: undefined, userIp: '203.0.113.5' }))).toMatchObject({ evaluated: true, fired: true });
+  });
+});
+
+describe('click_ip_mismatch', () => {
+  it('fires when the networks differ at the default /24', () => {
+    const out = evaluate(clickIpMismatch, scoreInput({ click: click('198.51.100.7'), userIp: '198.51.101.7' }));
+    expect(out).toMatchObject({ evaluated: true, fired: true, threshold: 'same /24', value: { click: '198.51.100.7', ip: '198.51.101.7' } });
+  });
+
+  it('treats another address in the same /24 as the same network', () => {
+    expect(evaluate(clickIpMismatch, scoreInput({ click: click('198.51.100.7'), userIp: '198.51.100.200' })).fired).toBe(false);
+  });
+
+  it('compares IPv6 by /48 by default', () => {
+    expect(evaluate(clickIpMismatch, scoreInput({ click: click('2001:db8:1:2::1'), userIp: '2001:db8:1:ffff::9' })).fired).toBe(false);
+    expect(evaluate(clickIpMismatch, scoreInput({ click: click('2001:db8:1::1'), userIp: '2001:db8:2::1' })).fired).toBe(true);
+  });
+
+  it('honours a prefix override', () => {
+    const input = scoreInput({ click: click('198.51.100.7'), userIp: '198.51.100.8' });
+    expect(evaluate(clickIpMismatch, input, { settings: { prefixV4: 32 } }).fired).toBe(true);
+  });
+
+  it('is not evaluated when an input is missing or not comparable', () => {
+    expect(evaluate(clickIpMismatch, scoreInput({ userIp: undefined })).note).toMatch(/no ip field/);
+    expect(evaluate(clickIpMismatch, scoreInput({ click: undefined, userIp: '198.51.100.1' })).note).toMatch(/click row was not found/);
+    expect(evaluate(clickIpMismatch, scoreInput({ click: click(null), userIp: '198.51.100.1' })).note).toMatch(/click has no address/);
+    const dual = evaluate(clickIpMismatch, scoreInput({ click: click('2001:db8::1'), userIp: '198.51.100.1' }));
+    expect(dual).toMatchObject({ evaluated: false, note: expect.stringMatching(/dual-stack/) });
+    const proxied = evaluate(clickIpMismatch, scoreInput({ click: click('10.0.0.5'), userIp: '198.51.100.1' }));
+    expect(proxied).toMatchObject({ evaluated: false, note: expect.stringMatching(/not public.*TRUST_PROXY/) });
+  });
+});
+
+describe('ua_mismatch', () => {
+  it('fires when the operating-system family differs', () => {
+    const out = evaluate(uaMismatch, scoreInput({ click: click('198.51.100.7', ANDROID_UA), userAgent: WINDOWS_UA }));
+    expect(out).toMatchObject({ evaluated: true, fired: true, value: { click: 'android', ua: 'windows' } });
+  });
+
+  it('lets an in-app browser and the system browser of one device through', () => {
+    const inApp = `${BROWSER_UA} [FBAN/FBIOS;FBAV/450.0]`;
+    expect(evaluate(uaMismatch, scoreInput({ click: click('198.51.100.7', inApp), userAgent: BROWSER_UA })).fired).toBe(false);
+  });
+
+  it('treats an iPad announcing itself as a Mac as the same family', () => {
+    const ipadSafari = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15';
+    const ipadApp = 'Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148';
+    expect(evaluate(uaMismatch, scoreInput({ click: click('198.51.100.7', ipadApp), userAgent: ipadSafari })).fired).toBe(false);
+  });
+
+  it('is not evaluated when an input is missing or unrecognisable', () => {
+    expect(evaluate(uaMismatch, scoreInput({ userAgent: undefined })).note).toMatch(/no ua field/);
+    expect(evaluate(uaMismatch, scoreInput({ click: undefined, userAgent: BROWSER_UA })).note).toMatch(/click row was not found/);
+    expect(evaluate(uaMismatch, scoreInput({ click: click('198.51.100.7', null), userAgent: BROWSER_UA })).note).toMatch(/no user agent/);
+    expect(evaluate(uaMismatch, scoreInput({ userAgent: 'SomeTV/1.0' }))).toMatchObject({ evaluated: false, note: expect.stringMatching(/postback/) });
+  });
+
+  it('classifies common user agents', () => {
+    expect(osFamily(ANDROID_UA)).toBe('android');
+    expect(osFamily(BROWSER_UA)).toBe('apple');
+    expect(osFamily(WINDOWS_UA)).toBe('windows');
+    expect(osFamily('Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36')).toBe('chromeos');
+    expect(osFamily('Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0')).toBe('linux');
+  });
+});
+
+describe('bot_user_agent', () => {
+  it('fires on a crawler, a headless browser or a scripting library at the click', () => {
+    for (const ua of ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 'python-requests/2.31.0', 'curl/8.4.0',
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36']) {
+      const out = evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', ua) }));
+      expect(out, ua).toMatchObject({ evaluated: true, fired: true, scope: 'click user agent', threshold: expect.stringMatching(/^isbot pattern/) });
+    }
+  });
+
+  it("fires on the postback's ua", () => {
+    expect(evaluate(botUserAgent, scoreInput({ userAgent: 'Go-http-client/1.1' }))).toMatchObject({ fired: true, scope: 'postback ua' });
+  });
+
+  it('passes browsers and the HTTP stacks of mobile apps', () => {
+    expect(evaluate(botUserAgent, scoreInput({ userAgent: ANDROID_UA })).fired).toBe(false);
+    expect(isBotUserAgent('okhttp/4.12.0')).toBe(false);
+    expect(isBotUserAgent('MyApp/3.1 CFNetwork/1494.0.7 Darwin/23.4.0')).toBe(false);
+  });
+
+  it('counts a click without a User-Agent as a bot unless the offer says otherwise', () => {
+    const input = scoreInput({ click: click('198.51.100.7', null) });
+    expect(evaluate(botUserAgent, input)).toMatchObject({ fired: true, value: null, note: expect.stringMatching(/no User-Agent/) });
+    expect(evaluate(botUserAgent, input, { settings: { missingIsBot: false } }).fired).toBe(false);
+  });
+
+  it('is not evaluated with neither a click row nor a ua field', () => {
+    expect(evaluate(botUserAgent, scoreInput({ click: undefined }))).toMatchObject({ evaluated: false });
+  });
+});

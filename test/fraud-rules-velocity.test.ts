@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { binomialUpperTail, logGamma } from '../src/fraud/binomial.js';
+import { conversionRateSpike } from '../src/fraud/rules/conversion-rate.js';
+import { ipBurst } from '../src/fraud/rules/ip-burst.js';
+import { BROWSER_UA, counts, evaluate, scoreInput } from './helpers/fraud.js';
+
+const click = (ip: string | null) => ({ ip, userAgent: BROWSER_UA, subs: ['sub-a', null, null, null, null] });
+const at = (key: string, conversions: number, clicks = 0) => ({ key, conversions, clicks });
+
+describe('ip_burst', () => {
+  const input = scoreInput({ click: click('198.51.100.7') });
+
+  it('fires above max conversions per address in the window, not at it (default 5 per 3600 s)', () => {
+    expect(evaluate(ipBurst, input, { counts: counts({ addresses: [at('198.51.100.7', 5)] })}).fired).toBe(false);
+    const out = evaluate(ipBurst, input, { counts: counts({ addresses: [at('198.51.100.7', 6)] }) });
+    expect(out).toMatchObject({ evaluated: true, fired: true, value: 6, threshold: 5, window: '3600s', scope: 'click address 198.51.100.7 (all offers)' });
+  });
+
+  it("raises the threshold for a shared carrier address by the clicks it sent", () => {
+    // 100 clicks at sharedRate 0.2 allow 20 conversions: a CGNAT gateway converting 8 % is normal.
+    const shared = evaluate(ipBurst, input, { counts: counts({ addresses: [at('198.51.100.7', 8, 100)] }) });
+    expect(shared).toMatchObject({ fired: false, threshold: 20, note: expect.stringMatching(/100 clicks/) });
+    // A farm converting most of its clicks stays above it.
+    expect(evaluate(ipBurst, input, { counts: counts({ addresses: [at('198.51.100.7', 30, 40)] }) })).toMatchObject({ fired: true, threshold: 8 });
+    expect(evaluate(ipBurst, input, { counts: counts({ addresses: [at('198.51.100.7', 8, 100)] }), settings: { sharedRate: 0 } }).fired).toBe(true);
+  });
+
+  it("judges the postback's ip too, reporting the worse address", () => {
+    const both = scoreInput({ click: click('198.51.100.7'), userIp: '192.0.2.44' });
+    const out = evaluate(ipBurst, both, { counts: counts({ addresses: [at('198.51.100.7', 1), at('192.0.2.44', 9)] }) });
+    expect(out).toMatchObject({ fired: true, value: 9, scope: 'postback ip 192.0.2.44 (all offers)' });
+  });
+
+  it('counts IPv6 users per /64', () => {
+    const v6 = scoreInput({ click: click('2001:db8:5:6:aaaa::1') });
+    expect(evaluate(ipBurst, v6, { counts: counts({ addresses: [at('2001:db8:5:6::/64', 7)] }) })).toMatchObject({ fired: true, scope: 'click address 2001:db8:5:6::/64 (all offers)' });
+  });
+
+  it('honours max and windowS overrides', () => {
+    const out = evaluate(ipBurst, input, { counts: counts({ addresses: [at('198.51.100.7', 3)] }), settings: { max: 2, windowS: 60 } });
+    expect(out).toMatchObject({ fired: true, threshold: 2, window: '60s' });
+  });
+
+  it('is not evaluated without a public user address or without counts', () => {
+    expect(evaluate(ipBurst, scoreInput({ click: undefined })).evaluated).toBe(false);
+    const proxied = evaluate(ipBurst, scoreInput({ click: click('127.0.0.1') }));
+    expect(proxied).toMatchObject({ evaluated: false, note: expect.stringMatching(/no public user address.*TRUST_PROXY/) });
+    const down = evaluate(ipBurst, input, { countsError: 'connect ECONNREFUSED' });
+    expect(down).toMatchObject({ evaluated: false, note: 'shared counters unavailable: connect ECONNREFUSED' });
+  });
+});
+
+describe('binomial upper tail', () => {
+  const direct = (k: number, n: number, p: number) => {
+    let sum = 0;
+    for (let i = k; i <= n; i++) sum += Math.exp(logGamma(n + 1) - logGamma(i + 1) - logGamma(n - i + 1) + i * Math.log(p) + (n - i) * Math.log(1 - p));
+    return sum;
+  };
+
+  it('matches exact values', () => {
+    expect(binomialUpperTail(8, 10, 0.5)).toBeCloseTo(56 / 1024, 12);
+    expect(binomialUpperTail(0, 10, 0.3)).toBe(1);
+    expect(binomialUpperTail(11, 10, 0.3)).toBe(0);
+    expect(binomialUpperTail(10, 10, 0.5)).toBeCloseTo(1 / 1024, 14);
+  });
+
+  it('agrees with direct summation on both sides of the mode', () => {
+    for (const [k, n, p] of [[5, 100, 0.01], [1, 100, 0.01], [30, 100, 0.25], [20, 100, 0.25], [60, 2000, 0.02]] as const) {
+      const want = direct(k, n, p);
+      expect(Math.abs(binomialUpperTail(k, n, p) - want) / want, `${k}/${n} at ${p}`).toBeLessThan(1e-9);
+    }
+  });
+
+  it('stays finite and tiny for large, far-out counts', () => {
+    const p = binomialUpperTail(400, 1_000_000, 0.0001);
+    expect(p).toBeGreaterThan(0);
+    expect(p).toBeLessThan(1e-100);
+  });
+});
+
+describe('conversion_rate_spike', () => {
+  const input = scoreInput({ click: click('198.51.100.7') });
+  const baseline = { conversions: 200, clicks: 10_000 }; // 2 %
+
+  it('fires when a segment converts significantly and at least 3x above the offer baseline', () => {
+    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 15, clicks: 100 } }) });
+    expect(out).toMatchObject({
+      evaluated: true,
+      fired: true,
+      window: '86400s',
+      scope: 'offer off_test, publisher pub_test, sub1 "sub-a"',
+      threshold: { alpha: 1e-4, minLift: 3, minConversions: 10 },
+      value: { conversions: 15, clicks: 100, rate: 0.15, baselineRate: 0.02, lift: 7.5 },
+    });
+    expect((out.value as { pValue: number }).pValue).toBeLessThan(1e-4);
+  });
+
+  it('does not fire below the minimum volume, however high the rate', () => {
+    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 9, clicks: 10 } }) });
+    expect(out).toMatchObject({ evaluated: true, fired: false, note: expect.stringMatching(/minimum volume/) });
+  });
+
+  it('does not fire for a significant but small difference (honest sources differ)', () => {
+    // 2.5x the baseline over 20,000 clicks is overwhelmingly significant, yet below the minimum lift.
+    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 1000, clicks: 20_000 } }) });
+    expect(out.fired).toBe(false);
+  });
+
+  it('does not fire for a rate within chance of the baseline', () => {
+    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 12, clicks: 300 } }) });
+    expect(out.fired).toBe(false);
+  });
+
+  it('fires when conversions outnumber clicks in the window', () => {
+    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 12, clicks: 3 } }) });
+    expect(out).toMatchObject({ fired: true, note: expect.stringMatching(/more conversions than clicks/) });
+  });
+
+  it('uses a configured baseline rate when the offer sets one', () => {
+    const c = counts({ offerBaseline: { conversions: 0, clicks: 0 }, segment: { conversions: 15, clicks: 100 } });
+    expect(evaluate(conversionRateSpike, input, { counts: c, settings: { baselineRate: 0.02 } })).toMatchObject({ fired: true, note: 'configured baseline rate' });
+    expect(evaluate(conversionRateSpike, input, { counts: c, settings: { baselineRate: 0.1 } }).fired).toBe(false);
+  });
+
+  it('is not evaluated without enough offer history, the click row, or counts', () => {
+    const young = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: { conversions: 5, clicks: 999 } }) });
+    expect(young).toMatchObject({ evaluated: false, note: expect.stringMatching(/999 clicks over 7 days; its baseline needs 1000/) });
+    expect(evaluate(conversionRateSpike, scoreInput({ click: undefined })).note).toMatch(/sub1 is unknown/);
+    expect(evaluate(conversionRateSpike, input, { countsError: 'timeout' }).note).toBe('shared counters unavailable: timeout');
+  });
+});

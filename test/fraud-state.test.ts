@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { Scorer } from '../src/fraud/scorer.js';
+import { MemoryFraudState } from '../src/fraud/state-memory.js';
+import { RedisFraudState } from '../src/fraud/state-redis.js';
+import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
+import { BROWSER_UA, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
+
+/**
+ * The same behaviour from both implementations of the scoring state: memory (one node) and Redis
+ * (every node), the latter against the real redis-server that global-setup starts.
+ */
+
+const redisUrl = inject('redisUrl');
+const clients: Redis[] = [];
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+});
+
+function redisClient(): Redis {
+  const client = new Redis(redisUrl as string, { maxRetriesPerRequest: 1 });
+  clients.push(client);
+  return client;
+}
+
+type Backend = { name: string; skip: boolean; make(prefix: string): FraudState };
+const backends: Backend[] = [
+  { name: 'memory', skip: false, make: (prefix) => new MemoryFraudState({ prefix }) },
+  { name: 'redis', skip: !redisUrl, make: (prefix) => new RedisFraudState(redisClient(), { prefix, onError: () => undefined }) },
+];
+
+const MINUTE = 60_000;
+const t0 = T0.getTime();
+const prefix = () => `t:${randomBytes(5).toString('hex')}:`;
+
+function conversion(overrides: Partial<ConversionObservation> = {}): ConversionObservation {
+  return {
+    advertiserId: 'adv_1',
+    txid: 'tx1',
+    at: t0,
+    addresses: ['198.51.100.7'],
+    addressWindowMs: 60 * MINUTE,
+    clickId: 'clk_1',
+    event: 'conversion',
+    clickExpiresAt: t0 + 86_400_000,
+    offerId: 'off_1',
+    segment: { publisherId: 'pub_1', sub1: 'a', windowMs: 24 * 60 * MINUTE },
+    ...overrides,
+  };
+}
+
+describe.each(backends)('$name scoring state', ({ skip, make }) => {
+  it.skipIf(skip)('counts one conversion once, however often it is scored', async () => {
+    const state = make(prefix());
+    for (let i = 0; i < 3; i++) {
+      const c = await state.observe(conversion());
+      expect(c).toEqual({
+        addresses: [{ key: '198.51.100.7', conversions: 1, clicks: 0 }],
+        clickConversions: 1,
+        offerToday: 1,
+        offerBaseline: { conversions: 1, clicks: 0 },
+        segment: { conversions: 1, clicks: 0 },
+      });
+    }
+    // The same txid from another advertiser is another conversion.
+    const other = await state.observe(conversion({ advertiserId: 'adv_2' }));
+    expect(other.addresses[0]?.conversions).toBe(2);
+    await state.close();
+  });
+
+  it.skipIf(skip)('is idempotent under concurrent retries and exact under concurrent distinct conversions', async () => {
+    const state = make(prefix());
+    const retries = await Promise.all(Array.from({ length: 10 }, () => state.observe(conversion())));
+    expect(retries.map((c) => c.offerToday)).toEqual(Array(10).fill(1));
+    const distinct = await Promise.all(Array.from({ length: 20 }, (_, i) => state.observe(conversion({ txid: `d${i}`, clickId: `c${i}` }))));
+    // Each saw the ones before it and itself: no lag, no lost update.
+    expect(distinct.map((c) => c.offerToday).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    await state.close();
+  });
+
+  it.skipIf(skip)('slides the address window and keeps a retried conversion at its first time', async () => {
+    const state = make(prefix());
+    await state.observe(conversion({ txid: 'A', at: t0 }));
+    await state.observe(conversion({ txid: 'A', at: t0 + 50 * MINUTE }));
+    expect((await state.observe(conversion({ txid: 'B', at: t0 + 55 * MINUTE }))).addresses[0]?.conversions).toBe(2);
+    // 70 minutes on, A (first seen at t0) has left the 60-minute window; a retry had not moved it.
+    expect((await state.observe(conversion({ txid: 'C', at: t0 + 70 * MINUTE }))).addresses[0]?.conversions).toBe(2);
+    // A wider window (an offer's override) sees further back on the same key.
+    const wide = await state.observe(conversion({ txid: 'D', at: t0 + 71 * MINUTE, addressWindowMs: 120 * MINUTE }));
+    expect(wide.addresses[0]?.conversions).toBe(4);
+    await state.close();
+  });
+
+  it.skipIf(skip)('counts conversions per click and event, and per offer per UTC day', async () => {
+    const state = make(prefix());
+    await state.observe(conversion({ txid: 'A' }));
+    expect((await state.observe(conversion({ txid: 'B' }))).clickConversions).toBe(2);
+    expect((await state.observe(conversion({ txid: 'C', event: 'purchase' }))).clickConversions).toBe(1);
+    const nextDay = await state.observe(conversion({ txid: 'D', clickId: 'clk_2', at: Date.parse('2026-11-22T00:00:00Z') }));
+    expect(nextDay.offerToday).toBe(1);
+    expect(nextDay.offerBaseline.conversions).toBe(4);
+    const nextWeek = await state.observe(conversion({ txid: 'E', clickId: 'clk_3', at: Date.parse('2026-11-28T00:00:00Z') }));
+    expect(nextWeek.offerBaseline.conversions).toBe(2);
+    await state.close();
+  });
+
+  it.skipIf(skip)('counts clicks per address, offer day and segment for the baselines', async () => {
+    const state = make(prefix());
+    const click = { offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', ip: '198.51.100.7' };
+    for (let i = 0; i < 3; i++) state.recordClick({ ...click, at: new Date(t0 - (i + 1) * MINUTE) });
+    state.recordClick({ ...click, sub1: 'b', ip: '10.1.2.3', at: new Date(t0 - MINUTE) });
+    state.recordClick({ ...click, sub1: null, ip: '2001:db8:1:2::5', at: new Date(t0 - MINUTE) });
+    await state.flush();
+    const c = await state.observe(conversion());
+    expect(c.addresses).toEqual([{ key: '198.51.100.7', conversions: 1, clicks: 3 }]);
+    expect(c.segment).toEqual({ conversions: 1, clicks: 3 });
+    expect(c.offerBaseline).toEqual({ conversions: 1, clicks: 5 });
+    const v6 = await state.observe(conversion({ txid: 'v6', addresses: ['2001:db8:1:2::/64'], segment: { publisherId: 'pub_1', sub1: null, windowMs: 3_600_000 } }));
+    expect(v6.addresses[0]?.clicks).toBe(1);
+    expect(v6.segment).toEqual({ conversions: 1, clicks: 1 });
+    await state.close();
+  });
+
+  it.skipIf(skip)('leaves the segment out when the click (and its sub1) is unknown', async () => {
+    const state = make(prefix());
+    const c = await state.observe(conversion({ segment: undefined }));
+    expect(c.segment).toBeUndefined();
+    expect(c.offerToday).toBe(1);
+    await state.close();
+  });
+});
+
+describe('memory scoring state', () => {
+  it('forgets keys once they expire', async () => {
+    const state = new MemoryFraudState({ prefix: 'm:' });
+    for (let i = 0; i < 50; i++) await state.observe(conversion({ txid: `t${i}`, clickId: `c${i}`, addresses: [`192.0.2.${i}`] }));
+    const busy = state.size;
+    await state.observe(conversion({ txid: 'late', clickId: 'late', at: t0 + 40 * 86_400_000, clickExpiresAt: t0 + 41 * 86_400_000 }));
+    expect(busy).toBeGreaterThan(50);
+    expect(state.size).toBeLessThanOrEqual(4);
+  });
+});
+
+describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
+  it('lets two scorers on one Redis count each other (cross-node ip_burst)', async () => {
+    const p = prefix();
+    const nodeA = new Scorer({ state: new RedisFraudState(redisClient(), { prefix: p, onError: () => undefined }), datacenter: testDatacenter });
+    const nodeB = new Scorer({ state: new RedisFraudState(redisClient(), { prefix: p, onError: () => undefined }), datacenter: testDatacenter });
+    const from = (i: number) => scoreInput({ click: { ip: '192.0.2.99', userAgent: BROWSER_UA, subs: [null, null, null, null, null] }, now: new Date(t0 + i * 1000) });
+    const reasons: string[][] = [];
+    for (let i = 0; i < 6; i++) reasons.push((await (i % 2 === 0 ? nodeA : nodeB).score(from(i))).reasons);
+    expect(reasons.slice(0, 5)).toEqual([[], [], [], [], []]);
+    expect(reasons[5]).toEqual(['ip_burst']);
+  });
+
+  it('gives every key it writes an expiry', async () => {
+    const p = prefix();
+    const client = redisClient();
+    const state = new RedisFraudState(client, { prefix: p, onError: () => undefined });
+    state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', ip: '198.51.100.7', at: new Date() });
+    await state.flush();
+    await state.observe(conversion({ at: Date.now() }));
+    const keys = await client.keys(`${p}*`);
+    expect(keys.length).toBeGreaterThanOrEqual(7);
+    for (const key of keys) expect(await client.pttl(key), key).toBeGreaterThan(0);
+  });
+});
+
+describe('redis scoring state when Redis is unreachable', () => {
+  it('rejects observe and counts click failures without throwing', async () => {
+    const dead = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    dead.on('error', () => undefined);
+    const errors: string[] = [];
+    const state = new RedisFraudState(dead, { prefix: 'x:', onError: (op) => errors.push(op) });
+    await expect(state.observe(conversion())).rejects.toThrow();
+    expect(() => state.recordClick({ offerId: 'o', publisherId: 'p', sub1: null, ip: null, at: new Date() })).not.toThrow();
+    await state.flush();
+    expect(errors).toEqual(['click']);
+    dead.disconnect();
+  });
+});

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+
+let t: TestEngine;
+beforeAll(async () => {
+  t = await startTestEngine();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** `name{labels} value` lines of a Prometheus text exposition for one metric name. */
+function samples(text: string, name: string): Array<{ labels: string; value: number }> {
+  const pattern = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'gm');
+  return [...text.matchAll(pattern)].map((m) => ({ labels: m[1] ?? '', value: Number(m[2]) }));
+}
+
+describe('operations endpoints', () => {
+  it('/healthz answers 200 without a token', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz is ready on a migrated database, and 503 in the contract shape while a migration is missing', async () => {
+    const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready' });
+
+    const [last] = await t.sql<{ id: number; name: string }[]>`select id, name from schema_migrations order by id desc limit 1`;
+    if (!last) throw new Error('template database has no migrations');
+    await t.sql`delete from schema_migrations where id = ${last.id}`;
+    try {
+      const notReady = await t.app.inject({ method: 'GET', url: '/readyz' });
+      expect(notReady.statusCode).toBe(503);
+      expect(notReady.json()).toEqual({ error: { code: 'unavailable', message: expect.any(String) } });
+    } finally {
+      await t.sql`insert into schema_migrations (id, name) values (${last.id}, ${last.name})`;
+    }
+    expect((await t.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
+  it('/readyz is 503 when the database is unreachable, while /healthz still says the process is up', async () => {
+    const lonely = await startTestEngine();
+    try {
+      await lonely.sql.end({ timeout: 1 });
+      const res = await lonely.app.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.code).toBe('unavailable');
+      expect((await lonely.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await lonely.close();
+    }
+  });
+
+  it('/metrics is Prometheus text with request counts, click batch sizes and pool connections', async () => {
+    const { offer, publisher } = await seedCatalog(t.app);
+    for (let i = 0; i < 3; i++) {
+      const res = await t.app.inject({ method: 'GET', url: `/c/${offer.id}?pub=${publisher.id}` });
+      expect(res.statusCode).toBe(302);
+    }
+    await t.engine.clickWriter.flush();
+    await t.app.inject({ method: 'GET', url: '/healthz' });
+
+    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = res.body;
+    for (const name of ['http_requests_total', 'db_batch_size', 'db_pool_connections']) {
+      expect(text).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
+    }
+
+    const healthz = samples(text, 'http_requests_total').find((s) => /route="\/healthz"/.test(s.labels) && /status="200"/.test(s.labels));
+    expect(healthz?.value).toBeGreaterThanOrEqual(1);
+    const redirects = samples(text, 'http_requests_total').find((s) => /route="\/c\/:offerId"/.test(s.labels) && /status="302"/.test(s.labels));
+    expect(redirects?.value).toBe(3);
+
+    const batchedRows = samples(text, 'db_batch_size_sum').find((s) => s.labels === '{writer="clicks"}');
+    expect(batchedRows?.value).toBe(3);
+    expect(samples(text, 'db_batch_size_count').find((s) => s.labels === '{writer="clicks"}')?.value).toBeGreaterThanOrEqual(1);
+
+    const connections = samples(text, 'db_pool_connections');
+    expect(connections.length).toBeGreaterThan(0);
+    for (const c of connections) {
+      expect(c.labels).toMatch(/^\{state="[a-z ()_]+"\}$/);
+      expect(Number.isInteger(c.value) && c.value >= 0).toBe(true);
+    }
+  });
+});
