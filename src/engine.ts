@@ -4,13 +4,18 @@ import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
 import { insertClicks, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
-import { connect, TX_POOL_MAX, type Sql } from './db/database.js';
+import { APPLICATION_NAME, connect, isDatabaseUnavailable, TX_POOL_MAX, type Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { connectRedis } from './state/redis.js';
 import { PostbackIntake } from './postback/intake.js';
+import { DeliveryWorker } from './delivery/worker.js';
 import type { PostbackScorer } from './postback/types.js';
+import { createFraudMetrics } from './fraud/metrics.js';
+import { fraudRuleRegistry } from './fraud/registry.js';
+import { Scorer } from './fraud/scorer.js';
+import { createFraudState, type FraudState } from './fraud/state.js';
 import type { Redis } from 'ioredis';
 
 /**
@@ -42,7 +47,11 @@ export type Engine = {
   /** Shared state across nodes; undefined means one node with in-process memory. */
   redis: Redis | undefined;
   fraudRules?: FraudRuleRegistry;
+  /** Fraud scoring's shared counters (Redis or memory); the click route counts clicks in it. */
+  fraudState: FraudState;
   intake: PostbackIntake;
+  /** Outbound postbacks: this process's delivery worker (also serves replays). */
+  deliveries: DeliveryWorker;
   /** Called by main on SIGTERM after the HTTP server stopped taking requests. */
   close(): Promise<void>;
 };
@@ -64,6 +73,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const clickWriter = new BatchWriter<ClickRow>({
     name: 'clicks',
     write: (rows) => insertClicks(sql, rows),
+    isTransient: isDatabaseUnavailable,
     onFlush: (size, ms) => {
       metrics.batchSize.observe({ writer: 'clicks' }, size);
       metrics.batchDuration.observe({ writer: 'clicks' }, ms / 1000);
@@ -75,7 +85,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   metrics.sources.dbConnections = async () => {
     const rows = await sql<{ state: string | null; n: number }[]>`
       select state, count(*)::int as n from pg_stat_activity
-      where application_name = 'postback-engine' and pid <> pg_backend_pid() group by state`;
+      where application_name = ${APPLICATION_NAME} and pid <> pg_backend_pid() group by state`;
     return rows.map((r) => ({ state: r.state ?? 'unknown', n: r.n }));
   };
 
@@ -84,12 +94,19 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   }, PARTITION_MAINTENANCE_MS);
   partitionTimer.unref();
 
-  if (!opts.scorer) throw new Error('createEngine needs a fraud scorer');
-  const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log }, opts.scorer);
+  const fraudMetrics = createFraudMetrics(metrics.registry);
+  const fraudState = createFraudState(redis, (op) => fraudMetrics.stateErrors.inc({ op }));
+  const scorer = opts.scorer ?? new Scorer({ state: fraudState, metrics: fraudMetrics });
+  const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log }, scorer);
+  const deliveries = new DeliveryWorker({ sql, txSql, catalog, log, registry: metrics.registry, config });
+  await deliveries.start();
 
   return {
     config,
     intake,
+    fraudRules: fraudRuleRegistry,
+    fraudState,
+    deliveries,
     sql,
     txSql,
     log,
@@ -101,8 +118,10 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     async close() {
       clearInterval(partitionTimer);
       catalog.stopPolling();
+      await deliveries.stop();
       await intake.close();
       await clickWriter.close();
+      await fraudState.close();
       await redis?.quit().catch(() => undefined);
       await txSql.end({ timeout: 5 });
     },

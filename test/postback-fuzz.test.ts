@@ -65,3 +65,13 @@ it('random POST bodies, content types and webhook headers never produce a 5xx', 
     { numRuns: 300 },
   );
 });
+
+it('every refused fuzz postback reaches the attempt log, NUL bytes and all', async () => {
+  const res = await t.app.inject({ method: 'GET', url: `/postback/${advId}?clickid=%00x&txid=a%00b`, remoteAddress: '192.0.2.99' });
+  expect(res.statusCode).toBe(401);
+  await t.engine.intake.attempts.flush();
+  const [row] = await t.sql`select click_id, txid from postback_attempts where source_ip = '192.0.2.99'`;
+  expect(row).toEqual({ click_id: 'x', txid: 'ab' });
+  const [all] = await t.sql`select count(*)::int as n from postback_attempts`;
+  expect(all?.n).toBeGreaterThan(300);
+});

@@ -17,6 +17,11 @@ export type BatchWriterOptions<T> = {
   onFlush?: (size: number, ms: number) => void;
   onError?: (err: unknown, buffered: number) => void;
   onDrop?: (count: number) => void;
+  /**
+   * Whether a failed write is worth retrying (PostgreSQL unreachable) or the rows themselves are bad.
+   * Bad rows are retried one by one so a single poison row cannot block the rest, then dropped.
+   */
+  isTransient?: (err: unknown) => boolean;
 };
 
 const RETRY_DELAY_MS = 500;
@@ -109,10 +114,33 @@ export class BatchWriter<T> {
     try {
       await this.opts.write(batch);
     } catch (err) {
+      if (this.opts.isTransient && !this.opts.isTransient(err)) {
+        await this.writeOneByOne(batch, err);
+        return;
+      }
       // Put the rows back in front so order and content survive the retry.
       this.buffer.unshift(...batch);
       throw err;
     }
     this.opts.onFlush?.(batch.length, performance.now() - started);
+  }
+
+  private async writeOneByOne(batch: T[], cause: unknown): Promise<void> {
+    let dropped = 0;
+    for (const [i, row] of batch.entries()) {
+      try {
+        await this.opts.write([row]);
+      } catch (err) {
+        if (this.opts.isTransient?.(err)) {
+          this.buffer.unshift(...batch.slice(i));
+          throw err;
+        }
+        dropped++;
+      }
+    }
+    if (dropped > 0) {
+      this.opts.onDrop?.(dropped);
+      this.opts.onError?.(cause, this.buffer.length);
+    }
   }
 }

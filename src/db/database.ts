@@ -1,5 +1,8 @@
 import postgres from 'postgres';
 
+/** Per process, so pg_stat_activity tells this engine's connections from other nodes'. */
+export const APPLICATION_NAME = `postback-engine-${process.pid}`;
+
 export type Sql = postgres.Sql<{ bigint: bigint }>;
 export type TxSql = postgres.TransactionSql<{ bigint: bigint }>;
 
@@ -20,7 +23,7 @@ export function connect(url: string, opts: { max?: number; onnotice?: (n: unknow
     max: opts.max ?? POOL_MAX,
     // bigint columns come back as bigint: money in minor units must never pass through a float.
     types: { bigint: postgres.BigInt },
-    connection: { TimeZone: 'UTC', application_name: 'postback-engine' },
+    connection: { TimeZone: 'UTC', application_name: APPLICATION_NAME },
     onnotice: opts.onnotice ?? (() => undefined),
     idle_timeout: 30,
     connect_timeout: 5,

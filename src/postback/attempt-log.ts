@@ -1,5 +1,5 @@
 import { BatchWriter } from '../db/batch-writer.js';
-import type { Sql } from '../db/database.js';
+import { isDatabaseUnavailable, type Sql } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -34,6 +34,7 @@ export class AttemptLog {
       name: 'postback_attempts',
       maxDelayMs: 50,
       write: (rows) => insertAttempts(sql, rows),
+      isTransient: isDatabaseUnavailable,
       onFlush: (size, ms) => {
         metrics.batchSize.observe({ writer: 'postback_attempts' }, size);
         metrics.batchDuration.observe({ writer: 'postback_attempts' }, ms / 1000);
@@ -49,7 +50,14 @@ export class AttemptLog {
   }
 
   record(row: AttemptRow): void {
-    this.writer.add(row);
+    // Attempts carry what an attacker sent; PostgreSQL text cannot hold NUL, so it is removed here.
+    this.writer.add({
+      ...row,
+      reason: stripNul(row.reason),
+      clickId: stripNul(row.clickId),
+      txid: stripNul(row.txid),
+      detail: withoutNul(row.detail),
+    });
   }
 
   countRateLimited(advertiserId: string, at: Date): void {
@@ -91,4 +99,17 @@ async function insertAttempts(sql: Sql, rows: AttemptRow[]): Promise<void> {
                          ${rows.map((r) => r.sourceIp)}::inet[], ${rows.map((r) => r.httpStatus)}::smallint[], ${rows.map((r) => r.errorCode)}::text[],
                          ${rows.map((r) => r.reason)}::text[], ${rows.map((r) => r.clickId)}::text[], ${rows.map((r) => r.txid)}::text[],
                          ${rows.map((r) => (r.detail === undefined ? null : JSON.stringify(r.detail)))}::text[]::jsonb[])`;
+}
+
+function stripNul(text: string | null): string | null {
+  return text === null ? null : text.replaceAll('\u0000', '');
+}
+
+function withoutNul(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '');
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', ''), withoutNul(v)]));
+  }
+  return value;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
 import { checkClick } from '../click/click-validity.js';
 import { findClick } from '../click/click-store.js';
 import type { Engine } from '../engine.js';
@@ -26,7 +27,8 @@ type Context = { advertiserId: string | null; sourceIp: string | null; clickId: 
 export function registerPostbackRoutes(app: FastifyInstance, engine: Engine, intake: PostbackIntake): void {
   const handler = async (request: FastifyRequest<Params>, reply: FastifyReply) => {
     const receivedAt = new Date();
-    const ctx: Context = { advertiserId: request.params.advertiserId.slice(0, 64), sourceIp: null, clickId: null, txid: null };
+    const claimed = claimedIds(request);
+    const ctx: Context = { advertiserId: request.params.advertiserId.slice(0, 64), sourceIp: null, ...claimed };
     try {
       const body = await accept(request, engine, intake, ctx, receivedAt);
       engine.metrics.postbacks.inc({ outcome: body.duplicate ? 'duplicate' : body.decision });
@@ -71,9 +73,7 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
 
   const nowS = Math.floor(receivedAt.getTime() / 1000);
   const auth = await authenticate(request, advertiser, intake.jwks, config.signatureToleranceS, nowS);
-  const loose = auth.fields;
-  if (typeof loose.clickid === 'string') ctx.clickId = loose.clickid.slice(0, 64);
-  if (typeof loose.txid === 'string') ctx.txid = loose.txid.slice(0, 64);
+  Object.assign(ctx, pickIds(auth.fields));
   const fields = parseFields(auth.fields);
 
   const validity = checkClick(catalog, fields.clickid, advertiser.id, receivedAt);
@@ -151,6 +151,31 @@ function toBody(outcome: CommitOutcome) {
     reasons: outcome.reasons,
     duplicate: outcome.kind === 'duplicate',
     status: outcome.status,
+  };
+}
+
+/**
+ * The click ID and txid a request claims, before anything is verified: the attempt log needs them so
+ * that a missing conversion can be traced to its refused postback (root causes in reconciliation).
+ */
+function claimedIds(request: FastifyRequest): { clickId: string | null; txid: string | null } {
+  const query = request.query as Record<string, unknown>;
+  const body = request.body && typeof request.body === 'object' && !Buffer.isBuffer(request.body) ? (request.body as Record<string, unknown>) : {};
+  const fromRequest = pickIds({ ...query, ...body });
+  if (fromRequest.clickId || fromRequest.txid) return fromRequest;
+  const token = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? (typeof query.token === 'string' ? query.token : undefined);
+  if (!token) return fromRequest;
+  try {
+    return pickIds(decodeJwt(token));
+  } catch {
+    return fromRequest;
+  }
+}
+
+function pickIds(fields: Record<string, unknown>): { clickId: string | null; txid: string | null } {
+  return {
+    clickId: typeof fields.clickid === 'string' ? fields.clickid.slice(0, 64) : null,
+    txid: typeof fields.txid === 'string' ? fields.txid.slice(0, 64) : null,
   };
 }
 
