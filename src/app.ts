@@ -9,8 +9,14 @@ import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
 import { registerConversionRoutes } from './conversions/route.js';
+import { registerDeliveryRoutes } from './delivery/route.js';
+import { registerFraudRoutes } from './fraud/route.js';
 import { registerOpsRoutes } from './ops/route.js';
 import { registerPostbackRoutes } from './postback/route.js';
+import { registerPixelRoutes } from './pixel/route.js';
+import { registerReconcileRoutes } from './reconcile/route.js';
+import { registerReportRoutes } from './reports/route.js';
+import { registerUiRoutes } from './ui/route.js';
 
 /** Builds the HTTP layer over an engine; tests use `inject()`, main.ts listens. */
 export async function buildApp(engine: Engine): Promise<FastifyInstance> {
@@ -58,6 +64,12 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   registerClickRoutes(app, engine);
   registerPostbackRoutes(app, engine, engine.intake);
   registerConversionRoutes(app, engine);
+  registerPixelRoutes(app, engine);
+  registerReconcileRoutes(app, engine);
+  registerReportRoutes(app, engine);
+  registerDeliveryRoutes(app, engine);
+  registerFraudRoutes(app, engine);
+  registerUiRoutes(app, engine);
   return app;
 }
 

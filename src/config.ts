@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseCidrList, type Cidr } from './net/cidr.js';
+import { LEASE_MS, POLL_MS, REQUEST_TIMEOUT_MS } from './delivery/limits.js';
 
 /**
  * The environment, parsed once. A bad value stops start-up with a message naming the variable,
@@ -97,6 +98,10 @@ const envSchema = z.object({
     .refine((v) => !v || /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL')
     .transform((v) => (v ? v.replace(/\/+$/, '') : undefined)),
   ALLOW_PRIVATE_DESTINATIONS: bool(false),
+  // Outbound delivery tuning (engine extension): production keeps the defaults; tests shrink them.
+  DELIVERY_LEASE_S: seconds('DELIVERY_LEASE_S', LEASE_MS / 1000),
+  DELIVERY_POLL_S: seconds('DELIVERY_POLL_S', POLL_MS / 1000),
+  DELIVERY_TIMEOUT_S: seconds('DELIVERY_TIMEOUT_S', REQUEST_TIMEOUT_MS / 1000),
   ADDRESS_RATE_LIMIT_PER_S: seconds('ADDRESS_RATE_LIMIT_PER_S', 1000),
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
@@ -116,6 +121,12 @@ export type Config = {
   reconcileCron: string | 'off';
   publicUrl: string;
   allowPrivateDestinations: boolean;
+  /** How long a claimed delivery stays with its worker before another node may take it over. */
+  deliveryLeaseS: number;
+  /** Polling backstop of the delivery worker (NOTIFY and timers do the prompt waking). */
+  deliveryPollS: number;
+  /** Outbound request timeout; CONTRACT §6 fixes it at 10 s, overridable only so tests stay fast. */
+  deliveryTimeoutS: number;
   /** Postbacks per second from one source address, over all advertisers (engine extension). */
   addressRateLimitPerS: number;
   dataDir: string;
@@ -147,6 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileCron: e.RECONCILE_CRON,
     publicUrl: e.PUBLIC_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`,
     allowPrivateDestinations: e.ALLOW_PRIVATE_DESTINATIONS,
+    deliveryLeaseS: e.DELIVERY_LEASE_S,
+    deliveryPollS: e.DELIVERY_POLL_S,
+    deliveryTimeoutS: e.DELIVERY_TIMEOUT_S,
     addressRateLimitPerS: e.ADDRESS_RATE_LIMIT_PER_S,
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,

@@ -17,6 +17,9 @@ import { fraudRuleRegistry } from './fraud/registry.js';
 import { Scorer } from './fraud/scorer.js';
 import { createFraudState, type FraudState } from './fraud/state.js';
 import type { Redis } from 'ioredis';
+import { createPixelWriter, type PixelRow } from './pixel/pixel-store.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { scheduleReconciler, type ReconcileSchedule } from './reconcile/schedule.js';
 
 /**
  * The engine's long-lived parts, built once per process (or per test) and handed to the HTTP layer.
@@ -52,6 +55,10 @@ export type Engine = {
   intake: PostbackIntake;
   /** Outbound postbacks: this process's delivery worker (also serves replays). */
   deliveries: DeliveryWorker;
+  /** Pixel hits waiting for their batched insert; tests flush it. */
+  pixelWriter: BatchWriter<PixelRow>;
+  /** Reconciliation runs (API, CLI, and RECONCILE_CRON unless it is "off"). */
+  reconciler: Reconciler;
   /** Called by main on SIGTERM after the HTTP server stopped taking requests. */
   close(): Promise<void>;
 };
@@ -100,6 +107,10 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log }, scorer);
   const deliveries = new DeliveryWorker({ sql, txSql, catalog, log, registry: metrics.registry, config });
   await deliveries.start();
+  const pixelWriter = createPixelWriter(sql, metrics, log);
+  const reconciler = new Reconciler({ sql, config, log });
+  const reconcileSchedule: ReconcileSchedule | undefined =
+    config.reconcileCron === 'off' ? undefined : scheduleReconciler(config.reconcileCron, reconciler, config.refireWindowS, log);
 
   return {
     config,
@@ -107,6 +118,8 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     fraudRules: fraudRuleRegistry,
     fraudState,
     deliveries,
+    pixelWriter,
+    reconciler,
     sql,
     txSql,
     log,
@@ -118,9 +131,12 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     async close() {
       clearInterval(partitionTimer);
       catalog.stopPolling();
+      await reconcileSchedule?.stop();
+      await reconciler.close();
       await deliveries.stop();
       await intake.close();
       await clickWriter.close();
+      await pixelWriter.close();
       await fraudState.close();
       await redis?.quit().catch(() => undefined);
       await txSql.end({ timeout: 5 });

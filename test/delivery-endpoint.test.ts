@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { insertConversionsWithDeliveries, setupDelivery, waitForState, type DeliverySetup, type Handler } from './helpers/delivery-receiver.js';
 import { auth } from './helpers/engine.js';
 import type { Config } from '../src/config.js';
@@ -26,11 +26,18 @@ describe('410 Gone', () => {
     let gone = true;
     const s = await setup(() => (gone ? { status: 410, body: 'gone' } : { status: 200 }));
     const { t, rx, ids } = s;
+    const logged = vi.spyOn(t.engine.log, 'error');
     const [first] = (await insertConversionsWithDeliveries(t.sql, ids, 1, { refireWindowS: 60 })).deliveryIds as [string];
     await waitForState(t.sql, first, 'failed');
+    expect(logged).toHaveBeenCalledWith({ publisherId: ids.publisherId, deliveryId: first }, expect.stringContaining('410 Gone'));
 
-    const pub = await t.app.inject({ method: 'GET', url: `/v1/publishers/${ids.publisherId}`, headers: auth() });
-    expect(pub.json()).toMatchObject({ disabled: true, disabledReason: expect.stringContaining('410') });
+    const [stored] = await t.sql`select disabled_at, disabled_reason from publishers where id = ${ids.publisherId}`;
+    expect(stored?.disabled_at).toBeInstanceOf(Date);
+    expect(stored?.disabled_reason).toContain('410');
+    // The admin view reads the catalog, which every node reloads within a second of the change.
+    await expect.poll(async () => (await t.app.inject({ method: 'GET', url: `/v1/publishers/${ids.publisherId}`, headers: auth() })).json(), {
+      timeout: 3000,
+    }).toMatchObject({ disabled: true, disabledReason: expect.stringContaining('410') });
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/^delivery_endpoint_disabled_total 1$/m);
     expect(metrics).toMatch(/^delivery_publishers_disabled 1$/m);

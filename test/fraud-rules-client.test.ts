@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clickIpMismatch, datacenterIp } from '../src/fraud/rules/network.js';
-import { botUserAgent, isBotUserAgent, osFamily, uaMismatch } from '../src/fraud/rules/user-agent.js';
+import { botKind, botUserAgent, isBotUserAgent, osFamily, uaMismatch } from '../src/fraud/rules/user-agent.js';
 import { ANDROID_UA, BROWSER_UA, evaluate, scoreInput, WINDOWS_UA } from './helpers/fraud.js';
 
 const click = (ip: string | null, userAgent: string | null = BROWSER_UA) => ({ ip, userAgent, subs: [null, null, null, null, null] });
@@ -96,16 +96,30 @@ describe('ua_mismatch', () => {
 });
 
 describe('bot_user_agent', () => {
-  it('fires on a crawler, a headless browser or a scripting library at the click', () => {
-    for (const ua of ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 'python-requests/2.31.0', 'curl/8.4.0',
+  it('fires at full points on a crawler, a headless browser or declared automation at the click', () => {
+    for (const ua of ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 'AhrefsBot/7.0',
       'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36']) {
       const out = evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', ua) }));
       expect(out, ua).toMatchObject({ evaluated: true, fired: true, scope: 'click user agent', threshold: expect.stringMatching(/^isbot pattern/) });
+      expect(out.points, ua).toBeUndefined();
+      expect(botKind(ua), ua).toBe('automation');
     }
   });
 
-  it("fires on the postback's ua", () => {
-    expect(evaluate(botUserAgent, scoreInput({ userAgent: 'Go-http-client/1.1' }))).toMatchObject({ fired: true, scope: 'postback ua' });
+  it('fires at httpClientPoints (default 30) on a bare HTTP library', () => {
+    for (const ua of ['python-requests/2.31.0', 'curl/8.4.0', 'node', 'Go-http-client/1.1']) {
+      const out = evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', ua) }));
+      expect(out, ua).toMatchObject({ fired: true, points: 30, note: 'an HTTP library, not a browser' });
+      expect(botKind(ua), ua).toBe('http-client');
+    }
+    expect(evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', 'curl/8.4.0') }), { settings: { httpClientPoints: 45 } }).points).toBe(45);
+  });
+
+  it("fires on the postback's ua, the stronger finding winning", () => {
+    expect(evaluate(botUserAgent, scoreInput({ userAgent: 'Go-http-client/1.1' }))).toMatchObject({ fired: true, scope: 'postback ua', points: 30 });
+    const both = evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', 'curl/8.4.0'), userAgent: 'Mozilla/5.0 (compatible; bingbot/2.0)' }));
+    expect(both).toMatchObject({ fired: true, scope: 'postback ua' });
+    expect(both.points).toBeUndefined();
   });
 
   it('passes browsers and the HTTP stacks of mobile apps', () => {
@@ -116,7 +130,7 @@ describe('bot_user_agent', () => {
 
   it('counts a click without a User-Agent as a bot unless the offer says otherwise', () => {
     const input = scoreInput({ click: click('198.51.100.7', null) });
-    expect(evaluate(botUserAgent, input)).toMatchObject({ fired: true, value: null, note: expect.stringMatching(/no User-Agent/) });
+    expect(evaluate(botUserAgent, input)).toMatchObject({ fired: true, value: null, points: 30, note: expect.stringMatching(/no User-Agent/) });
     expect(evaluate(botUserAgent, input, { settings: { missingIsBot: false } }).fired).toBe(false);
   });
 

@@ -21,7 +21,7 @@ const points = (evidence: ScoredEvidence[], code: string) => evidence.find((e) =
 describe('combining rule outcomes into a score', () => {
   it('adds the points of fired score-mode rules, and the evidence adds up to the score', () => {
     const r = combine(results({ ctit_too_short: true, ip_burst: true }), 40, 80);
-    expect(r.score).toBe(65);
+    expect(r.score).toBe(80);
     expect(r.reasons).toEqual(['ip_burst', 'ctit_too_short']);
     expect(r.evidence.reduce((s, e) => s + e.points, 0)).toBe(r.score);
     expect(r.evidence.map((e) => e.code)).toEqual(RULES.map((x) => x.code));
@@ -93,11 +93,25 @@ describe('the scorer', () => {
 
   it('rejects a bot converting two seconds after its click from a cloud server', async () => {
     const input = scoreInput({
-      click: { ip: '203.0.113.50', userAgent: 'python-requests/2.31.0', subs: [null, null, null, null, null] },
+      click: { ip: '203.0.113.50', userAgent: 'Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/124.0.0.0 Safari/537.36', subs: [null, null, null, null, null] },
       clickCreatedAt: new Date(T0.getTime() - 2000),
     });
     const r = await scorer().score(input);
     expect(r).toMatchObject({ score: 100, decision: 'rejected', reasons: ['ctit_too_short', 'datacenter_ip', 'bot_user_agent'] });
+  });
+
+  it('accepts a click from a bare HTTP library alone, with the reason, and flags a crawler', async () => {
+    const from = (userAgent: string) => scoreInput({ click: { ip: '198.51.100.7', userAgent, subs: [null, null, null, null, null] } });
+    expect(await scorer().score(from('node'))).toMatchObject({ score: 30, decision: 'accepted', reasons: ['bot_user_agent'] });
+    expect(await scorer().score(from('Mozilla/5.0 (compatible; Googlebot/2.1)'))).toMatchObject({ score: 50, decision: 'flagged', reasons: ['bot_user_agent'] });
+  });
+
+  it('pays an outcome its own points when it reports a weaker form of the signal', () => {
+    const withPoints = results({}).map((r) => (r.rule.code === 'bot_user_agent' ? { ...r, outcome: measured(true, { points: 30 }) } : r));
+    const r = combine(withPoints, 40, 80);
+    expect(r).toMatchObject({ score: 30, decision: 'accepted', reasons: ['bot_user_agent'] });
+    const monitored = withPoints.map((x) => (x.rule.code === 'bot_user_agent' ? { ...x, settings: { ...x.settings, mode: 'monitor' as const } } : x));
+    expect(combine(monitored, 40, 80).evidence.find((e) => e.code === 'bot_user_agent')?.note).toBe('monitor mode: would add 30 points');
   });
 
   it("applies the offer's overrides, modes and thresholds", async () => {

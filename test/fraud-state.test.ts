@@ -42,6 +42,7 @@ function conversion(overrides: Partial<ConversionObservation> = {}): ConversionO
     addresses: ['198.51.100.7'],
     addressWindowMs: 60 * MINUTE,
     clickId: 'clk_1',
+    clickAt: t0 - 10 * MINUTE,
     event: 'conversion',
     clickExpiresAt: t0 + 86_400_000,
     offerId: 'off_1',
@@ -122,6 +123,16 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
     await state.close();
   });
 
+  it.skipIf(skip)('counts a segment by click cohort: a conversion of a click older than the window is not in it', async () => {
+    const state = make(prefix());
+    const window = { publisherId: 'pub_1', sub1: 'a', windowMs: 60 * MINUTE };
+    await state.observe(conversion({ txid: 'old', clickAt: t0 - 3 * 60 * MINUTE, segment: window }));
+    const c = await state.observe(conversion({ txid: 'new', clickAt: t0 - 5 * MINUTE, segment: window }));
+    expect(c.segment?.conversions).toBe(1);
+    expect(c.offerToday).toBe(2);
+    await state.close();
+  });
+
   it.skipIf(skip)('leaves the segment out when the click (and its sub1) is unknown', async () => {
     const state = make(prefix());
     const c = await state.observe(conversion({ segment: undefined }));
@@ -152,6 +163,14 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     for (let i = 0; i < 6; i++) reasons.push((await (i % 2 === 0 ? nodeA : nodeB).score(from(i))).reasons);
     expect(reasons.slice(0, 5)).toEqual([[], [], [], [], []]);
     expect(reasons[5]).toEqual(['ip_burst']);
+  });
+
+  it('reloads its script after Redis forgot it (a restart or failover)', async () => {
+    const client = redisClient();
+    const state = new RedisFraudState(client, { prefix: prefix(), onError: () => undefined });
+    await state.observe(conversion({ txid: 'before' }));
+    await client.script('FLUSH');
+    expect((await state.observe(conversion({ txid: 'after' }))).offerToday).toBe(2);
   });
 
   it('gives every key it writes an expiry', async () => {

@@ -5,16 +5,19 @@ import { REPO_ROOT } from './processes.js';
 /**
  * Reads a V8 `.cpuprofile` (from `node --cpu-prof`) and ranks where the engine spent its CPU: by
  * function (self time) and by module (a package under node_modules, a file under src/, or Node).
- * Self time is hit count times the mean sample interval; "(idle)" is reported apart.
+ * Each sample counts once; "(idle)" is reported apart. A window (monotonic microseconds, the clock
+ * both V8's profiler and `process.hrtime` use) keeps only the samples of one measured run, so
+ * start-up, seeding and warm-up do not blur the picture.
  */
 
 type CallFrame = { functionName: string; url: string; lineNumber: number };
 type ProfileNode = { id: number; callFrame: CallFrame; hitCount?: number };
-type CpuProfile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples?: number[] };
+type CpuProfile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples?: number[]; timeDeltas?: number[] };
 
 export type ProfileSummary = {
   label: string;
   file: string;
+  /** Wall time the summary covers. */
   totalMs: number;
   idlePct: number;
   topFunctions: { name: string; where: string; selfPct: number }[];
@@ -36,15 +39,37 @@ export async function latestProfile(dir: string, sinceMs: number): Promise<strin
   return best?.file;
 }
 
-export async function summarizeProfile(label: string, file: string): Promise<ProfileSummary> {
+export type Window = { startUs: number; endUs: number };
+
+/** Samples per node id, only those inside `window` when given. */
+function hitsPerNode(profile: CpuProfile, window: Window | undefined): Map<number, number> {
+  const hits = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  let t = profile.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    t += deltas[i] ?? 0;
+    if (window && (t < window.startUs || t > window.endUs)) continue;
+    const id = samples[i] as number;
+    hits.set(id, (hits.get(id) ?? 0) + 1);
+  }
+  return hits;
+}
+
+export async function summarizeProfile(label: string, file: string, window?: Window): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
-  const totalHits = profile.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0) || 1;
-  const totalMs = (profile.endTime - profile.startTime) / 1000;
+  const perNode = hitsPerNode(profile, window);
+  let totalHits = 0;
+  for (const n of perNode.values()) totalHits += n;
+  totalHits ||= 1;
+  const totalMs = window
+    ? (Math.min(window.endUs, profile.endTime) - Math.max(window.startUs, profile.startTime)) / 1000
+    : (profile.endTime - profile.startTime) / 1000;
   const byFunction = new Map<string, { name: string; where: string; hits: number }>();
   const byModule = new Map<string, number>();
   let idle = 0;
   for (const node of profile.nodes) {
-    const hits = node.hitCount ?? 0;
+    const hits = perNode.get(node.id) ?? 0;
     if (hits === 0) continue;
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') {

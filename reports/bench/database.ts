@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, type Sql } from '../../src/db/database.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { postmasterOfBackend } from './cpu-usage.js';
 
 /**
  * The PostgreSQL the bench measures against: the one in DATABASE_URL when set, else an embedded
@@ -11,7 +12,7 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.js';
  * empty database on it (the engine migrates it on start), so runs never see each other's rows.
  */
 
-export type FreshDatabase = { name: string; url: string; sql: Sql; drop(): Promise<void> };
+export type FreshDatabase = { name: string; url: string; sql: Sql; postmasterPid: number | undefined; drop(): Promise<void> };
 export type DatabaseServer = { description: string; fresh(): Promise<FreshDatabase>; stop(): Promise<void> };
 
 export async function startDatabaseServer(log: (line: string) => void): Promise<DatabaseServer> {
@@ -43,10 +44,12 @@ async function freshDatabase(serverUrl: string): Promise<FreshDatabase> {
   }
   const url = withDatabase(serverUrl, name);
   const sql = connect(url, { max: 2 });
+  const [backend] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
   return {
     name,
     url,
     sql,
+    postmasterPid: backend ? postmasterOfBackend(backend.pid) : undefined,
     async drop() {
       await sql.end({ timeout: 2 });
       const a = connect(serverUrl, { max: 1 });
@@ -74,3 +77,4 @@ function redact(url: string): string {
     return 'unparseable URL';
   }
 }
+

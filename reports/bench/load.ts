@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import type { CpuProbe, CpuSplit } from './cpu-usage.js';
 import { fmtInt, fmtMs, Ticker } from './progress.js';
 
 /**
@@ -18,6 +19,8 @@ export type LoadOptions = {
   requests?: autocannon.Request[];
   /** The answer a correct request gets (302 for a click, 200 otherwise); only these count as served. */
   expectedStatus: number;
+  /** Measures who used the CPU during the run. */
+  cpu?: CpuProbe;
 };
 
 export type Measurement = {
@@ -36,6 +39,10 @@ export type Measurement = {
   errors: number;
   timeouts: number;
   latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Cores used during the run by the server, its PostgreSQL, the client, and other processes. */
+  cpu?: CpuSplit;
+  /** When the run happened, on the monotonic clock in µs: used to cut the engine's CPU profile. */
+  window: { startUs: number; endUs: number };
   /** autocannon's own summary, for comparison with its CLI output. */
   autocannon: { requestsAverage: number; requestsStddev: number; latencyP50: number; latencyP99: number };
 };
@@ -77,7 +84,11 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
   const counted = opts.amount !== undefined;
   const ticker = new Ticker(opts.label, counted ? (opts.amount ?? 0) : opts.durationS, counted ? 'req' : 's');
   const started = performance.now();
+  opts.cpu?.begin();
+  const startUs = Number(process.hrtime.bigint() / 1000n);
+  let endUs = startUs;
 
+  let cpuSplit: CpuSplit | undefined;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -87,7 +98,12 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
         ...(opts.requests ? { requests: opts.requests } : {}),
         timeout: 10,
       },
-      (err, res) => (err ? reject(err) : resolve(res)),
+      (err, res) => {
+        endUs = Number(process.hrtime.bigint() / 1000n);
+        cpuSplit = opts.cpu?.end();
+        if (err) reject(err);
+        else resolve(res);
+      },
     );
     instance.on('response', (_client, _status, _bytes, responseTime) => recorder.add(responseTime));
     // 'tick' fires once a second with the responses counted in that second.
@@ -115,6 +131,8 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
     errors: result.errors,
     timeouts: result.timeouts,
     latencyMs,
+    ...(cpuSplit ? { cpu: cpuSplit } : {}),
+    window: { startUs, endUs },
     autocannon: {
       requestsAverage: result.requests.average,
       requestsStddev: result.requests.stddev,
@@ -125,8 +143,11 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
   const others = Object.entries(statusCodes).filter(([code]) => code !== String(opts.expectedStatus));
   const odd = others.length > 0 ? `  other answers: ${others.map(([c, n]) => `${c}×${fmtInt(n)}`).join(' ')}` : '';
   const errs = result.errors > 0 ? `  errors: ${result.errors} (timeouts ${result.timeouts})` : '';
+  const cpu = cpuSplit
+    ? `  cores: server ${cpuSplit.serverCores}, postgres ${cpuSplit.postgresCores}, client ${cpuSplit.clientCores}, other ${cpuSplit.otherCores}${cpuSplit.stealCores > 0.05 ? `, steal ${cpuSplit.stealCores}` : ''}`
+    : '';
   ticker.done(
-    `${fmtInt(measurement.rps)} req/s  p50 ${fmtMs(latencyMs.p50)} ms  p99 ${fmtMs(latencyMs.p99)} ms  (${fmtInt(served)} × ${opts.expectedStatus} in ${durationS.toFixed(1)} s)${odd}${errs}`,
+    `${fmtInt(measurement.rps)} req/s  p50 ${fmtMs(latencyMs.p50)} ms  p99 ${fmtMs(latencyMs.p99)} ms  (${fmtInt(served)} × ${opts.expectedStatus} in ${durationS.toFixed(1)} s)${odd}${errs}${cpu}`,
   );
   return measurement;
 }

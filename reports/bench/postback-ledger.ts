@@ -42,8 +42,16 @@ export class PostbackLedger {
     private readonly clicks: string[],
   ) {}
 
-  get clicksReused(): number {
-    return Math.max(0, this.next - this.clicks.length);
+  /** Conversions sent on a click ID that an earlier one already used (the pool ran out). */
+  clicksReused = 0;
+
+  /** Click IDs not yet used by a distinct postback. */
+  get clicksLeft(): number {
+    return Math.max(0, this.clicks.length - this.next);
+  }
+
+  addClicks(ids: string[]): void {
+    this.clicks.push(...ids);
   }
 
   sign(txid: string, clickid: string, ts = nowS()): string {
@@ -58,6 +66,7 @@ export class PostbackLedger {
         setupRequest: (req, context) => {
           const n = this.next++;
           const txid = `b${this.runTag}-${n}`;
+          if (n >= this.clicks.length) this.clicksReused++;
           const clickid = this.clicks[n % this.clicks.length] as string;
           this.pending.set(txid, clickid);
           (context as Ctx).txid = txid;

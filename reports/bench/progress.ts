@@ -8,9 +8,8 @@ const started = performance.now();
 const isTty = Boolean(process.stdout.isTTY);
 
 function clock(): string {
-  const s = (performance.now() - started) / 1000;
-  const m = Math.floor(s / 60);
-  return `${String(m).padStart(2, '0')}:${(s % 60).toFixed(0).padStart(2, '0')}`;
+  const s = Math.floor((performance.now() - started) / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
 export function phase(message: string): void {
@@ -39,12 +38,12 @@ export class Ticker {
     private readonly unit: 's' | 'req',
   ) {}
 
-  update(done: number, rate: number): void {
+  update(done: number, rate: number, status?: string): void {
     const fraction = this.total > 0 ? Math.min(1, done / this.total) : 0;
     const filled = Math.round(fraction * BAR_WIDTH);
     const bar = `${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}`;
     const amount = this.unit === 's' ? `${Math.min(done, this.total).toFixed(0)}/${this.total} s` : `${fmtInt(done)}/${fmtInt(this.total)}`;
-    const line = `  ${this.label} [${bar}] ${amount}  ${fmtInt(rate)} req/s`;
+    const line = `  ${this.label} [${bar}] ${amount}  ${status ?? `${fmtInt(rate)} req/s`}`;
     if (isTty) {
       process.stdout.write(`\r${line.padEnd(this.lastLine.length)}`);
       this.lastLine = line;

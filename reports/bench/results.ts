@@ -40,7 +40,12 @@ export type ScenarioResult = {
   machine: Machine;
   options: BenchOptions;
   database: string;
+  /** hello-world measured before the engine runs. */
   baseline: Measurement;
+  /** hello-world measured again after them. */
+  baselineAfter: Measurement;
+  /** Mean served req/s of the two baselines: the denominator of every ratio. */
+  baselineRps: number;
   runs: TargetRun[];
   checks: Check[];
   profiles: ProfileSummary[];
@@ -70,6 +75,41 @@ export function check(description: string, expected: string | number, actual: st
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
+/** Baselines this far apart mean the machine's load changed during the scenario. */
+export const BASELINE_DRIFT_LIMIT = 0.15;
+
+/** CPU used by processes outside the bench (in cores) above which a run is flagged as disturbed. */
+export const OTHER_CORES_LIMIT = 0.25;
+
+export function quietMachineCheck(measurements: Measurement[]): Check[] {
+  const split = measurements.filter((m) => m.cpu !== undefined);
+  if (split.length === 0) return [];
+  const worst = split.reduce((a, b) => ((b.cpu?.otherCores ?? 0) > (a.cpu?.otherCores ?? 0) ? b : a));
+  const other = worst.cpu?.otherCores ?? 0;
+  return [
+    check(
+      `other processes on the machine during measured runs (≤ ${OTHER_CORES_LIMIT} cores, else the figures are disturbed: rerun)`,
+      `≤ ${OTHER_CORES_LIMIT}`,
+      `${other} cores (worst: ${worst.label.replace(/^measure /, '')})`,
+      other <= OTHER_CORES_LIMIT,
+    ),
+  ];
+}
+
+export function baselineOf(before: Measurement, after: Measurement): { baselineRps: number; drift: Check } {
+  const baselineRps = (before.rps + after.rps) / 2;
+  const drift = baselineRps > 0 ? Math.abs(after.rps - before.rps) / baselineRps : 0;
+  return {
+    baselineRps,
+    drift: check(
+      `hello-world drift between before and after (≤ ${BASELINE_DRIFT_LIMIT * 100}%, else the machine was busy: rerun)`,
+      `≤ ${BASELINE_DRIFT_LIMIT * 100}%`,
+      `${(drift * 100).toFixed(1)}% (${Math.round(before.rps)} → ${Math.round(after.rps)} req/s)`,
+      drift <= BASELINE_DRIFT_LIMIT,
+    ),
+  };
+}
+
 export async function writeScenario(result: ScenarioResult): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
   const json = path.join(RESULTS_DIR, `${result.scenario}.json`);
@@ -80,7 +120,12 @@ export async function writeScenario(result: ScenarioResult): Promise<string[]> {
 }
 
 function row(label: string, m: Measurement, ratio: string): string {
-  return `| ${label} | ${fmtInt(m.rps)} | ${fmtMs(m.latencyMs.p50)} | ${fmtMs(m.latencyMs.p99)} | ${fmtMs(m.latencyMs.max)} | ${ratio} | ${statusText(m)} |`;
+  return `| ${label} | ${fmtInt(m.rps)} | ${fmtMs(m.latencyMs.p50)} | ${fmtMs(m.latencyMs.p99)} | ${fmtMs(m.latencyMs.max)} | ${ratio} | ${cpuText(m)} | ${statusText(m)} |`;
+}
+
+export function cpuText(m: Measurement): string {
+  const c = m.cpu;
+  return c ? `${c.serverCores} / ${c.postgresCores} / ${c.clientCores} / ${c.otherCores}` : 'n/a';
 }
 
 function statusText(m: Measurement): string {
@@ -98,9 +143,12 @@ export function renderMarkdown(r: ScenarioResult): string {
   ];
   if (r.note) lines.push(`> ${r.note}`, '');
   lines.push(
-    '| target | req/s | p50 ms | p99 ms | max ms | × baseline | answers |',
-    '|---|---:|---:|---:|---:|---:|---|',
-    row(`baseline: ${r.baseline.label}`, r.baseline, '1.00'),
+    `Ratios are to the mean of the two hello-world runs, ${fmtInt(r.baselineRps)} req/s.`,
+    '',
+    '| target | req/s | p50 ms | p99 ms | max ms | × baseline | cores: server / postgres / client / other | answers |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
+    row('baseline: hello-world, before', r.baseline, (r.baseline.rps / r.baselineRps).toFixed(2)),
+    row('baseline: hello-world, after', r.baselineAfter, (r.baselineAfter.rps / r.baselineRps).toFixed(2)),
     ...r.runs.map((run) => row(`${run.name} (${run.variant})`, run.measurement, run.ratio.toFixed(2))),
     '',
   );
@@ -119,7 +167,7 @@ export function renderMarkdown(r: ScenarioResult): string {
   if (details.length > 0) {
     lines.push('## Details', '');
     for (const run of details) {
-      lines.push(`- ${run.name} (${run.variant}): ${Object.entries(run.details ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtInt(v) : v}`).join(', ')}`);
+      lines.push(`- ${run.name} (${run.variant}): ${Object.entries(run.details ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' && Number.isInteger(v) ? fmtInt(v) : v}`).join(', ')}`);
     }
     lines.push('');
   }
@@ -144,7 +192,8 @@ export function printSummary(r: ScenarioResult): void {
   out(`${pad('target', 44)}${num('req/s', 10)}${num('p50 ms', 9)}${num('p99 ms', 9)}${num('ratio', 8)}`);
   const line = (label: string, m: Measurement, ratio: number) =>
     out(`${pad(label, 44)}${num(fmtInt(m.rps), 10)}${num(fmtMs(m.latencyMs.p50), 9)}${num(fmtMs(m.latencyMs.p99), 9)}${num(ratio.toFixed(2) + '×', 8)}`);
-  line(`baseline: ${r.baseline.label.replace(/^measure /, '')}`, r.baseline, 1);
+  line('baseline: hello-world, before', r.baseline, r.baseline.rps / r.baselineRps);
+  line('baseline: hello-world, after', r.baselineAfter, r.baselineAfter.rps / r.baselineRps);
   for (const run of r.runs) line(`${run.name} (${run.variant})`, run.measurement, run.ratio);
   for (const run of r.runs) {
     for (const g of run.goals) out(`  ${g.pass ? 'PASS' : 'FAIL'}  ${run.name} (${run.variant}): ${g.description} (actual ${g.actual})`);

@@ -26,6 +26,8 @@ const USAGE = `usage: npm run bench -- [options]
                                     needs redis-server on PATH). Same as BENCH_REDIS=1
   --clicks <n>                      click IDs to mint for the postback runs (default: sized from the baseline)
   --cpu-prof                        run the engine with node --cpu-prof and summarise the profile
+  --quiet-wait <s>                  before each measured run, wait up to this long for other processes
+                                    to stop using the CPU (default 30; 0: never wait)
 environment: DATABASE_URL  measure against this PostgreSQL (a fresh database is created and dropped);
                            unset: an embedded PostgreSQL in a temporary directory`;
 
@@ -49,6 +51,7 @@ function parseOptions(): { scenarios: ('clicks' | 'postbacks')[]; options: Bench
       redis: { type: 'boolean', default: false },
       clicks: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'quiet-wait': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -72,6 +75,7 @@ function parseOptions(): { scenarios: ('clicks' | 'postbacks')[]; options: Bench
       redis: values.redis || /^(1|true|yes)$/i.test(process.env.BENCH_REDIS ?? ''),
       cpuProf: values['cpu-prof'],
       clickPool,
+      quietWaitS: positive('quiet-wait', values['quiet-wait'], 30, 0),
     },
   };
 }

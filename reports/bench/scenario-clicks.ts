@@ -1,15 +1,16 @@
 import { latestProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
-import { runLoad } from './load.js';
+import { runLoad, type Measurement } from './load.js';
+import { withCosts } from './costs.js';
 import { note, phase } from './progress.js';
-import { belowGoal, check, machineInfo, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
+import { baselineOf, belowGoal, check, machineInfo, quietMachineCheck, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
 import { clickPath, seedCatalog } from './seed.js';
-import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, type BenchContext, type Variant } from './targets.js';
+import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, waitForQuiet, type BenchContext, type Variant } from './targets.js';
 
 /**
  * Click redirects: `GET /c/:offerId?pub=..&sub1=..` against the hello-world baseline.
  * Goals (the issue's): at least 0.6× the baseline's req/s, and p99 under 10 ms at 10 connections.
- * Afterwards every 302 must have left a click row: the engine is stopped (it flushes its batch
- * writer on SIGTERM) and the rows counted. A request cut off in flight when a run ends may have
+ * Afterwards every 302 must have left a click row: the batch writer is given a second to flush,
+ * the engine is stopped, and the rows counted. A request cut off in flight when a run ends may have
  * been recorded without the client reading its answer, so rows may exceed 302s by at most the
  * number of connections per run.
  */
@@ -19,15 +20,16 @@ export const CLICK_P99_GOAL_MS = 10;
 
 export async function runClicksScenario(ctx: BenchContext, variants: Variant[], database: string): Promise<ScenarioResult> {
   const { connections, durationS, warmupS } = ctx.options;
-  const baseline = await measureBaseline(ctx);
-  const runs: TargetRun[] = [];
+  const baseline = await measureBaseline(ctx, 'before');
+  const measured: { variant: Variant; measurement: Measurement; activity: Record<string, number> }[] = [];
   const checks: Check[] = [];
   const profiles: ProfileSummary[] = [];
 
   for (const variant of variants) {
     const engine = await startEngine(ctx, variant, `clicks-${variant}`);
     let redirects = 0;
-    let measurement;
+    let measurement: Measurement;
+    let activity: Record<string, number>;
     try {
       phase(`engine (${variant}): seeding advertiser, publisher and offer through the admin API`);
       const catalog = await seedCatalog(engine.server.baseUrl, ADMIN_TOKEN);
@@ -37,7 +39,12 @@ export async function runClicksScenario(ctx: BenchContext, variants: Variant[], 
         const warm = await runLoad({ label: `warm-up click redirect (${variant})`, url, connections, durationS: warmupS, requests, expectedStatus: 302 });
         redirects += warm.served;
       }
-      measurement = await runLoad({ label: `measure click redirect (${variant})`, url, connections, durationS, requests, expectedStatus: 302 });
+      // Counting costs after the run also lets the click batch writer flush (it waits at most ~20 ms)
+      // before SIGTERM: the drain is the engine's promise, the row count below must not depend on it.
+      [measurement, activity] = await withCosts(engine.database.sql, url, async () => {
+        await waitForQuiet(ctx.options.quietWaitS, engine.cpu);
+        return runLoad({ label: `measure click redirect (${variant})`, url, connections, durationS, requests, expectedStatus: 302, cpu: engine.cpu });
+      });
       redirects += measurement.served;
     } finally {
       await stopEngine(engine);
@@ -61,10 +68,17 @@ export async function runClicksScenario(ctx: BenchContext, variants: Variant[], 
     }
     if (engine.profile) {
       const file = await latestProfile(engine.profile.dir, engine.profile.startedAt);
-      if (file) profiles.push(await summarizeProfile(`engine (${variant}), clicks`, file));
+      if (file) profiles.push(await summarizeProfile(`engine (${variant}) during the measured click run`, file, measurement.window));
     }
 
-    const ratio = baseline.rps > 0 ? measurement.rps / baseline.rps : 0;
+    measured.push({ variant, measurement, activity });
+  }
+
+  const baselineAfter = await measureBaseline(ctx, 'after');
+  const { baselineRps, drift } = baselineOf(baseline, baselineAfter);
+  checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, ...measured.map((m) => m.measurement)]));
+  const runs: TargetRun[] = measured.map(({ variant, measurement, activity }) => {
+    const ratio = baselineRps > 0 ? measurement.rps / baselineRps : 0;
     const goals = [
       ratioGoal(`req/s ≥ ${CLICK_RATIO_GOAL}× hello-world`, ratio, CLICK_RATIO_GOAL),
       belowGoal(
@@ -73,8 +87,8 @@ export async function runClicksScenario(ctx: BenchContext, variants: Variant[], 
         CLICK_P99_GOAL_MS,
       ),
     ];
-    runs.push({ name: 'click redirect GET /c/:offerId', variant, workload: 'GET /c/:offerId?pub=..&sub1=..', measurement, ratio, goals });
-  }
+    return { name: 'click redirect GET /c/:offerId', variant, workload: 'GET /c/:offerId?pub=..&sub1=..', measurement, ratio, goals, details: activity };
+  });
 
   return {
     scenario: 'clicks',
@@ -84,6 +98,8 @@ export async function runClicksScenario(ctx: BenchContext, variants: Variant[], 
     options: ctx.options,
     database,
     baseline,
+    baselineAfter,
+    baselineRps,
     runs,
     checks,
     profiles,

@@ -1,11 +1,13 @@
 import { latestProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import { runLoad, type Measurement } from './load.js';
 import { PostbackLedger } from './postback-ledger.js';
+import { sleep } from './processes.js';
 import { note, phase } from './progress.js';
-import { check, machineInfo, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
+import { baselineOf, check, machineInfo, quietMachineCheck, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
+import { withCosts } from './costs.js';
 import { mintClicks, seedCatalog } from './seed.js';
 import { webhookKey } from './signing.js';
-import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, type BenchContext, type RunningEngine, type Variant } from './targets.js';
+import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, waitForQuiet, type BenchContext, type RunningEngine, type Variant } from './targets.js';
 
 /**
  * Postback intake: signed GET postbacks (CONTRACT §4, `&ts=..&sig=..`) from an advertiser with no
@@ -18,14 +20,18 @@ import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, type BenchContex
 
 export const DISTINCT_RATIO_GOAL = 0.33;
 export const DUPLICATE_RATIO_GOAL = 0.5;
-const MIN_CLICK_POOL = 2_000;
-const MAX_CLICK_POOL = 200_000;
+const INITIAL_CLICK_POOL = 5_000;
+const MAX_CLICK_POOL = 300_000;
+/** Click IDs minted for the measured run: its expected requests times this. */
+const CLICK_HEADROOM = 1.5;
+/** Clicks are written in batches within ~20 ms; a postback normally follows its click by far more. */
+const CLICK_FLUSH_WAIT_MS = 500;
 
 class IntakeUnavailable extends Error {}
 
 export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[], database: string): Promise<ScenarioResult> {
-  const baseline = await measureBaseline(ctx);
-  const runs: TargetRun[] = [];
+  const baseline = await measureBaseline(ctx, 'before');
+  const measured: VariantRuns[] = [];
   const checks: Check[] = [];
   const profiles: ProfileSummary[] = [];
   const notes: string[] = [];
@@ -33,9 +39,10 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
 
   for (const variant of variants) {
     const engine = await startEngine(ctx, variant, `postbacks-${variant}`);
+    let out: VariantRuns | undefined;
     try {
-      const out = await measureVariant(ctx, engine, baseline);
-      runs.push(...out.runs);
+      out = await measureVariant(ctx, engine, baseline);
+      measured.push(out);
       checks.push(...out.checks);
     } catch (err) {
       if (!(err instanceof IntakeUnavailable)) {
@@ -49,11 +56,39 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
       await stopEngine(engine);
       await engine.database.drop();
     }
-    if (engine.profile) {
-      const file = await latestProfile(engine.profile.dir, engine.profile.startedAt);
-      if (file) profiles.push(await summarizeProfile(`engine (${variant}), postbacks`, file));
+    const file = engine.profile && out ? await latestProfile(engine.profile.dir, engine.profile.startedAt) : undefined;
+    if (file && out) {
+      profiles.push(
+        await summarizeProfile(`engine (${variant}) during the measured distinct run`, file, out.distinct.window),
+        await summarizeProfile(`engine (${variant}) during the measured duplicates run`, file, out.duplicates.window),
+      );
     }
   }
+
+  const baselineAfter = await measureBaseline(ctx, 'after');
+  const { baselineRps, drift } = baselineOf(baseline, baselineAfter);
+  checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, ...measured.flatMap((v) => [v.distinct, v.duplicates])]));
+  const ratio = (m: Measurement) => (baselineRps > 0 ? m.rps / baselineRps : 0);
+  const runs: TargetRun[] = measured.flatMap((v) => [
+    {
+      name: 'postback, distinct txids',
+      variant: v.variant,
+      workload: 'signed GET /postback/:advertiserId, a new txid per request',
+      measurement: v.distinct,
+      ratio: ratio(v.distinct),
+      goals: [ratioGoal(`req/s ≥ ${DISTINCT_RATIO_GOAL}× hello-world`, ratio(v.distinct), DISTINCT_RATIO_GOAL)],
+      details: v.distinctDetails,
+    },
+    {
+      name: 'postback, duplicates',
+      variant: v.variant,
+      workload: 'the accepted signed postbacks replayed byte for byte',
+      measurement: v.duplicates,
+      ratio: ratio(v.duplicates),
+      goals: [ratioGoal(`req/s ≥ ${DUPLICATE_RATIO_GOAL}× hello-world`, ratio(v.duplicates), DUPLICATE_RATIO_GOAL)],
+      details: v.duplicateDetails,
+    },
+  ]);
 
   return {
     scenario: 'postbacks',
@@ -64,13 +99,24 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
     options: ctx.options,
     database,
     baseline,
+    baselineAfter,
+    baselineRps,
     runs,
     checks,
     profiles,
   };
 }
 
-async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline: Measurement): Promise<{ runs: TargetRun[]; checks: Check[] }> {
+type VariantRuns = {
+  variant: Variant;
+  distinct: Measurement;
+  duplicates: Measurement;
+  distinctDetails: Record<string, number>;
+  duplicateDetails: Record<string, number>;
+  checks: Check[];
+};
+
+async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline: Measurement): Promise<VariantRuns> {
   const { connections, durationS, warmupS } = ctx.options;
   const { variant } = engine;
   const url = engine.server.baseUrl;
@@ -79,11 +125,13 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
   phase(`engine (${variant}): seeding advertiser (hmac, any address, rateLimit 1,000,000/s), publisher and offer`);
   const catalog = await seedCatalog(url, ADMIN_TOKEN, { auth: ['hmac'], ipAllowlist: [], rateLimit: { perS: 1_000_000 } });
 
-  // Enough click IDs that, at the goal's rate with headroom, no click is converted twice.
-  const pool =
-    ctx.options.clickPool ?? Math.min(MAX_CLICK_POOL, Math.max(MIN_CLICK_POOL, Math.ceil(baseline.rps * 0.5 * (warmupS + durationS))));
-  phase(`engine (${variant}): minting ${pool.toLocaleString('en-US')} click IDs through GET /c/:offerId (not measured)`);
-  const clicks = await mintClicks(url, catalog, pool, connections);
+  // Each conversion gets its own click. A first pool covers the warm-up; the warm-up's rate then
+  // sizes the rest, so minting does not take longer than the run it feeds.
+  const fixedPool = ctx.options.clickPool;
+  const firstPool = fixedPool ?? INITIAL_CLICK_POOL;
+  phase(`engine (${variant}): minting ${firstPool.toLocaleString('en-US')} click IDs through GET /c/:offerId (not measured)`);
+  const clicks = await mintClicks(url, catalog, firstPool, connections);
+  await sleep(CLICK_FLUSH_WAIT_MS);
   const ledger = new PostbackLedger(catalog.advertiserId, webhookKey(catalog.secret), clicks);
 
   phase(`engine (${variant}): pre-flight, one signed GET /postback/${catalog.advertiserId}`);
@@ -95,11 +143,26 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
   note(`pre-flight answer: ${first.body.trim()}`);
 
   const distinct = ledger.distinctRequests();
+  let expectedRps = baseline.rps * DISTINCT_RATIO_GOAL;
   if (warmupS > 0) {
-    await runLoad({ label: `warm-up postbacks, distinct (${variant})`, url, connections, durationS: warmupS, requests: distinct, expectedStatus: 200 });
+    const warm = await runLoad({ label: `warm-up postbacks, distinct (${variant})`, url, connections, durationS: warmupS, requests: distinct, expectedStatus: 200 });
+    expectedRps = warm.rpsAll;
     await settle(ledger, url);
   }
-  const distinctRun = await runLoad({ label: `measure postbacks, distinct (${variant})`, url, connections, durationS, requests: distinct, expectedStatus: 200 });
+  if (fixedPool === undefined) {
+    const wanted = Math.min(MAX_CLICK_POOL, Math.ceil(expectedRps * CLICK_HEADROOM * durationS) + connections);
+    const more = wanted - ledger.clicksLeft;
+    if (more > 0) {
+      phase(`engine (${variant}): minting ${more.toLocaleString('en-US')} more click IDs for the measured run (not measured)`);
+      ledger.addClicks(await mintClicks(url, catalog, more, connections));
+      await sleep(CLICK_FLUSH_WAIT_MS);
+    }
+  }
+  const [distinctRun, distinctCost] = await withCosts(sql, url, async () => {
+    await waitForQuiet(ctx.options.quietWaitS, engine.cpu);
+    const label = `measure postbacks, distinct (${variant})`;
+    return runLoad({ label, url, connections, durationS, requests: distinct, expectedStatus: 200, cpu: engine.cpu });
+  });
   await settle(ledger, url);
   const checks = await ledger.verify(sql, `postbacks (${variant}), after distinct`);
   const afterDistinct = await ledger.conversionsInDatabase(sql);
@@ -110,7 +173,11 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
     await runLoad({ label: `warm-up postbacks, duplicates (${variant})`, url, connections, durationS: warmupS, requests: replays, expectedStatus: 200 });
   }
   const dupBefore = ledger.duplicateAnswers;
-  const duplicatesRun = await runLoad({ label: `measure postbacks, duplicates (${variant})`, url, connections, durationS, requests: replays, expectedStatus: 200 });
+  const [duplicatesRun, duplicatesCost] = await withCosts(sql, url, async () => {
+    await waitForQuiet(ctx.options.quietWaitS, engine.cpu);
+    const label = `measure postbacks, duplicates (${variant})`;
+    return runLoad({ label, url, connections, durationS, requests: replays, expectedStatus: 200, cpu: engine.cpu });
+  });
   const afterDuplicates = await ledger.conversionsInDatabase(sql);
   checks.push(
     check(`postbacks (${variant}): conversions after replays = before`, afterDistinct, afterDuplicates, afterDistinct === afterDuplicates),
@@ -124,35 +191,14 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
     ...Object.fromEntries(Object.entries(ledger.decisions).map(([d, n]) => [`decision ${d}`, n])),
     'retried after a run (cut off or 503)': ledger.retried,
     ...Object.fromEntries(Object.entries(unexpectedDistinct).map(([k, n]) => [`answer ${k}`, n])),
+    ...distinctCost,
   };
   const replayDetails = {
     'accepted txids replayed': ledger.accepted.size,
     'duplicate answers (measured run)': ledger.duplicateAnswers - dupBefore,
+    ...duplicatesCost,
   };
-  const ratio = (m: Measurement) => (baseline.rps > 0 ? m.rps / baseline.rps : 0);
-  return {
-    checks,
-    runs: [
-      {
-        name: 'postback, distinct txids',
-        variant,
-        workload: 'signed GET /postback/:advertiserId, a new txid per request',
-        measurement: distinctRun,
-        ratio: ratio(distinctRun),
-        goals: [ratioGoal(`req/s ≥ ${DISTINCT_RATIO_GOAL}× hello-world`, ratio(distinctRun), DISTINCT_RATIO_GOAL)],
-        details,
-      },
-      {
-        name: 'postback, duplicates',
-        variant,
-        workload: 'the accepted signed postbacks replayed byte for byte',
-        measurement: duplicatesRun,
-        ratio: ratio(duplicatesRun),
-        goals: [ratioGoal(`req/s ≥ ${DUPLICATE_RATIO_GOAL}× hello-world`, ratio(duplicatesRun), DUPLICATE_RATIO_GOAL)],
-        details: replayDetails,
-      },
-    ],
-  };
+  return { variant, distinct: distinctRun, duplicates: duplicatesRun, distinctDetails: details, duplicateDetails: replayDetails, checks };
 }
 
 async function settle(ledger: PostbackLedger, url: string): Promise<void> {

@@ -9,20 +9,24 @@ import type { DeliveryMetrics } from './metrics.js';
 import { classify, type AttemptResult, type SendResult, type Verdict } from './outcome.js';
 import type { GateOutcome, PublisherGate } from './publisher-gate.js';
 import { nextDelayMs } from './schedule.js';
-import { recordDelivered, recordFailed, type AttemptRecord, type ClaimedDelivery } from './store.js';
+import type { AttemptRecord, OutcomeWriter } from './outcome-writer.js';
+import type { ClaimedDelivery } from './store.js';
 
 /**
  * One try of one claimed delivery: build and sign the request, send it, decide, record. The HTTP call
- * happens with no transaction open; the outcome is written afterwards in one statement (or one short
- * transaction for a 410, which also disables the endpoint).
+ * happens with no transaction open; the outcome is written afterwards by the batching OutcomeWriter
+ * (or in one short transaction for a 410, which also disables the endpoint).
  */
 
 export type AttemptDeps = {
   sql: Sql;
+  /** Transactions only (the 410 path). */
+  txSql: Sql;
   catalog: Catalog;
   log: Logger;
   metrics: DeliveryMetrics;
   sender: HttpSender;
+  outcomes: OutcomeWriter;
   gate: PublisherGate;
   workerId: string;
   backoffS: readonly number[];
@@ -40,7 +44,7 @@ export type AttemptSummary = {
 export async function performAttempt(
   deps: AttemptDeps,
   row: ClaimedDelivery,
-  opts: { replay: boolean; stop: AbortSignal },
+  opts: { replay: boolean; stop: AbortSignal; onSent?: () => void },
 ): Promise<AttemptSummary> {
   // Taken synchronously, before the first await, so the next claim already sees this slot as used.
   deps.gate.acquire(row.publisherId);
@@ -54,6 +58,7 @@ export async function performAttempt(
   const verdict = classify(sent);
   // Released before the outcome write: the publisher's slot guards its sockets, not our database.
   deps.gate.release(row.publisherId, gateOutcomeOf(verdict));
+  opts.onSent?.();
 
   const statusCode = sent.kind === 'response' ? sent.statusCode : null;
   const error = verdict.kind === 'delivered' ? null : verdict.error;
@@ -101,14 +106,14 @@ function gateOutcomeOf(verdict: Verdict): GateOutcome {
 async function persist(deps: AttemptDeps, row: ClaimedDelivery, verdict: Verdict, record: AttemptRecord): Promise<void> {
   const failedAttempts = row.attempts + 1;
   if (verdict.kind === 'delivered') {
-    await recordDelivered(deps.sql, record);
+    await deps.outcomes.write({ attempt: record, delivered: true, retryInMs: 0 });
     deps.metrics.finished.inc({ state: 'delivered' });
     return;
   }
   if (verdict.kind === 'gone') {
     const reason = `HTTP 410 Gone on delivery ${row.id} at ${record.attemptedAt.toISOString()}`;
     const delay = nextDelayMs(failedAttempts, deps.backoffS, undefined);
-    const disabledNow = await disableOnGone(deps.sql, row.publisherId, reason, deps.workerId, record, delay);
+    const disabledNow = await disableOnGone(deps.txSql, row.publisherId, reason, deps.workerId, record, delay);
     if (disabledNow) {
       deps.metrics.endpointDisabled.inc();
       deps.log.error(
@@ -120,6 +125,6 @@ async function persist(deps: AttemptDeps, row: ClaimedDelivery, verdict: Verdict
     return;
   }
   const delay = verdict.immediate ? 0 : nextDelayMs(failedAttempts, deps.backoffS, verdict.retryAfterMs);
-  await recordFailed(deps.sql, deps.workerId, record, delay);
+  await deps.outcomes.write({ attempt: record, delivered: false, retryInMs: delay });
   deps.log.debug({ deliveryId: row.id, publisherId: row.publisherId, result: verdict.result, error: verdict.error, delayMs: delay }, 'delivery attempt failed');
 }

@@ -38,7 +38,7 @@ export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupF
         if (!allowPrivate) {
           for (const a of answers) {
             const refusal = addressRefusal(a.address);
-            if (refusal) return callback(new DestinationRefusedError(`${hostname} resolves to ${refusal}`), '', 0);
+            if (refusal) return callback(new DestinationRefusedError(`${hostname} resolved to a forbidden address: ${refusal}`), '', 0);
           }
         }
         const family = options.family === 4 || options.family === 6 ? options.family : 0;

@@ -1,11 +1,12 @@
 import { bumpCatalogVersion } from '../catalog/catalog.js';
 import type { Sql } from '../db/database.js';
-import { recordFailed, type AttemptRecord } from './store.js';
+import { writeOutcomes, type AttemptRecord } from './outcome-writer.js';
 
 /**
  * A publisher endpoint's enabled state. A 410 Gone disables it (CONTRACT §6) until an admin re-enables
  * it; both changes bump the catalog version so every node's catalog and admin view agree within a
  * second, while the worker's claim reads `publishers.disabled_at` directly and stops at once.
+ * Both take the engine's transaction pool (`txSql`, see TX_POOL_MAX in db/database.ts).
  */
 
 /**
@@ -14,18 +15,18 @@ import { recordFailed, type AttemptRecord } from './store.js';
  * there unless re-enabling brings them back first. Returns whether this call is the one that disabled it.
  */
 export async function disableOnGone(
-  sql: Sql,
+  txSql: Sql,
   publisherId: string,
   reason: string,
   workerId: string,
   attempt: AttemptRecord,
   delayMs: number,
 ): Promise<boolean> {
-  return sql.begin(async (tx) => {
+  return txSql.begin(async (tx) => {
     const flipped = await tx`update publishers set disabled_at = now(), disabled_reason = ${reason}, updated_at = now()
       where id = ${publisherId} and disabled_at is null returning id`;
     if (flipped.length > 0) await bumpCatalogVersion(tx);
-    await recordFailed(tx, workerId, attempt, delayMs);
+    await writeOutcomes(tx, workerId, [{ attempt, delivered: false, retryInMs: delayMs }]);
     await tx`update deliveries set next_attempt_at = deadline_at, updated_at = now()
       where publisher_id = ${publisherId} and state in ('pending', 'failed') and next_attempt_at <= deadline_at
         and (lease_until is null or lease_until <= now())`;
@@ -36,8 +37,8 @@ export async function disableOnGone(
 export type EnableResult = { found: false } | { found: true; wasDisabled: boolean; resumed: number };
 
 /** Re-enables a disabled endpoint and makes its deliveries still inside their window due now. */
-export async function enablePublisher(sql: Sql, publisherId: string): Promise<EnableResult> {
-  return sql.begin(async (tx) => {
+export async function enablePublisher(txSql: Sql, publisherId: string): Promise<EnableResult> {
+  return txSql.begin(async (tx) => {
     const [before] = await tx<{ disabled: boolean }[]>`
       select disabled_at is not null as disabled from publishers where id = ${publisherId} for update`;
     if (!before) return { found: false } as const;

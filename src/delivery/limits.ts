@@ -72,3 +72,21 @@ export const SWEEP_MIN_INTERVAL_MS = 1_000;
 
 /** Scrape-time queue statistics are cached this long so the several gauges share one query. */
 export const STATS_CACHE_MS = 1_000;
+
+export type Timings = { timeoutMs: number; leaseMs: number; pollMs: number };
+
+/** Constructor options over config (seconds) over the defaults above; refuses a lease a slow attempt could outlive. */
+export function resolveTimings(
+  config: { deliveryTimeoutS?: number; deliveryLeaseS?: number; deliveryPollS?: number },
+  opts: Partial<Timings>,
+): Timings {
+  const ms = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
+  const timeoutMs = opts.timeoutMs ?? ms(config.deliveryTimeoutS) ?? REQUEST_TIMEOUT_MS;
+  const leaseMs = opts.leaseMs ?? ms(config.deliveryLeaseS) ?? LEASE_MS;
+  const pollMs = opts.pollMs ?? ms(config.deliveryPollS) ?? POLL_MS;
+  if (!(timeoutMs > 0) || !(pollMs > 0)) throw new Error('delivery timeout and poll interval must be positive');
+  if (leaseMs < timeoutMs + LEASE_MARGIN_MS) {
+    throw new Error(`delivery lease (${leaseMs} ms) must exceed the request timeout (${timeoutMs} ms) by ${LEASE_MARGIN_MS} ms`);
+  }
+  return { timeoutMs, leaseMs, pollMs };
+}

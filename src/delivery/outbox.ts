@@ -26,10 +26,10 @@ export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], re
            case when p.disabled_at is null then now() else t.deadline_at end,
            t.deadline_at
     from (select *, u.created_at + ${refireWindowS}::float8 * interval '1 second' as deadline_at from unnest(
-      ${tx.array(ids)}::text[],
-      ${tx.array(items.map((i) => i.conversionId))}::text[],
-      ${tx.array(items.map((i) => i.publisherId))}::text[],
-      ${tx.array(items.map((i) => i.conversionCreatedAt.toISOString()))}::timestamptz[]
+      ${ids}::text[],
+      ${items.map((i) => i.conversionId)}::text[],
+      ${items.map((i) => i.publisherId)}::text[],
+      ${items.map((i) => i.conversionCreatedAt.toISOString())}::timestamptz[]
     ) as u(id, conversion_id, publisher_id, created_at)) as t
     left join publishers p on p.id = t.publisher_id`;
   await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;

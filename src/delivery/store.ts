@@ -1,4 +1,4 @@
-import type { Sql, TxSql } from '../db/database.js';
+import type { Sql } from '../db/database.js';
 import type { ConversionFields } from './message.js';
 
 /**
@@ -8,9 +8,11 @@ import type { ConversionFields } from './message.js';
  * Claiming moves `next_attempt_at` to the end of the lease, so "due" is just `next_attempt_at <= now()`:
  * a claimed row leaves the due set, and a crashed worker's row re-enters it when its lease runs out.
  * Invariant for unclaimed open rows: next_attempt_at <= deadline_at, so the sweep expires them on time.
+ *
+ * Arrays go in as plain parameters with a cast (`${ids}::text[]`), never `sql.array()`: that one is
+ * typed when the query is built, and on a fresh pool's first query postgres.js does not know the
+ * array types yet, so it would send "a,b" as text.
  */
-
-type Db = Sql | TxSql;
 
 export type ClaimedDelivery = {
   id: string;
@@ -20,22 +22,10 @@ export type ClaimedDelivery = {
   conversion: ConversionFields;
 };
 
-export type AttemptRecord = {
-  deliveryId: string;
-  attemptedAt: Date;
-  statusCode: number | null;
-  latencyMs: number;
-  error: string | null;
-  snippet: string | null;
-  replay: boolean;
-};
-
 export type ClaimParams = {
   workerId: string;
   leaseMs: number;
   want: number;
-  /** Rows locked and ranked per publisher before `want` are kept: lets a busy publisher's backlog be skipped. */
-  scan: number;
   perPublisher: number;
   /** Publishers with less room than `perPublisher` (0 = skip entirely). */
   limitIds: string[];
@@ -85,39 +75,60 @@ function toClaimed(r: ClaimedRow): ClaimedDelivery {
   };
 }
 
+/**
+ * Every publisher with an open delivery, one index descent each (a skip scan of
+ * deliveries_publisher_open). Claims and wake-ups walk publishers, not rows: a publisher with a
+ * huge backlog that this node cannot take right now (at its cap, circuit open) costs one probe,
+ * never a scan through its rows.
+ */
+const OPEN_PUBLISHERS = `heads(publisher_id) as (
+    (select publisher_id from deliveries where state in ('pending', 'failed') order by publisher_id limit 1)
+    union all
+    select (select d.publisher_id from deliveries d
+            where d.state in ('pending', 'failed') and d.publisher_id > h.publisher_id
+            order by d.publisher_id limit 1)
+    from heads h where h.publisher_id is not null
+  )`;
+
 /** Claims up to `want` due deliveries of enabled publishers, at most each publisher's room, oldest due first. */
 export async function claimDue(sql: Sql, p: ClaimParams): Promise<ClaimedDelivery[]> {
-  const skip = p.limitIds.filter((_, i) => p.limitRooms[i] === 0);
   const rows = await sql<ClaimedRow[]>`
-    with candidates as (
-      select d.id, d.publisher_id, d.next_attempt_at
-      from deliveries d
-      join publishers p on p.id = d.publisher_id
-      where d.state in ('pending', 'failed')
-        and d.next_attempt_at <= now()
-        and d.deadline_at > now()
-        and p.disabled_at is null
-        and d.publisher_id <> all(${sql.array(skip)}::text[])
-      order by d.next_attempt_at
-      limit ${p.scan}
-      for update of d skip locked
-    ), ranked as (
-      select c.id, c.next_attempt_at,
-             row_number() over (partition by c.publisher_id order by c.next_attempt_at) as rn,
-             coalesce(l.room, ${p.perPublisher}) as room
-      from candidates c
-      left join unnest(${sql.array(p.limitIds)}::text[], ${sql.array(p.limitRooms)}::int[]) as l(publisher_id, room)
-        on l.publisher_id = c.publisher_id
+    with recursive ${sql.unsafe(OPEN_PUBLISHERS)},
+    async_commit as (
+      -- A claim is not worth a WAL flush: if the server crashed before flushing it, the delivery would
+      -- simply be due again and be sent again with the same webhook-id. Claims are the worker's one
+      -- serial step, so this is what lets a node claim at memory speed rather than disk speed.
+      select set_config('synchronous_commit', 'off', true)
+    ),
+    rooms as (
+      select h.publisher_id, coalesce(l.room, ${p.perPublisher}) as room
+      from heads h
+      cross join async_commit
+      join publishers p on p.id = h.publisher_id and p.disabled_at is null
+      left join unnest(${p.limitIds}::text[], ${p.limitRooms}::int[]) as l(publisher_id, room) on l.publisher_id = h.publisher_id
+      where coalesce(l.room, ${p.perPublisher}) > 0
+    ), candidates as (
+      select c.id, c.next_attempt_at
+      from rooms r
+      cross join lateral (
+        select d.id, d.next_attempt_at from deliveries d
+        where d.publisher_id = r.publisher_id and d.state in ('pending', 'failed')
+          and d.next_attempt_at <= now() and d.deadline_at > now()
+        order by d.next_attempt_at
+        limit r.room
+        for update skip locked
+      ) c
     ), chosen as (
-      select id from ranked where rn <= room order by next_attempt_at limit ${p.want}
+      select id from candidates order by next_attempt_at limit ${p.want}
     )
     update deliveries d
     set next_attempt_at = now() + ${p.leaseMs}::float8 * interval '1 millisecond',
         lease_until = now() + ${p.leaseMs}::float8 * interval '1 millisecond',
         leased_by = ${p.workerId},
         updated_at = now()
-    from chosen, conversions c
-    where d.id = chosen.id and c.id = d.conversion_id
+    from conversions c
+    -- = any(array(...)) keeps the update on the primary key; a join to the CTE can plan as a scan of the table.
+    where d.id = any(array(select id from chosen)) and c.id = d.conversion_id
     returning ${sql.unsafe(CLAIMED_COLUMNS)}`;
   return rows.map(toClaimed);
 }
@@ -150,43 +161,6 @@ export async function leaseOne(sql: Sql, id: string, workerId: string, leaseMs: 
   return row ? { kind: 'leased', delivery: toClaimed(row) } : { kind: 'in_flight' };
 }
 
-/** A 2xx: delivered, whoever holds the lease now (delivered is final and true). One statement, so atomic. */
-export async function recordDelivered(db: Db, a: AttemptRecord): Promise<void> {
-  await db`
-    with attempt as (
-      insert into delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_snippet, replay)
-      values (${a.deliveryId}, ${a.attemptedAt}, ${a.statusCode}, ${a.latencyMs}, ${a.error}, ${a.snippet}, ${a.replay})
-    )
-    update deliveries
-    set state = 'delivered', attempts = attempts + 1, delivered_at = coalesce(delivered_at, now()),
-        last_status_code = ${a.statusCode}, last_error = null, lease_until = null, leased_by = null, updated_at = now()
-    where id = ${a.deliveryId}`;
-}
-
-/**
- * A failed try. Only the lease holder reschedules (a worker whose lease ran out must not undo the
- * newer holder's state); a delivered or expired row keeps its state (a failed replay changes nothing).
- */
-export async function recordFailed(db: Db, workerId: string, a: AttemptRecord, delayMs: number): Promise<void> {
-  await db`
-    with attempt as (
-      insert into delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_snippet, replay)
-      values (${a.deliveryId}, ${a.attemptedAt}, ${a.statusCode}, ${a.latencyMs}, ${a.error}, ${a.snippet}, ${a.replay})
-    )
-    update deliveries
-    set attempts = attempts + 1,
-        last_status_code = case when state = 'delivered' then last_status_code else ${a.statusCode}::int end,
-        last_error = case when state = 'delivered' then last_error else ${a.error}::text end,
-        state = case when leased_by = ${workerId} and state in ('pending', 'failed') then 'failed' else state end,
-        next_attempt_at = case when leased_by = ${workerId} and state in ('pending', 'failed')
-                               then least(now() + ${delayMs}::float8 * interval '1 millisecond', deadline_at)
-                               else next_attempt_at end,
-        lease_until = case when leased_by = ${workerId} then null else lease_until end,
-        leased_by = case when leased_by = ${workerId} then null else leased_by end,
-        updated_at = now()
-    where id = ${a.deliveryId}`;
-}
-
 /** Open deliveries past their deadline and not in flight become expired. Returns how many. */
 export async function sweepExpired(sql: Sql): Promise<number> {
   const rows = await sql`update deliveries
@@ -199,14 +173,19 @@ export async function sweepExpired(sql: Sql): Promise<number> {
 /** When the next delivery this worker could claim becomes due (skipping publishers it cannot take now). */
 export async function msUntilNextDue(sql: Sql, skipPublishers: string[]): Promise<number | undefined> {
   // Measured by the database's clock, the one next_attempt_at was written with, so node clock skew cannot matter.
-  const [row] = await sql<{ ms: number }[]>`
-    select (extract(epoch from d.next_attempt_at - now()) * 1000)::float8 as ms
-    from deliveries d join publishers p on p.id = d.publisher_id
-    where d.state in ('pending', 'failed') and d.deadline_at > now() and p.disabled_at is null
-      and d.publisher_id <> all(${sql.array(skipPublishers)}::text[])
-    order by d.next_attempt_at
-    limit 1`;
-  return row?.ms;
+  const [row] = await sql<{ ms: number | null }[]>`
+    with recursive ${sql.unsafe(OPEN_PUBLISHERS)}
+    select (extract(epoch from min(n.next_attempt_at) - now()) * 1000)::float8 as ms
+    from heads h
+    join publishers p on p.id = h.publisher_id and p.disabled_at is null
+    cross join lateral (
+      select d.next_attempt_at from deliveries d
+      where d.publisher_id = h.publisher_id and d.state in ('pending', 'failed') and d.deadline_at > now()
+      order by d.next_attempt_at
+      limit 1
+    ) n
+    where h.publisher_id <> all(${skipPublishers}::text[])`;
+  return row?.ms ?? undefined;
 }
 
 /** Gives back rows claimed by a worker that is stopping before it tried them: due again at once. */
@@ -214,5 +193,5 @@ export async function releaseLeases(sql: Sql, ids: string[], workerId: string): 
   if (ids.length === 0) return;
   await sql`update deliveries
     set next_attempt_at = least(now(), deadline_at), lease_until = null, leased_by = null, updated_at = now()
-    where id = any(${sql.array(ids)}::text[]) and leased_by = ${workerId}`;
+    where id = any(${ids}::text[]) and leased_by = ${workerId}`;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.js';
@@ -8,9 +9,10 @@ import type { Logger } from '../logger.js';
 import { performAttempt, type AttemptDeps, type AttemptSummary } from './attempt.js';
 import { systemResolver, type Resolver } from './destination-guard.js';
 import { HttpSender } from './http-sender.js';
-import { CLAIM_BATCH, CONCURRENCY, LEASE_MARGIN_MS, LEASE_MS, POLL_MS, REQUEST_TIMEOUT_MS, SWEEP_MIN_INTERVAL_MS } from './limits.js';
+import { CLAIM_BATCH, CONCURRENCY, resolveTimings, SWEEP_MIN_INTERVAL_MS } from './limits.js';
 import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
 import { DELIVERIES_CHANNEL } from './outbox.js';
+import { OutcomeWriter } from './outcome-writer.js';
 import { PublisherGate, type GateOptions } from './publisher-gate.js';
 import { claimDue, leaseOne, msUntilNextDue, releaseLeases, sweepExpired, type ClaimedDelivery, type LeaseOneResult } from './store.js';
 
@@ -22,7 +24,7 @@ import { claimDue, leaseOne, msUntilNextDue, releaseLeases, sweepExpired, type C
  */
 
 export type WorkerConfig = Pick<Config, 'deliveryBackoffS' | 'allowPrivateDestinations'> &
-  Partial<Pick<Config, 'deliveryLeaseS' | 'deliveryPollMs' | 'deliveryTimeoutMs'>>;
+  Partial<Pick<Config, 'deliveryLeaseS' | 'deliveryPollS' | 'deliveryTimeoutS'>>;
 
 export type WorkerOptions = {
   leaseMs?: number;
@@ -36,7 +38,16 @@ export type WorkerOptions = {
   workerId?: string;
 };
 
-export type WorkerDeps = { sql: Sql; catalog: Catalog; log: Logger; registry: Registry; config: WorkerConfig };
+export type WorkerDeps = {
+  /** Plain statements. */
+  sql: Sql;
+  /** Transactions (see TX_POOL_MAX in db/database.ts). */
+  txSql: Sql;
+  catalog: Catalog;
+  log: Logger;
+  registry: Registry;
+  config: WorkerConfig;
+};
 
 export type ReplayResult = Exclude<LeaseOneResult, { kind: 'leased' }> | { kind: 'done'; attempt: AttemptSummary };
 
@@ -61,7 +72,7 @@ export class DeliveryWorker {
   private stopped = false;
   private running: Promise<void> | undefined;
   private rerun = false;
-  /** Work was left waiting (no free slot, or a publisher at its cap): a finished attempt should wake us. */
+  /** Attempts were claimed or work was left waiting (no free slot, a publisher at its cap): a finished attempt wakes us. */
   private backlog = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -71,12 +82,11 @@ export class DeliveryWorker {
   constructor(deps: WorkerDeps, opts: WorkerOptions = {}) {
     const { config } = deps;
     this.id = opts.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-    const timeoutMs = opts.timeoutMs ?? config.deliveryTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    this.leaseMs = opts.leaseMs ?? (config.deliveryLeaseS !== undefined ? config.deliveryLeaseS * 1000 : LEASE_MS);
-    this.pollMs = opts.pollMs ?? config.deliveryPollMs ?? POLL_MS;
-    if (this.leaseMs < timeoutMs + LEASE_MARGIN_MS) {
-      throw new Error(`delivery lease (${this.leaseMs} ms) must exceed the request timeout (${timeoutMs} ms) by ${LEASE_MARGIN_MS} ms`);
-    }
+    const { timeoutMs, leaseMs, pollMs } = resolveTimings(config, opts);
+    this.leaseMs = leaseMs;
+    this.pollMs = pollMs;
+    // One abort listener per attempt in flight (removed when it ends), so the default cap of 10 is meaningless here.
+    setMaxListeners(0, this.stopController.signal);
     this.sql = deps.sql;
     this.log = deps.log;
     this.concurrency = opts.concurrency ?? CONCURRENCY;
@@ -94,10 +104,12 @@ export class DeliveryWorker {
     });
     this.deps = {
       sql: deps.sql,
+      txSql: deps.txSql,
       catalog: deps.catalog,
       log: deps.log,
       metrics: this.metrics,
       sender: this.sender,
+      outcomes: new OutcomeWriter(deps.sql, this.id),
       gate: this.gate,
       workerId: this.id,
       backoffS: config.deliveryBackoffS,
@@ -160,12 +172,12 @@ export class DeliveryWorker {
 
   private async cycle(): Promise<void> {
     await this.maybeSweep();
-    let saturated = false;
+    let claimedAny = false;
     for (;;) {
       const free = this.concurrency - this.inFlight.size;
       if (free <= 0) {
-        saturated = true;
-        break;
+        this.backlog = true;
+        return this.schedule(this.pollMs);
       }
       const want = Math.min(free, this.claimBatch);
       const limits = this.gate.limits();
@@ -173,7 +185,6 @@ export class DeliveryWorker {
         workerId: this.id,
         leaseMs: this.leaseMs,
         want,
-        scan: want * 4,
         perPublisher: this.gate.perPublisher,
         limitIds: limits.ids,
         limitRooms: limits.rooms,
@@ -183,12 +194,15 @@ export class DeliveryWorker {
         return;
       }
       for (const row of rows) this.dispatch(row);
+      claimedAny ||= rows.length > 0;
       if (rows.length < want) break;
     }
     const limits = this.gate.limits();
     const blocked = limits.ids.filter((_, i) => limits.rooms[i] === 0);
-    this.backlog = saturated || blocked.length > 0;
-    if (saturated) return this.schedule(this.pollMs);
+    // While attempts are in flight their ends wake us (a freed slot may have due work behind it), so
+    // only an empty-handed cycle needs to ask when the next delivery falls due.
+    this.backlog = claimedAny || blocked.length > 0;
+    if (claimedAny) return this.schedule(this.pollMs);
     const dueInMs = await msUntilNextDue(this.sql, blocked);
     const probeAt = this.gate.nextProbeAt();
     const probeInMs = probeAt === undefined ? Infinity : probeAt - Date.now();
@@ -196,7 +210,11 @@ export class DeliveryWorker {
   }
 
   private dispatch(row: ClaimedDelivery): void {
-    void this.track(performAttempt(this.deps, row, { replay: false, stop: this.stopController.signal })).catch((err: unknown) => {
+    // The publisher's slot frees when its HTTP exchange ends, before the outcome is written: claim again then.
+    const onSent = () => {
+      if (this.backlog) this.wake();
+    };
+    void this.track(performAttempt(this.deps, row, { replay: false, stop: this.stopController.signal, onSent })).catch((err: unknown) => {
       // The lease runs out and the delivery is tried again (same webhook-id): at least once, never lost.
       this.log.error({ err, deliveryId: row.id }, 'recording a delivery attempt failed');
     });

@@ -17,7 +17,15 @@ export type Mode = 'off' | 'monitor' | 'score';
 export type Category = 'timing' | 'client' | 'velocity' | 'integrity';
 export type { Evidence, ScoreInput };
 
-export type Measurement = { value?: unknown; threshold?: unknown; window?: string; scope?: string; note?: string };
+export type Measurement = {
+  value?: unknown;
+  threshold?: unknown;
+  window?: string;
+  scope?: string;
+  note?: string;
+  /** What this hit is worth when it is a weaker form of the rule's signal; the rule's `points` otherwise. */
+  points?: number;
+};
 
 export type RuleOutcome = ({ evaluated: false; fired: false; note: string } | { evaluated: true; fired: boolean }) & Measurement;
 
@@ -32,7 +40,7 @@ export type RuleContext = {
   clickAddress: UserAddress | null | undefined;
   /** The postback's `ip` field, when sent. */
   postbackAddress: UserAddress | undefined;
-  datacenter(addr: IpAddress): { range: string; provider: string } | undefined;
+  datacenter: { version: string; lookup(addr: IpAddress): { range: string; provider: string } | undefined };
   /** Shared counters after recording this conversion; undefined when the state could not be reached. */
   counts: ConversionCounts | undefined;
   countsError: string | undefined;
@@ -102,3 +110,11 @@ export function countsUnavailable(ctx: RuleContext): RuleOutcome | undefined {
 }
 
 export const seconds = (s: number): string => `${s}s`;
+
+/** The offer's conversion rate over its baseline days, once it has the clicks to be a rate at all. */
+export function offerBaselineRate(ctx: RuleContext, minClicks: number): { rate: number; conversions: number; clicks: number } | undefined {
+  const b = ctx.counts?.offerBaseline;
+  if (!b || b.clicks < minClicks) return undefined;
+  // Half a conversion when there were none: a rate of exactly 0 would make any conversion infinitely unlikely.
+  return { rate: Math.max(b.conversions, 0.5) / b.clicks, conversions: b.conversions, clicks: b.clicks };
+}

@@ -1,0 +1,24 @@
+import { mkdtemp, chmod } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { connect } from '../src/db/database.js';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { generateData } from '../reports/bench/reconcile-data.js';
+
+const clicks = Number(process.argv[2] ?? 1000000);
+const dir = await mkdtemp(path.join(os.tmpdir(), 'pbe-prof-'));
+await chmod(dir, 0o755);
+const pg = await startEmbeddedPostgres(dir, () => undefined, { persistent: false });
+const sql = connect(pg.url, { max: 4 });
+await migrate(sql);
+await sql`insert into advertisers (id, name, auth, rate_limit_per_s) values ('adv1', 'a', '{hmac}', 100)`;
+const pubs = ['p1', 'p2', 'p3', 'p4', 'p5'];
+for (const p of pubs) await sql`insert into publishers (id, name, postback_url, method, secret) values (${p}, 'p', 'https://x', 'GET', '\\x00')`;
+const offers = Array.from({ length: 10 }, (_, i) => `o${i}`);
+for (const o of offers) await sql`insert into offers (id, advertiser_id, name, url, payout_minor, currency, click_ttl_s) values (${o}, 'adv1', 'o', 'https://x', 250, 'USD', 2592000)`;
+const to = new Date();
+console.log(await generateData(sql, { advertiserId: 'adv1', offerIds: offers, publisherIds: pubs }, clicks, to, console.log));
+console.log('URL', pg.url);
+process.stdin.resume();
+process.on('SIGTERM', async () => { await sql.end(); await pg.stop(); process.exit(0); });

@@ -1,0 +1,11 @@
+-- Outbound delivery (issue 5). A replay is an operator's extra try outside the schedule; the attempt
+-- log says which tries were replays.
+alter table delivery_attempts add column replay boolean not null default false;
+
+-- The worker walks publishers with open deliveries (a skip scan) and takes each one's oldest due rows,
+-- so one publisher's backlog never has to be scanned through to reach another's.
+create index deliveries_publisher_open on deliveries (publisher_id, next_attempt_at) where state in ('pending', 'failed');
+
+-- The list API pages deliveries newest first, optionally by state.
+create index deliveries_created on deliveries (created_at desc, id desc);
+create index deliveries_state_created on deliveries (state, created_at desc, id desc);

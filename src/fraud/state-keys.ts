@@ -1,0 +1,127 @@
+import type { ClickObservation, ConversionObservation } from './state.js';
+
+/**
+ * Where the scoring state lives: one key plan shared by the Redis and the memory implementation, so
+ * both count exactly the same things. Conversions are members of sorted sets scored by the time
+ * they were first seen (ZADD NX), keyed `advertiserId:txid`, so a retried or re-scored postback is
+ * counted once and keeps its first time. Clicks are plain counters in hour or day buckets.
+ *
+ *   <p>addr:<address>                    zset  conversions from one user address (all offers)
+ *   <p>addr:<address>:clk:<hour>         int   clicks from that address in one hour
+ *   <p>click:<clickId>:<event>           set   txids converting one click for one event
+ *   <p>offer:<offerId>                   zset  the offer's conversions, 8 days
+ *   <p>offer:<offerId>:clk:<yyyymmdd>    int   the offer's clicks per UTC day
+ *   <p>seg:<offerId>:<pubId>:<sub1>      zset  conversions of one publisher and sub1, scored by click time
+ *   <p>seg:<offerId>:<pubId>:<sub1>:clk:<hour>  int  its clicks per hour
+ *
+ * IPv6 addresses count per /64 (one subscriber's allocation); sub1 is URL-encoded so no value can
+ * forge another key.
+ */
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+/** The widest window a setting may ask for (ip_burst, conversion_rate_spike): history kept that long. */
+export const MAX_WINDOW_S = 86_400;
+export const WINDOW_RETENTION_MS = MAX_WINDOW_S * 1000;
+/** The offer's conversion-rate baseline spans the current UTC day and the six before it. */
+export const BASELINE_DAYS = 7;
+export const OFFER_RETENTION_MS = (BASELINE_DAYS + 1) * DAY_MS;
+/** Hour buckets must outlive the widest window that reads them, plus the partial hour at its start. */
+const HOUR_BUCKET_TTL_MS = WINDOW_RETENTION_MS + 2 * HOUR_MS;
+/** A click's conversion set outlives the click's validity by a margin for clock skew between nodes. */
+const CLICK_SET_MARGIN_MS = HOUR_MS;
+
+export type Plan = {
+  member: string;
+  at: number;
+  addresses: { key: string; zset: string; clickKeys: string[] }[];
+  /** Members scored below this are dropped; counts start at `addressFrom`. */
+  addressCutoff: number;
+  addressFrom: number;
+  click: { set: string; ttlMs: number };
+  offer: { zset: string; dayKeys: string[]; todayFrom: number; baselineFrom: number; cutoff: number };
+  /** Scored by the click's time, not the conversion's: the segment's rate is that of a click cohort. */
+  segment: { zset: string; score: number; clickKeys: string[]; from: number; cutoff: number } | undefined;
+};
+
+export function planObservation(prefix: string, obs: ConversionObservation): Plan {
+  const { at } = obs;
+  const today = startOfUtcDay(at);
+  const baselineFrom = today - (BASELINE_DAYS - 1) * DAY_MS;
+  const seg = obs.segment;
+  const segKey = seg ? segmentKey(prefix, obs.offerId, seg.publisherId, seg.sub1) : undefined;
+  return {
+    member: `${obs.advertiserId}:${obs.txid}`,
+    at,
+    addresses: obs.addresses.map((key) => ({
+      key,
+      zset: `${prefix}addr:${key}`,
+      clickKeys: hoursCovering(at, obs.addressWindowMs).map((h) => `${prefix}addr:${key}:clk:${h}`),
+    })),
+    addressCutoff: at - WINDOW_RETENTION_MS,
+    addressFrom: at - obs.addressWindowMs,
+    click: {
+      set: `${prefix}click:${obs.clickId}:${encodeURIComponent(obs.event)}`,
+      ttlMs: Math.max(obs.clickExpiresAt - at, 0) + CLICK_SET_MARGIN_MS,
+    },
+    offer: {
+      zset: `${prefix}offer:${obs.offerId}`,
+      dayKeys: Array.from({ length: BASELINE_DAYS }, (_, i) => `${prefix}offer:${obs.offerId}:clk:${dayStamp(baselineFrom + i * DAY_MS)}`),
+      todayFrom: today,
+      baselineFrom,
+      cutoff: at - OFFER_RETENTION_MS,
+    },
+    segment:
+      seg && segKey
+        ? {
+            zset: segKey,
+            score: obs.clickAt,
+            clickKeys: hoursCovering(at, seg.windowMs).map((h) => `${segKey}:clk:${h}`),
+            from: at - seg.windowMs,
+            cutoff: at - WINDOW_RETENTION_MS,
+          }
+        : undefined,
+  };
+}
+
+/** The counters one click increments, with the lifetime each needs. */
+export function clickIncrements(prefix: string, click: ClickObservation, addressKey: string | undefined): { key: string; ttlMs: number }[] {
+  const at = click.at.getTime();
+  const hour = Math.floor(at / HOUR_MS);
+  const incs = [
+    { key: `${prefix}offer:${click.offerId}:clk:${dayStamp(at)}`, ttlMs: OFFER_RETENTION_MS },
+    { key: `${segmentKey(prefix, click.offerId, click.publisherId, click.sub1)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
+  ];
+  if (addressKey) incs.push({ key: `${prefix}addr:${addressKey}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS });
+  return incs;
+}
+
+function segmentKey(prefix: string, offerId: string, publisherId: string, sub1: string | null): string {
+  // A missing sub1 and an empty one are the same segment: a publisher that sends none.
+  return `${prefix}seg:${offerId}:${publisherId}:${encodeURIComponent(sub1 ?? '')}`;
+}
+
+/** Hour numbers from the one holding `at - windowMs` to the one holding `at`: a superset of the window. */
+export function hoursCovering(at: number, windowMs: number): number[] {
+  const first = Math.floor((at - windowMs) / HOUR_MS);
+  const last = Math.floor(at / HOUR_MS);
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}
+
+export function startOfUtcDay(at: number): number {
+  return Math.floor(at / DAY_MS) * DAY_MS;
+}
+
+const stamps = new Map<number, string>();
+
+/** yyyymmdd of the UTC day holding `at`; memoised, as every postback asks for the same eight days. */
+export function dayStamp(at: number): string {
+  const day = Math.floor(at / DAY_MS);
+  let stamp = stamps.get(day);
+  if (stamp === undefined) {
+    stamp = new Date(day * DAY_MS).toISOString().slice(0, 10).replaceAll('-', '');
+    if (stamps.size > 64) stamps.clear();
+    stamps.set(day, stamp);
+  }
+  return stamp;
+}

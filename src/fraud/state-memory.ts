@@ -1,0 +1,188 @@
+import { countKeyOf } from './addresses.js';
+import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState } from './state.js';
+import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
+
+/**
+ * The state in process memory for a single node: the same key plan and the same commands as the
+ * Redis implementation (state-redis.ts), executed on maps. Time is the observation's own (`at`), not
+ * the wall clock, so expiry behaves identically when a test or a simulation drives the clock.
+ */
+
+/** Expired keys are swept at most this often (of observed time), bounding memory without a timer. */
+const SWEEP_EVERY_MS = 60_000;
+
+type Entry = { expiresAt: number; value: TimeSet | Set<string> | number };
+
+export class MemoryFraudState implements FraudState {
+  readonly kind = 'memory';
+  private readonly prefix: string;
+  private readonly keys = new Map<string, Entry>();
+  private lastSweep = 0;
+
+  constructor(opts: { prefix: string }) {
+    this.prefix = opts.prefix;
+  }
+
+  /** Keys currently held (expired ones may linger until the next sweep). */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  async observe(obs: ConversionObservation): Promise<ConversionCounts> {
+    const plan = planObservation(this.prefix, obs);
+    const now = plan.at;
+    this.sweep(now);
+
+    const addresses = plan.addresses.map((a) => {
+      const set = this.zset(a.zset, now);
+      set.add(plan.member, now);
+      set.removeBelow(plan.addressCutoff);
+      this.expire(a.zset, now + WINDOW_RETENTION_MS);
+      return { key: a.key, conversions: set.countFrom(plan.addressFrom), clicks: this.sumCounters(a.clickKeys, now) };
+    });
+
+    const clickSet = this.set(plan.click.set, now);
+    clickSet.add(plan.member);
+    this.expire(plan.click.set, now + plan.click.ttlMs);
+
+    const o = plan.offer;
+    const offer = this.zset(o.zset, now);
+    offer.add(plan.member, now);
+    offer.removeBelow(o.cutoff);
+    this.expire(o.zset, now + OFFER_RETENTION_MS);
+
+    const s = plan.segment;
+    let segment: ConversionCounts['segment'];
+    if (s) {
+      const seg = this.zset(s.zset, now);
+      seg.add(plan.member, s.score);
+      seg.removeBelow(s.cutoff);
+      this.expire(s.zset, now + WINDOW_RETENTION_MS);
+      segment = { conversions: seg.countFrom(s.from), clicks: this.sumCounters(s.clickKeys, now) };
+    }
+
+    return {
+      addresses,
+      clickConversions: clickSet.size,
+      offerToday: offer.countFrom(o.todayFrom),
+      offerBaseline: { conversions: offer.countFrom(o.baselineFrom), clicks: this.sumCounters(o.dayKeys, now) },
+      segment,
+    };
+  }
+
+  recordClick(click: ClickObservation): void {
+    const now = click.at.getTime();
+    for (const inc of clickIncrements(this.prefix, click, countKeyOf(click.ip))) {
+      const current = this.live(inc.key, now);
+      this.keys.set(inc.key, { value: (typeof current?.value === 'number' ? current.value : 0) + 1, expiresAt: now + inc.ttlMs });
+    }
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.keys.clear();
+  }
+
+  private live(key: string, now: number): Entry | undefined {
+    const entry = this.keys.get(key);
+    if (entry && entry.expiresAt <= now) {
+      this.keys.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private zset(key: string, now: number): TimeSet {
+    const entry = this.live(key, now);
+    if (entry?.value instanceof TimeSet) return entry.value;
+    const value = new TimeSet();
+    this.keys.set(key, { value, expiresAt: Number.POSITIVE_INFINITY });
+    return value;
+  }
+
+  private set(key: string, now: number): Set<string> {
+    const entry = this.live(key, now);
+    if (entry?.value instanceof Set) return entry.value;
+    const value = new Set<string>();
+    this.keys.set(key, { value, expiresAt: Number.POSITIVE_INFINITY });
+    return value;
+  }
+
+  private expire(key: string, at: number): void {
+    const entry = this.keys.get(key);
+    if (entry) entry.expiresAt = at;
+  }
+
+  private sumCounters(keys: string[], now: number): number {
+    let total = 0;
+    for (const key of keys) {
+      const value = this.live(key, now)?.value;
+      if (typeof value === 'number') total += value;
+    }
+    return total;
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = now;
+    for (const [key, entry] of this.keys) if (entry.expiresAt <= now) this.keys.delete(key);
+  }
+}
+
+/**
+ * A sorted set of members scored by time, like a Redis ZSET restricted to what the rules use. Times
+ * arrive nearly in order, so inserts are appends and trims cut from the front.
+ */
+export class TimeSet {
+  private readonly scores = new Map<string, number>();
+  private readonly entries: { t: number; member: string }[] = [];
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** ZADD NX: a member already present keeps its first time. */
+  add(member: string, t: number): boolean {
+    if (this.scores.has(member)) return false;
+    this.scores.set(member, t);
+    const i = this.upperBound(t);
+    if (i === this.entries.length) this.entries.push({ t, member });
+    else this.entries.splice(i, 0, { t, member });
+    return true;
+  }
+
+  /** ZREMRANGEBYSCORE -inf (t: drops members strictly older than t. */
+  removeBelow(t: number): void {
+    const n = this.lowerBound(t);
+    if (n === 0) return;
+    for (const e of this.entries.splice(0, n)) this.scores.delete(e.member);
+  }
+
+  /** ZCOUNT t +inf. */
+  countFrom(t: number): number {
+    return this.entries.length - this.lowerBound(t);
+  }
+
+  private lowerBound(t: number): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.entries[mid] as { t: number }).t < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private upperBound(t: number): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.entries[mid] as { t: number }).t <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}

@@ -1,0 +1,109 @@
+import type { Redis } from 'ioredis';
+import { countKeyOf } from './addresses.js';
+import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
+import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
+import { encodePlan, runObserveScript } from './state-redis-script.js';
+
+/**
+ * The state in Redis, shared by every node. One conversion is one script (state-redis-script.ts):
+ * its writes (ZADD NX, SADD) and the reads that follow them execute atomically in one round trip, so
+ * two nodes scoring at once each see the other's conversion or not, never half of it. Keys expire on
+ * their own (PEXPIRE on every write). Needs a single Redis primary (or Sentinel), not Cluster: one
+ * conversion's keys live in different hash slots.
+ *
+ * Clicks are counted in a local buffer flushed every CLICK_FLUSH_MS as INCRBY per key: the click
+ * redirect never waits on Redis, and a busy offer costs one command per flush instead of one per
+ * click. They feed rate baselines, where a quarter second of lag and, on a crash, a quarter second
+ * of lost clicks do not matter.
+ */
+
+export const CLICK_FLUSH_MS = 250;
+/** Beyond this many distinct buffered keys (Redis unreachable for long) new clicks are not counted. */
+const MAX_BUFFERED_KEYS = 100_000;
+
+type Command = [string, ...(string | number)[]];
+
+export class RedisFraudState implements FraudState {
+  readonly kind = 'redis';
+  private readonly prefix: string;
+  private readonly onError: StateErrorSink;
+  private buffered = new Map<string, { n: number; ttlMs: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly redis: Redis, opts: { prefix: string; onError: StateErrorSink }) {
+    this.prefix = opts.prefix;
+    this.onError = opts.onError;
+  }
+
+  async observe(obs: ConversionObservation): Promise<ConversionCounts> {
+    const plan = planObservation(this.prefix, obs);
+    const { keys, shape } = encodePlan(plan, { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS });
+    const reply = await runObserveScript(this.redis, keys, shape);
+    let i = 0;
+    const next = (): number => {
+      const v = reply[i++];
+      if (typeof v !== 'number') throw new Error('the fraud state script returned a malformed reply');
+      return v;
+    };
+    const addresses = plan.addresses.map((a) => ({ key: a.key, conversions: next(), clicks: next() }));
+    const clickConversions = next();
+    const offerToday = next();
+    const offerBaseline = { conversions: next(), clicks: next() };
+    const segment = plan.segment ? { conversions: next(), clicks: next() } : undefined;
+    return { addresses, clickConversions, offerToday, offerBaseline, segment };
+  }
+
+  recordClick(click: ClickObservation): void {
+    try {
+      for (const inc of clickIncrements(this.prefix, click, countKeyOf(click.ip))) {
+        const entry = this.buffered.get(inc.key);
+        if (entry) entry.n++;
+        else if (this.buffered.size < MAX_BUFFERED_KEYS) this.buffered.set(inc.key, { n: 1, ttlMs: inc.ttlMs });
+      }
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, CLICK_FLUSH_MS).unref();
+    } catch (err) {
+      this.onError('click', err);
+    }
+  }
+
+  flush(): Promise<void> {
+    // Flushes run one after another so a slow one cannot be overtaken and reorder expiries.
+    this.flushing = this.flushing.then(() => this.flushNow());
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<void> {
+    if (this.buffered.size === 0) return;
+    const batch = this.buffered;
+    this.buffered = new Map();
+    const cmds: Command[] = [];
+    for (const [key, { n, ttlMs }] of batch) {
+      cmds.push(['incrby', key, n], ['pexpire', key, ttlMs]);
+    }
+    try {
+      const results = await this.redis.multi(cmds).exec();
+      const failed = results?.find(([err]) => err)?.[0];
+      if (!results || failed) throw failed ?? new Error('the Redis transaction was discarded');
+    } catch (err) {
+      // Dropped, not retried: a retry after a lost reply would count the same clicks twice.
+      this.onError('click', err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+function sum(mget: unknown): number {
+  if (!Array.isArray(mget)) return 0;
+  let total = 0;
+  for (const v of mget) if (v !== null) total += Number(v) || 0;
+  return total;
+}

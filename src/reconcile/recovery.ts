@@ -1,0 +1,63 @@
+import { DEFAULT_FLAG_AT } from '../admin/schemas.js';
+import type { Sql } from '../db/database.js';
+
+/**
+ * Recovery: a pixel-only conversion whose S2S postback is still missing PIXEL_GRACE_S after its
+ * pixel becomes a conversion with source 'pixel', decision 'flagged' with reason 's2s_missing', so
+ * an analyst decides before anyone is paid or notified (no delivery is queued; approving it does
+ * that). It is dated at its pixel, when the user converted, and pays the offer's payout. The late
+ * S2S postback for the same click and txid completes it (postback/commit-batch.ts completeRecovered).
+ *
+ * One statement: the conversions, their first status-history row, the root-cause rows' link to them
+ * and the run's per-hour counts commit together. ON CONFLICT (advertiser_id, txid) DO NOTHING makes a
+ * rerun, a concurrent run or an S2S postback arriving at the same moment harmless: whoever commits
+ * first owns the txid. The score is the offer's flag threshold: flagged, and no more suspicious than that.
+ */
+
+export async function recoverPixelOnly(db: Sql, runId: string, graceS: number): Promise<number> {
+  const grace = db`${graceS}::float8 * interval '1 second'`;
+  const rows = await db`
+    with candidates as (
+      select r.*
+      from reconciliation_root_causes r
+      where r.run_id = ${runId} and r.existing_conversion_id is null and r.pixel_at <= now() - ${grace}
+    ), inserted as (
+      insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
+        sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
+        created_at, updated_at)
+      select new_id('cv'), c.advertiser_id, c.offer_id, c.publisher_id, c.click_id, c.click_created_at, c.txid, c.event, 'approved',
+             k.sub1, k.sub2, k.sub3, k.sub4, k.sub5, o.payout_minor, o.currency, 'flagged',
+             coalesce((o.fraud ->> 'flagAt')::smallint, ${DEFAULT_FLAG_AT}::smallint), array['s2s_missing'],
+             jsonb_build_array(jsonb_build_object(
+               'code', 's2s_missing', 'mode', 'score', 'evaluated', true,
+               'points', coalesce((o.fraud ->> 'flagAt')::int, ${DEFAULT_FLAG_AT}::int),
+               'value', jsonb_build_object('pixelAt', to_char(c.pixel_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                                           'event', c.event, 'rootCause', c.cause, 'errorCode', c.error_code, 'reason', c.reason,
+                                           'refusedAttempts', c.attempts, 'rateLimited', c.rate_limited, 'runId', ${runId}::text),
+               'threshold', jsonb_build_object('graceS', ${graceS}::float8),
+               'window', ${`${graceS} s after the pixel`}::text,
+               'note', 'recovered by the reconciler: the browser pixel fired but no S2S postback arrived within the grace period; root cause: ' || c.cause)),
+             'pixel', c.user_ip, c.user_agent, c.pixel_at, now()
+      from candidates c
+      join offers o on o.id = c.offer_id
+      left join clicks k on k.id = c.click_id and k.created_at = c.click_created_at
+      -- The unique key's order, as the intake locks it, so the two never wait on each other in a cycle.
+      order by c.advertiser_id, c.txid
+      on conflict (advertiser_id, txid) do nothing
+      returning id, advertiser_id, txid, click_id, offer_id, publisher_id, payout_minor, currency, created_at
+    ), history as (
+      insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
+      select id, null, 'approved', payout_minor, currency, 'pixel' from inserted
+    ), linked as (
+      update reconciliation_root_causes r set recovered_conversion_id = i.id
+      from inserted i
+      where r.run_id = ${runId} and r.advertiser_id = i.advertiser_id and r.txid = i.txid and r.click_id = i.click_id
+    )
+    insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
+    select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, count(*), 0, 0
+    from inserted
+    group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
+    on conflict (run_id, offer_id, publisher_id, hour) do update set recovered = excluded.recovered
+    returning recovered`;
+  return rows.reduce((n, r) => n + Number(r.recovered), 0);
+}

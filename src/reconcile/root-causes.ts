@@ -1,0 +1,144 @@
+import type { Sql } from '../db/database.js';
+import type { RunWindow } from './window.js';
+
+/**
+ * Why a pixel-only conversion has no S2S postback, so finance and the advertiser can fix the cause
+ * rather than the symptom. Decided from what the engine recorded, in this order:
+ *
+ * - txid_other_click: the advertiser's postback for this txid named another click (it was recorded
+ *   there; this pixel's conversion cannot be).
+ * - a refused postback for this click in the attempt log (the most recent one, preferring one with
+ *   this txid): signature (bad_signature, stale_signature, bad_token), address (ip_not_allowed),
+ *   click_validity (invalid_click, with its reason: expired, wrong_advertiser...), invalid_request,
+ *   conflict, unknown_advertiser (sent to the wrong advertiser URL), other_refusal.
+ * - rate_limit: 429s are counted per advertiser and minute, not logged one by one (CONTRACT §4), so
+ *   this is an inference: the advertiser was over its rate from the minute before the pixel until
+ *   the grace period ended.
+ * - awaiting_s2s: nothing known yet and the pixel is younger than PIXEL_GRACE_S.
+ * - never_attempted: nothing reached the engine for this click.
+ */
+
+export const ROOT_CAUSES = [
+  'txid_other_click',
+  'signature',
+  'address',
+  'click_validity',
+  'invalid_request',
+  'conflict',
+  'unknown_advertiser',
+  'other_refusal',
+  'rate_limit',
+  'awaiting_s2s',
+  'never_attempted',
+] as const;
+
+export type RootCause = (typeof ROOT_CAUSES)[number];
+
+/** Records a root cause for every pixel-only unit first seen in the window. Returns how many. */
+export async function recordRootCauses(db: Sql, runId: string, w: RunWindow, graceS: number): Promise<number> {
+  const from = w.from.toISOString();
+  const to = w.to.toISOString();
+  const grace = db`${graceS}::float8 * interval '1 second'`;
+  const rows = await db`
+    with pixel_only as materialized (
+      select p.*, c.id as existing_id, c.source as existing_source
+      from (
+        select distinct on (advertiser_id, txid, click_id) *
+        from pixel_events
+        where created_at >= ${from}::timestamptz and created_at < ${to}::timestamptz
+        order by advertiser_id, txid, click_id, created_at, id
+      ) p
+      left join conversions c on c.advertiser_id = p.advertiser_id and c.txid = p.txid
+      where not coalesce(c.source = 's2s' and c.click_id = p.click_id, false)
+    )
+    insert into reconciliation_root_causes (run_id, advertiser_id, txid, click_id, click_created_at, offer_id, publisher_id, event,
+      pixel_at, user_ip, user_agent, existing_conversion_id, cause, error_code, reason, attempts, last_attempt_at, rate_limited)
+    select ${runId}, u.advertiser_id, u.txid, u.click_id, u.click_created_at, u.offer_id, u.publisher_id, u.event,
+           u.created_at, u.ip, u.user_agent, u.existing_id,
+           case
+             when u.existing_source = 's2s' then 'txid_other_click'
+             when a.error_code in ('bad_signature', 'stale_signature', 'bad_token') then 'signature'
+             when a.error_code = 'ip_not_allowed' then 'address'
+             when a.error_code = 'invalid_click' then 'click_validity'
+             when a.error_code in ('invalid_request', 'conflict', 'unknown_advertiser') then a.error_code
+             when a.error_code is not null then 'other_refusal'
+             when coalesce(rl.n, 0) > 0 then 'rate_limit'
+             when u.created_at > now() - ${grace} then 'awaiting_s2s'
+             else 'never_attempted'
+           end,
+           a.error_code, a.reason, coalesce(a.n, 0), a.received_at, coalesce(rl.n, 0)
+    from pixel_only u
+    left join lateral (
+      select pa.error_code, pa.reason, pa.received_at, count(*) over () as n
+      from postback_attempts pa
+      where pa.click_id = u.click_id and (pa.txid = u.txid or pa.txid is null)
+      order by (pa.txid is not null) desc, pa.received_at desc, pa.id desc
+      limit 1
+    ) a on true
+    left join lateral (
+      select sum(r.count)::bigint as n
+      from postback_rate_limited r
+      where r.advertiser_id = u.advertiser_id
+        and r.minute >= date_trunc('minute', u.created_at) - interval '1 minute'
+        and r.minute <= u.created_at + ${grace}
+    ) rl on true
+    returning 1`;
+  return rows.length;
+}
+
+export type RootCauseItem = {
+  advertiserId: string;
+  offerId: string;
+  publisherId: string;
+  clickid: string;
+  txid: string;
+  event: string;
+  pixelAt: string;
+  cause: RootCause;
+  errorCode: string | null;
+  reason: string | null;
+  refusedAttempts: number;
+  lastAttemptAt: string | null;
+  rateLimited: number;
+  conversionId: string | null;
+  recovered: boolean;
+};
+
+export type RootCauseKey = [advertiserId: string, txid: string, clickId: string];
+
+/** One run's root causes, ordered by their key and paged after `after`. */
+export async function listRootCauses(
+  db: Sql,
+  runId: string,
+  opts: { cause?: RootCause; limit: number; after?: RootCauseKey },
+): Promise<{ items: RootCauseItem[]; last: RootCauseKey | undefined }> {
+  const rows = await db`
+    select advertiser_id, offer_id, publisher_id, click_id, txid, event, pixel_at, cause, error_code, reason, attempts,
+           last_attempt_at, rate_limited, coalesce(recovered_conversion_id, existing_conversion_id) as conversion_id,
+           recovered_conversion_id is not null as recovered
+    from reconciliation_root_causes
+    where run_id = ${runId}
+      ${opts.cause ? db`and cause = ${opts.cause}` : db``}
+      ${opts.after ? db`and (advertiser_id, txid, click_id) > (${opts.after[0]}, ${opts.after[1]}, ${opts.after[2]})` : db``}
+    order by advertiser_id, txid, click_id
+    limit ${opts.limit}`;
+  const items = rows.map((r) => ({
+    advertiserId: r.advertiser_id as string,
+    offerId: r.offer_id as string,
+    publisherId: r.publisher_id as string,
+    clickid: r.click_id as string,
+    txid: r.txid as string,
+    event: r.event as string,
+    pixelAt: (r.pixel_at as Date).toISOString(),
+    cause: r.cause as RootCause,
+    errorCode: r.error_code as string | null,
+    reason: r.reason as string | null,
+    refusedAttempts: r.attempts as number,
+    lastAttemptAt: (r.last_attempt_at as Date | null)?.toISOString() ?? null,
+    rateLimited: Number(r.rate_limited),
+    conversionId: r.conversion_id as string | null,
+    recovered: r.recovered as boolean,
+  }));
+  const last = items[items.length - 1];
+  return { items, last: last ? [last.advertiserId, last.txid, last.clickid] : undefined };
+}

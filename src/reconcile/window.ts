@@ -1,0 +1,67 @@
+import type { Sql } from '../db/database.js';
+
+/**
+ * The comparison at the heart of a run: S2S conversions against pixel events over a window, counted
+ * per offer, publisher and UTC hour.
+ *
+ * Unit of comparison: one conversion, keyed (advertiser, txid, click). Its S2S side is a conversion
+ * with source 's2s'; its pixel side is any pixel event with the same click and txid (a pixel fired
+ * for several events counts once). A pixel and an S2S postback for the same txid but different clicks
+ * are two units that do not match. A conversion recovered from a pixel (source 'pixel') is not S2S:
+ * its unit stays pixel-only until the late postback completes it.
+ *
+ * Each unit belongs to exactly one window and one hour: those of its first sighting, the earlier of
+ * its pixel and its S2S conversion. So adjacent windows never count a unit twice, and in every row
+ * s2s = matched + s2sOnly and pixel = matched + pixelOnly.
+ */
+
+export type RunWindow = { from: Date; to: Date };
+
+/** Largest window one run may cover (API and CLI): a month of hourly rows, still one sitting of work. */
+export const MAX_WINDOW_DAYS = 31;
+
+/** Writes the comparison columns of the run's rows (action columns are filled by their own steps). */
+export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promise<number> {
+  const from = w.from.toISOString();
+  const to = w.to.toISOString();
+  const rows = await db`
+    with s2s as (
+      select c.offer_id, c.publisher_id, c.created_at,
+             (select min(pe.created_at) from pixel_events pe where pe.click_id = c.click_id and pe.txid = c.txid) as pixel_at
+      from conversions c
+      where c.source = 's2s' and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
+    ), px as (
+      select p.advertiser_id, p.txid, p.click_id, min(p.offer_id) as offer_id, min(p.publisher_id) as publisher_id,
+             min(p.created_at) as pixel_at
+      from pixel_events p
+      where p.created_at >= ${from}::timestamptz and p.created_at < ${to}::timestamptz
+      group by p.advertiser_id, p.txid, p.click_id
+    ), px_units as (
+      select px.offer_id, px.publisher_id, px.pixel_at, c.created_at as s2s_at
+      from px
+      left join conversions c
+        on c.advertiser_id = px.advertiser_id and c.txid = px.txid and c.click_id = px.click_id and c.source = 's2s'
+    ), units as (
+      -- least() skips a null pixel time.
+      select offer_id, publisher_id, least(created_at, pixel_at) as t, true as has_s2s, pixel_at is not null as has_pixel
+      from s2s
+      where pixel_at is null or pixel_at >= ${from}::timestamptz
+      union all
+      -- Units with their S2S inside the window were counted above; one whose S2S came before the
+      -- window was first seen in an earlier window.
+      select offer_id, publisher_id, pixel_at, s2s_at is not null, true
+      from px_units
+      where s2s_at is null or s2s_at >= ${to}::timestamptz
+    )
+    insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
+    select ${runId}, offer_id, publisher_id, date_trunc('hour', t, 'UTC'),
+           count(*) filter (where has_s2s), count(*) filter (where has_pixel), count(*) filter (where has_s2s and has_pixel),
+           count(*) filter (where has_s2s and not has_pixel), count(*) filter (where has_pixel and not has_s2s), 0, 0, 0
+    from units
+    group by offer_id, publisher_id, date_trunc('hour', t, 'UTC')
+    on conflict (run_id, offer_id, publisher_id, hour) do update
+      set s2s = excluded.s2s, pixel = excluded.pixel, matched = excluded.matched,
+          s2s_only = excluded.s2s_only, pixel_only = excluded.pixel_only
+    returning 1`;
+  return rows.length;
+}

@@ -1,0 +1,112 @@
+import type { Sql } from '../db/database.js';
+import { formatMoney } from '../money.js';
+import type { AdvertiserRow } from './advertiser-csv.js';
+
+/**
+ * The advertiser's conversion list against the engine's records for that advertiser, keyed by txid
+ * (unique per advertiser, CONTRACT §4):
+ * - matched: the engine has it with the same payout, currency, status and (when given) click;
+ * - differing: the engine has it, but payout, currency, status or click differ (each difference listed);
+ * - missing: the engine has no conversion with that txid;
+ * - extra: the engine has a conversion created in [from, to] that the list lacks. By default the
+ *   window spans the list's own first and last `time`, so a list of one day is not charged with
+ *   every other day's conversions.
+ */
+
+export type DiffWindow = { from: Date; to: Date } | undefined;
+
+type EngineRow = {
+  id: string;
+  txid: string;
+  click_id: string;
+  payout_minor: bigint;
+  currency: string;
+  status: string;
+  decision: string;
+  source: string;
+  created_at: Date;
+};
+
+const engineView = (c: EngineRow) => ({
+  conversionId: c.id,
+  txid: c.txid,
+  clickid: c.click_id,
+  payout: formatMoney(c.payout_minor, c.currency.trim()),
+  currency: c.currency.trim(),
+  status: c.status,
+  decision: c.decision,
+  source: c.source,
+  createdAt: c.created_at.toISOString(),
+});
+
+export function defaultWindow(rows: AdvertiserRow[]): DiffWindow {
+  if (rows.length === 0) return undefined;
+  let min = rows[0]?.time.getTime() as number;
+  let max = min;
+  for (const r of rows) {
+    min = Math.min(min, r.time.getTime());
+    max = Math.max(max, r.time.getTime());
+  }
+  return { from: new Date(min), to: new Date(max) };
+}
+
+export async function diffAdvertiserReport(sql: Sql, advertiserId: string, rows: AdvertiserRow[], window: DiffWindow) {
+  const txids = rows.map((r) => r.txid);
+  const known = await sql<EngineRow[]>`
+    select id, txid, click_id, payout_minor, currency, status, decision, source, created_at
+    from conversions where advertiser_id = ${advertiserId} and txid = any(${txids}::text[])`;
+  const extra = window
+    ? await sql<EngineRow[]>`
+        select c.id, c.txid, c.click_id, c.payout_minor, c.currency, c.status, c.decision, c.source, c.created_at
+        from conversions c
+        where c.advertiser_id = ${advertiserId}
+          and c.created_at >= ${window.from.toISOString()}::timestamptz and c.created_at <= ${window.to.toISOString()}::timestamptz
+          and not exists (select 1 from unnest(${txids}::text[]) as t(txid) where t.txid = c.txid)
+        order by c.created_at, c.id`
+    : [];
+
+  const byTxid = new Map(known.map((c) => [c.txid, c]));
+  const matched: { line: number; txid: string; conversionId: string }[] = [];
+  const missing: ReturnType<typeof advertiserView>[] = [];
+  const differing: { line: number; txid: string; conversionId: string; differences: { field: string; advertiser: string; engine: string }[] }[] = [];
+  for (const row of rows) {
+    const c = byTxid.get(row.txid);
+    if (!c) {
+      missing.push(advertiserView(row));
+      continue;
+    }
+    const currency = c.currency.trim();
+    const differences: { field: string; advertiser: string; engine: string }[] = [];
+    if (currency !== row.currency) differences.push({ field: 'currency', advertiser: row.currency, engine: currency });
+    // Compared in minor units: "2.5" and "2.50" are the same amount.
+    if (currency !== row.currency || c.payout_minor !== row.payoutMinor) {
+      differences.push({ field: 'payout', advertiser: formatMoney(row.payoutMinor, row.currency), engine: formatMoney(c.payout_minor, currency) });
+    }
+    if (c.status !== row.status) differences.push({ field: 'status', advertiser: row.status, engine: c.status });
+    if (row.clickid !== null && row.clickid !== c.click_id) differences.push({ field: 'clickid', advertiser: row.clickid, engine: c.click_id });
+    if (differences.length === 0) matched.push({ line: row.line, txid: row.txid, conversionId: c.id });
+    else differing.push({ line: row.line, txid: row.txid, conversionId: c.id, differences });
+  }
+  return {
+    advertiserId,
+    from: window?.from.toISOString() ?? null,
+    to: window?.to.toISOString() ?? null,
+    summary: { rows: rows.length, matched: matched.length, differing: differing.length, missing: missing.length, extra: extra.length },
+    matched,
+    differing,
+    missing,
+    extra: extra.map(engineView),
+  };
+}
+
+function advertiserView(r: AdvertiserRow) {
+  return {
+    line: r.line,
+    txid: r.txid,
+    clickid: r.clickid,
+    payout: formatMoney(r.payoutMinor, r.currency),
+    currency: r.currency,
+    status: r.status,
+    time: r.time.toISOString(),
+  };
+}

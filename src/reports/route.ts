@@ -1,0 +1,78 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { stringify } from 'csv-stringify/sync';
+import { z } from 'zod';
+import { requireRole } from '../auth/guard.js';
+import type { Engine } from '../engine.js';
+import { ApiError } from '../errors.js';
+import { parse } from '../http/validate.js';
+import { parseAdvertiserCsv } from './advertiser-csv.js';
+import { defaultWindow, diffAdvertiserReport } from './advertiser-diff.js';
+import { bothDates, isoTime } from './iso-time.js';
+import { PAYOUT_COLUMNS, payoutReport } from './payouts.js';
+
+/** CONTRACT §8 finance reports: payouts (JSON or CSV) and the advertiser's CSV against our records. */
+
+/** An advertiser's month of conversions is a few megabytes of CSV; the default 16 KiB is for postbacks. */
+export const ADVERTISER_REPORT_LIMIT = 10 * 1024 * 1024;
+
+const id = z.string().min(1).max(64);
+const fromBeforeTo = (q: { from?: Date; to?: Date }, ctx: z.RefinementCtx) => {
+  const dates = bothDates(q.from, q.to);
+  if (dates && dates[0].getTime() > dates[1].getTime()) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+};
+
+const payoutsQuery = z
+  .object({ from: isoTime.optional(), to: isoTime.optional(), publisherId: id.optional(), format: z.enum(['json', 'csv']).default('json') })
+  .strict()
+  .superRefine(fromBeforeTo);
+
+const advertiserReportQuery = z
+  .object({ advertiserId: id, from: isoTime.optional(), to: isoTime.optional() })
+  .strict()
+  .superRefine((q, ctx) => {
+    fromBeforeTo(q, ctx);
+    if ((q.from === undefined) !== (q.to === undefined)) ctx.addIssue({ code: 'custom', path: [q.from ? 'to' : 'from'], message: 'give both from and to, or neither' });
+  });
+
+export function registerReportRoutes(app: FastifyInstance, engine: Engine): void {
+  const finance = requireRole(engine.tokens, 'finance');
+
+  app.get('/v1/reports/payouts', { onRequest: finance }, async (request, reply) => {
+    const q = parse(payoutsQuery, request.query);
+    const report = await payoutReport(engine.sql, engine.catalog, q);
+    if (q.format === 'csv') {
+      const csv = stringify(report.rows, { header: true, columns: [...PAYOUT_COLUMNS], record_delimiter: 'windows', escape_formulas: true });
+      return reply
+        .header('content-type', 'text/csv; charset=utf-8; header=present')
+        .header('content-disposition', 'attachment; filename="payouts.csv"')
+        .send(csv);
+    }
+    return { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, publisherId: q.publisherId ?? null, ...report };
+  });
+
+  app.post(
+    '/v1/reconciliations/advertiser-report',
+    {
+      onRequest: finance,
+      bodyLimit: ADVERTISER_REPORT_LIMIT,
+      errorHandler: (err: FastifyError, _request, _reply) => {
+        // The app's handler would quote the 16 KiB default; this route's limit is its own.
+        if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') throw new ApiError('payload_too_large', 'The CSV is larger than 10 MiB; split it by date.');
+        throw err;
+      },
+    },
+    async (request) => {
+      const q = parse(advertiserReportQuery, request.query);
+      if (!Buffer.isBuffer(request.body)) {
+        throw new ApiError('unsupported_media_type', "Send the advertiser's conversion list as text/csv.");
+      }
+      if (!engine.catalog.advertisers.has(q.advertiserId)) {
+        const [row] = await engine.sql`select 1 from advertisers where id = ${q.advertiserId}`;
+        if (!row) throw new ApiError('unknown_advertiser');
+      }
+      const rows = parseAdvertiserCsv(request.body);
+      const window = q.from && q.to ? { from: q.from, to: q.to } : defaultWindow(rows);
+      return diffAdvertiserReport(engine.sql, q.advertiserId, rows, window);
+    },
+  );
+}

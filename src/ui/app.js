@@ -1,0 +1,214 @@
+// Postback Engine web UI (CONTRACT §8): a review queue for analysts, reconciliation and payouts for finance.
+// Plain ES modules, no dependencies, no build step. It talks only to this origin's /v1 API with the bearer
+// token the user pasted, and tolerates fields it does not know (unknown totals and report columns are shown
+// as they come). This module signs in, finds which sections the token may use, and switches tabs.
+
+import { ApiFailure, api, session, setUnauthorizedHandler } from './api.js';
+import { $, toast } from './dom.js';
+import { age } from './format.js';
+import * as payouts from './payouts.js';
+import * as reconciliation from './reconciliation.js';
+import * as review from './review.js';
+
+const TOKEN_KEY = 'pbe.token';
+
+const state = {
+  access: { review: false, reconciliation: false, payouts: false },
+  tab: null,
+  loaded: { review: false, reconciliation: false, payouts: false },
+};
+
+// --------------------------------------------------------------------------------------- sign-in
+
+function readTokenFromFragment() {
+  // `/ui/#token=...` (optionally `#payouts&token=...`) signs in once; the token is removed from the URL.
+  const parts = location.hash.replace(/^#/, '').split('&').filter(Boolean);
+  const tokenPart = parts.find((p) => p.startsWith('token='));
+  if (!tokenPart) return null;
+  const rest = parts.filter((p) => p !== tokenPart);
+  history.replaceState(null, '', `${location.pathname}${location.search}${rest.length ? `#${rest.join('&')}` : ''}`);
+  try {
+    return decodeURIComponent(tokenPart.slice('token='.length));
+  } catch {
+    return null;
+  }
+}
+
+function normaliseToken(text) {
+  return text.trim().replace(/^Bearer\s+/i, '');
+}
+
+/**
+ * Which sections this token may use, from the API's own 401/403 answers. Each probe changes nothing: the
+ * review probe names a conversion that cannot exist and sends an empty body, so the role check (which runs
+ * first, before the body is read) is the only thing that can answer 403.
+ */
+async function probeAccess() {
+  const now = new Date();
+  const hourAgo = new Date(now.getTime() - 3600_000);
+  const outcome = async (method, path, body) => {
+    try {
+      await api(method, path, body, { quiet401: true });
+      return 'ok';
+    } catch (err) {
+      if (err instanceof ApiFailure && err.status === 401) throw err;
+      if (err instanceof ApiFailure && err.status === 403) return 'forbidden';
+      if (err instanceof ApiFailure && err.status === 0) throw err;
+      return 'ok'; // 400/404/409: the role check passed
+    }
+  };
+  const [read, decide, runs, report] = await Promise.all([
+    outcome('GET', '/v1/conversions?decision=flagged&limit=1'),
+    outcome('POST', '/v1/conversions/cv_ui_role_probe/review', {}),
+    outcome('GET', '/v1/reconciliations?limit=1'),
+    outcome('GET', `/v1/reports/payouts?${new URLSearchParams({ from: hourAgo.toISOString(), to: now.toISOString(), format: 'json' })}`),
+  ]);
+  return { review: read === 'ok' && decide === 'ok', reconciliation: runs === 'ok', payouts: report === 'ok' };
+}
+
+async function signIn(token) {
+  const error = $('signin-error');
+  const submit = $('signin-submit');
+  error.textContent = '';
+  if (!/^[A-Za-z0-9._~+/=-]{1,512}$/.test(token)) {
+    error.textContent = 'That does not look like an API token: it should be one word of letters, digits and . _ ~ + / = - characters.';
+    showSignIn();
+    return;
+  }
+  session.token = token;
+  submit.disabled = true;
+  submit.textContent = 'Checking token…';
+  try {
+    state.access = await probeAccess();
+  } catch (err) {
+    forgetToken();
+    showSignIn();
+    error.textContent =
+      err instanceof ApiFailure && err.status === 401
+        ? `The server refused this token (${err.code}): ${err.message}`
+        : `Could not check the token: ${err instanceof Error ? err.message : String(err)}`;
+    return;
+  } finally {
+    submit.disabled = false;
+    submit.textContent = 'Sign in';
+  }
+  if (!state.access.review && !state.access.reconciliation && !state.access.payouts) {
+    forgetToken();
+    showSignIn();
+    error.textContent = 'This token is valid but has no role this page serves (analyst, finance or admin).';
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('token-input').value = '';
+  enterWorkspace();
+}
+
+function forgetToken() {
+  session.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function signOut(message) {
+  forgetToken();
+  state.tab = null;
+  state.loaded = { review: false, reconciliation: false, payouts: false };
+  review.reset();
+  reconciliation.reset();
+  payouts.reset();
+  showSignIn();
+  $('signin-error').textContent = message ?? '';
+  if (!message) toast('Signed out.', 'info');
+}
+
+function showSignIn() {
+  $('workspace').hidden = true;
+  $('session').hidden = true;
+  $('signin').hidden = false;
+  $('token-input').focus();
+}
+
+const NAMES = { review: 'Review queue', reconciliation: 'Reconciliation', payouts: 'Payouts' };
+
+function enterWorkspace() {
+  $('signin').hidden = true;
+  $('workspace').hidden = false;
+  $('session').hidden = false;
+  const allowed = TABS.filter((k) => state.access[k]);
+  for (const key of TABS) $(`tab-${key}`).hidden = !state.access[key];
+  $('session-access').textContent = `Access: ${allowed.map((k) => NAMES[k]).join(', ')}`;
+  const wanted = location.hash.replace(/^#/, '').split('&')[0];
+  selectTab(allowed.includes(wanted) ? wanted : allowed[0], { focus: false });
+}
+
+// ------------------------------------------------------------------------------------------- tabs
+
+const TABS = ['review', 'reconciliation', 'payouts'];
+
+function selectTab(name, { focus = true } = {}) {
+  state.tab = name;
+  for (const tab of TABS) {
+    const button = $(`tab-${tab}`);
+    const active = tab === name;
+    button.setAttribute('aria-selected', String(active));
+    button.tabIndex = active ? 0 : -1;
+    $(`panel-${tab}`).hidden = !active;
+  }
+  if (focus) $(`tab-${name}`).focus();
+  if (location.hash.replace(/^#/, '') !== name) history.replaceState(null, '', `#${name}`);
+  if (!state.loaded[name]) {
+    state.loaded[name] = true;
+    if (name === 'review') review.load({ reset: true });
+    if (name === 'reconciliation') reconciliation.load({ openFirst: true });
+    if (name === 'payouts') payouts.load();
+  }
+}
+
+function onTabKey(event) {
+  const visible = TABS.filter((t) => !$(`tab-${t}`).hidden);
+  const at = visible.indexOf(state.tab);
+  let next;
+  if (event.key === 'ArrowRight') next = visible[(at + 1) % visible.length];
+  else if (event.key === 'ArrowLeft') next = visible[(at - 1 + visible.length) % visible.length];
+  else if (event.key === 'Home') next = visible[0];
+  else if (event.key === 'End') next = visible[visible.length - 1];
+  if (next) {
+    event.preventDefault();
+    selectTab(next);
+  }
+}
+
+function refreshAges() {
+  for (const el of document.querySelectorAll('time[data-age]')) el.textContent = age(el.dataset.age, true);
+}
+
+function boot() {
+  setUnauthorizedHandler((failure) => signOut(`The server refused the token (401 ${failure.code}): ${failure.message}`));
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    signIn(normaliseToken($('token-input').value));
+  });
+  $('token-show').addEventListener('change', (e) => ($('token-input').type = e.target.checked ? 'text' : 'password'));
+  $('sign-out').addEventListener('click', () => signOut());
+  for (const tab of TABS) {
+    $(`tab-${tab}`).addEventListener('click', () => selectTab(tab));
+    $(`tab-${tab}`).addEventListener('keydown', onTabKey);
+  }
+  review.init();
+  reconciliation.init();
+  payouts.init();
+  document.addEventListener('keydown', (event) => {
+    if (session.token && state.tab === 'review' && !$('workspace').hidden) review.onKey(event);
+  });
+  window.addEventListener('hashchange', () => {
+    const wanted = location.hash.replace(/^#/, '');
+    if (session.token && TABS.includes(wanted) && state.access[wanted] && wanted !== state.tab) selectTab(wanted, { focus: false });
+  });
+  setInterval(refreshAges, 30_000);
+
+  const fromFragment = readTokenFromFragment();
+  const token = fromFragment ? normaliseToken(fromFragment) : sessionStorage.getItem(TOKEN_KEY);
+  if (token) signIn(token);
+  else showSignIn();
+}
+
+boot();

@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RECONCILE_LOCK_KEY } from '../src/reconcile/lock.js';
+import { countRows, createToken, expectApiError } from './helpers/admin.js';
+import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { mintClick, uniqueTx } from './helpers/postback.js';
+import { firePixel, reconcile, removeRunFiles, sleep, startRun, windowNow, type RunBody } from './helpers/reconcile.js';
+
+/** The reconciliation API's edges (roles, validation, listing, root-cause export), its report files, the lock and the CLI. */
+
+let t: TestEngine;
+let seeded: Awaited<ReturnType<typeof seedCatalog>>;
+
+beforeAll(async () => {
+  t = await startTestEngine({ pixelGraceS: 0 });
+  seeded = await seedCatalog(t.app);
+});
+afterAll(async () => {
+  if (t) await removeRunFiles(t.sql, t.engine.reconciler.reportsDir);
+  await t?.close();
+});
+
+describe('roles and validation', () => {
+  it('needs a finance (or admin) token', async () => {
+    const analyst = await createToken(t.app, 'analyst');
+    const finance = await createToken(t.app, 'finance');
+    expectApiError(await t.app.inject({ method: 'POST', url: '/v1/reconciliations', payload: windowNow() }), 401, 'unauthorized');
+    expectApiError(await startRun(t.app, windowNow(), analyst.token), 403, 'forbidden');
+    expectApiError(await t.app.inject({ url: '/v1/reconciliations', headers: auth(analyst.token) }), 403, 'forbidden');
+    const res = await startRun(t.app, windowNow(), finance.token);
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json().requestedBy).toContain(finance.id);
+  });
+
+  it('refuses a bad window with every bad field named, and records no run', async () => {
+    const runs = await countRows(t.sql, 'reconciliation_runs');
+    const cases: [unknown, string[]][] = [
+      [{}, ['from', 'to']],
+      [{ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }, ['to']],
+      [{ from: '2026-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, ['to']],
+      [{ from: '2026-01-01T00:00:00Z', to: '2026-02-02T00:00:01Z' }, ['to']],
+      [{ from: '2026-01-01T10:00:00', to: '2026-01-02T00:00:00Z' }, ['from']],
+      [{ from: '2026-13-01T00:00:00Z', to: 'tomorrow' }, ['from', 'to']],
+      [{ from: 1767225600, to: '2026-01-02T00:00:00Z' }, ['from']],
+      [{ ...windowNow(), dryRun: true }, ['dryRun']],
+    ];
+    for (const [payload, paths] of cases) {
+      const res = await t.app.inject({ method: 'POST', url: '/v1/reconciliations', headers: auth(), payload: payload as object });
+      expectApiError(res, 400, 'invalid_request', paths);
+    }
+    expectApiError(
+      await t.app.inject({ method: 'POST', url: '/v1/reconciliations', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"from":' }),
+      400,
+      'invalid_request',
+    );
+    expect(await countRows(t.sql, 'reconciliation_runs')).toBe(runs);
+  });
+
+  it('404s an unknown run and lists runs newest first, page by page', async () => {
+    expectApiError(await t.app.inject({ url: '/v1/reconciliations/rec_nope', headers: auth() }), 404, 'not_found');
+    expectApiError(await t.app.inject({ url: '/v1/reconciliations/rec_nope/root-causes', headers: auth() }), 404, 'not_found');
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) made.push((await reconcile(t.app, windowNow())).id);
+    const first = await t.app.inject({ url: '/v1/reconciliations?limit=2', headers: auth() });
+    expect(first.statusCode).toBe(200);
+    expect(first.json().items.map((r: { id: string }) => r.id)).toEqual([made[2], made[1]]);
+    expect(first.json().items[0]).toMatchObject({ state: 'done', trigger: 'api', totals: { s2s: 0 } });
+    const second = await t.app.inject({ url: `/v1/reconciliations?limit=2&cursor=${first.json().nextCursor}`, headers: auth() });
+    expect(second.json().items[0].id).toBe(made[0]);
+    expectApiError(await t.app.inject({ url: '/v1/reconciliations?cursor=garbage', headers: auth() }), 400, 'invalid_request', ['cursor']);
+    expectApiError(await t.app.inject({ url: '/v1/reconciliations?limit=0', headers: auth() }), 400, 'invalid_request', ['limit']);
+  });
+});
+
+describe('what a run leaves behind', () => {
+  let run: RunBody;
+  let txid: string;
+  let clickId: string;
+
+  beforeAll(async () => {
+    clickId = await mintClick(t.app, seeded.offer.id, seeded.publisher.id);
+    txid = uniqueTx();
+    await firePixel(t.app, clickId, txid);
+    await t.engine.pixelWriter.flush();
+    run = await reconcile(t.app, windowNow());
+  });
+
+  it('GET returns the run as POST did, with rows, totals and root causes', async () => {
+    const res = await t.app.inject({ url: `/v1/reconciliations/${run.id}`, headers: auth() });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual(run);
+    expect(Object.keys(run.rows[0] ?? {}).sort()).toEqual(
+      ['expired', 'hour', 'matched', 'offerId', 'pixel', 'pixelOnly', 'publisherId', 'recovered', 'refired', 's2s', 's2sOnly'].sort(),
+    );
+    expect(run.totals).toEqual({ s2s: 0, pixel: 1, matched: 0, s2sOnly: 0, pixelOnly: 1, recovered: 1, refired: 0, expired: 0 });
+    expect(run.rootCauses).toEqual({ never_attempted: 1 });
+  });
+
+  it('exports the root causes as CSV for the advertiser', async () => {
+    const res = await t.app.inject({ url: `/v1/reconciliations/${run.id}/root-causes?format=csv`, headers: auth() });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/csv/);
+    expect(res.body).toContain('\r\n');
+    const records = parse(res.body, { columns: true }) as Record<string, string>[];
+    expect(records).toEqual([
+      expect.objectContaining({ clickid: clickId, txid, cause: 'never_attempted', recovered: 'true', offerId: seeded.offer.id, errorCode: '' }),
+    ]);
+  });
+
+  it('writes reports/reconciliation-<run>.csv (the rows) and a self-contained HTML page with the chart', async () => {
+    const dir = t.engine.reconciler.reportsDir;
+    const csv = await readFile(join(dir, `reconciliation-${run.id}.csv`), 'utf8');
+    const records = parse(csv, { columns: true, cast: (v, ctx) => (ctx.header || !/^\d+$/.test(v) ? v : Number(v)) }) as Record<string, unknown>[];
+    expect(records).toEqual(run.rows.map((r) => ({ ...r })));
+    expect(csv.split('\r\n')[0]).toBe('hour,offerId,publisherId,s2s,pixel,matched,s2sOnly,pixelOnly,recovered,refired,expired');
+    const html = await readFile(join(dir, `reconciliation-${run.id}.html`), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).toContain(run.id);
+    expect(html).toContain('never_attempted');
+    // Self-contained: nothing fetched from anywhere.
+    expect(html).not.toMatch(/\s(src|href)=|@import|url\((?!#)/i);
+    expect((await stat(join(dir, `reconciliation-${run.id}.html`))).size).toBeGreaterThan(1000);
+  });
+});
+
+describe('one run at a time', () => {
+  it('a run waits for the lock another node holds, and gives up after its wait', async () => {
+    const holder = await t.sql.reserve();
+    try {
+      await holder`select pg_advisory_lock(${RECONCILE_LOCK_KEY})`;
+      const tried = await t.engine.reconciler.run({ ...windowDates(), trigger: 'cron', waitMs: 0 });
+      expect(tried.kind).toBe('busy');
+      const started = Date.now();
+      const waited = await t.engine.reconciler.run({ ...windowDates(), trigger: 'api', waitMs: 300 });
+      expect(waited.kind).toBe('busy');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      const pending = t.engine.reconciler.run({ ...windowDates(), trigger: 'api', waitMs: 10_000 });
+      await sleep(200);
+      await holder`select pg_advisory_unlock(${RECONCILE_LOCK_KEY})`;
+      expect((await pending).kind).toBe('done');
+    } finally {
+      holder.release();
+    }
+  });
+
+  it('marks a run left "running" by a node that died as failed', async () => {
+    await t.sql`insert into reconciliation_runs (id, window_from, window_to, trigger, state) values ('rec_dead', now() - interval '1 hour', now(), 'cron', 'running')`;
+    await reconcile(t.app, windowNow());
+    const [dead] = await t.sql`select state, error, finished_at from reconciliation_runs where id = 'rec_dead'`;
+    expect(dead).toMatchObject({ state: 'failed' });
+    expect(dead?.error).toMatch(/abandoned/);
+    expect(dead?.finished_at).not.toBeNull();
+  });
+});
+
+describe('npm run reconcile', () => {
+  const cli = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/reconcile/cli.ts', ...args], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: t.url, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('runs the same reconciliation from the command line', async () => {
+    const w = windowNow();
+    const out = await cli(['--from', w.from, '--to', w.to, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    const body = JSON.parse(out.stdout) as RunBody;
+    expect(body).toMatchObject({ from: w.from, to: w.to, trigger: 'cli', state: 'done' });
+    expect(out.stderr).toContain('[7/7]');
+    const [row] = await t.sql`select trigger, state from reconciliation_runs where id = ${body.id}`;
+    expect(row).toEqual({ trigger: 'cli', state: 'done' });
+  }, 60_000);
+
+  it('refuses bad arguments with exit code 2 and the usage', async () => {
+    for (const args of [['--from', 'yesterday'], ['--from', '2026-01-02T00:00:00Z', '--to', '2026-01-01T00:00:00Z'], ['--bogus']]) {
+      const out = await cli(args);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stderr).toContain('usage: npm run reconcile');
+    }
+  }, 60_000);
+});
+
+function windowDates() {
+  const w = windowNow();
+  return { from: new Date(w.from), to: new Date(w.to) };
+}

@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UI_CSP } from '../src/ui/route.js';
+import { ADMIN, auth, startTestEngine, type TestEngine } from './helpers/engine.js';
+
+/**
+ * CONTRACT §8's web UI: static files under /ui/ with a strict CSP, nothing loaded from elsewhere, and
+ * API calls only to the contract's own /v1 routes. What it looks like is checked by a person with
+ * reports/ui/look.ts in a real browser; this suite never needs one.
+ */
+
+/** Every /v1 route the UI may call (CONTRACT §8 review and finance, §7 reconciliation). */
+const CONTRACT_UI_ROUTES = [
+  '/v1/conversions',
+  '/v1/conversions/:id',
+  '/v1/conversions/:id/review',
+  '/v1/reconciliations',
+  '/v1/reconciliations/:id',
+  '/v1/reports/payouts',
+];
+
+const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+
+let t: TestEngine;
+/** Every file the page loads, found by following index.html's tags and the modules' imports. */
+const files = new Map<string, { body: string; headers: Record<string, unknown> }>();
+
+beforeAll(async () => {
+  t = await startTestEngine();
+  const queue = ['index.html'];
+  while (queue.length) {
+    const name = queue.shift() as string;
+    if (files.has(name)) continue;
+    const res = await t.app.inject({ method: 'GET', url: `/ui/${name}` });
+    if (res.statusCode !== 200) throw new Error(`/ui/${name} -> ${res.statusCode}`);
+    files.set(name, { body: res.body, headers: res.headers });
+    const refs = name.endsWith('.html')
+      ? [...res.body.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1] as string)
+      : [...res.body.matchAll(/^import\b[^;]*?\bfrom\s*'([^']+)';|\bimport\(\s*'([^']+)'\s*\)/gm)].map((m) => (m[1] ?? m[2]) as string);
+    for (const ref of refs) {
+      expect(ref, `${name} refers to ${ref}`).toMatch(/^(\/ui\/|\.\/)[a-z0-9-]+\.(js|css)$/);
+      queue.push(ref.replace(/^\/ui\/|^\.\//, ''));
+    }
+  }
+});
+afterAll(async () => t?.close());
+
+const scripts = () => [...files].filter(([name]) => name.endsWith('.js'));
+
+describe('serving /ui/', () => {
+  it('serves the page, its stylesheet and every module it imports, with their content types and no token', () => {
+    expect([...files.keys()]).toEqual(expect.arrayContaining(['index.html', 'style.css', 'app.js', 'api.js', 'review.js', 'reconciliation.js', 'payouts.js']));
+    for (const [name, file] of files) {
+      expect(file.headers['content-type'], name).toBe(TYPES[name.split('.').pop() as string]);
+      expect(file.headers['cache-control'], name).toBe('no-cache');
+      expect(file.headers['x-content-type-options'], name).toBe('nosniff');
+    }
+  });
+
+  it('sends a strict Content-Security-Policy: this origin only, no inline script or style, no framing', () => {
+    for (const [name, file] of files) expect(file.headers['content-security-policy'], name).toBe(UI_CSP);
+    const directives = new Map(UI_CSP.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    expect(directives.get('default-src')).toEqual(["'self'"]);
+    expect(directives.get('script-src')).toEqual(["'self'"]);
+    expect(directives.get('style-src')).toEqual(["'self'"]);
+    expect(directives.get('connect-src')).toEqual(["'self'"]);
+    expect(directives.get('frame-ancestors')).toEqual(["'none'"]);
+    expect(UI_CSP).not.toMatch(/unsafe-|data:|blob:|https?:|\*/);
+  });
+
+  it('redirects /ui to /ui/, keeping the query', async () => {
+    const bare = await t.app.inject({ method: 'GET', url: '/ui' });
+    expect(bare.statusCode).toBe(301);
+    expect(bare.headers.location).toBe('/ui/');
+    const withQuery = await t.app.inject({ method: 'GET', url: '/ui?x=1' });
+    expect(withQuery.headers.location).toBe('/ui/?x=1');
+    const index = await t.app.inject({ method: 'GET', url: '/ui/' });
+    expect(index.statusCode).toBe(200);
+    expect(index.body).toBe(files.get('index.html')?.body);
+  });
+
+  it('answers 304 to a matching If-None-Match, so no-cache costs a round trip, not a download', async () => {
+    const first = await t.app.inject({ method: 'GET', url: '/ui/app.js' });
+    const etag = first.headers.etag as string;
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    const again = await t.app.inject({ method: 'GET', url: '/ui/app.js', headers: { 'if-none-match': etag } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+  });
+
+  it('serves nothing else from the folder: no source, no guesses', async () => {
+    for (const url of ['/ui/route.ts', '/ui/nope.js', '/ui/../app.ts', '/ui/%2e%2e/engine.ts']) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json().error.code, url).toBe('not_found');
+    }
+  });
+});
+
+describe('what the page contains', () => {
+  it('has no inline script, event handler or style in the HTML', () => {
+    const html = files.get('index.html')?.body ?? '';
+    for (const tag of html.match(/<script\b[^>]*>/g) ?? []) expect(tag).toMatch(/\bsrc="\/ui\/[a-z0-9-]+\.js"/);
+    expect(html).not.toMatch(/<script\b[^>]*>[^<\s]/);
+    expect(html).not.toMatch(/\son[a-z]+\s*=/i);
+    expect(html).not.toMatch(/\sstyle\s*=|<style\b/i);
+  });
+
+  it('loads nothing from another origin: no external URLs, fonts or imports', () => {
+    for (const [name, file] of files) {
+      // The SVG namespace is an identifier, not a URL anything is fetched from.
+      const text = file.body.replaceAll('http://www.w3.org/2000/svg', '');
+      expect(text, name).not.toMatch(/\bhttps?:\/\//);
+      expect(text, name).not.toMatch(/['"(]\/\/[a-z0-9]/i);
+      expect(text, name).not.toMatch(/@import|@font-face|url\(\s*['"]?(?!#)/);
+    }
+  });
+
+  it('calls only same-origin /v1 routes that the contract defines, and builds no DOM from HTML strings', () => {
+    const used = new Set<string>();
+    for (const [name, file] of scripts()) {
+      expect(file.body, name).not.toMatch(/\.innerHTML|\.outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/);
+      for (const m of file.body.matchAll(/[`'"](\/v1\/[^`'"]*)[`'"]/g)) {
+        const route = (m[1] as string)
+          .replace(/\$\{encodeURIComponent\([^)]*\)\}/g, ':id')
+          .replace(/cv_ui_role_probe/, ':id')
+          .replace(/\?.*$/, '');
+        expect(CONTRACT_UI_ROUTES, `${name}: ${m[1]}`).toContain(route);
+        used.add(route);
+      }
+      // fetch() is only ever called with those paths (never a full URL), in one place.
+      for (const call of file.body.match(/\bfetch\([^,)]*/g) ?? []) expect(call, name).toBe('fetch(path');
+    }
+    expect([...used].sort()).toEqual([...CONTRACT_UI_ROUTES].sort());
+  });
+});
+
+describe('the role probes the page signs in with', () => {
+  // The page shows a section unless its probe answers 403 (and signs out on 401). Each probe is harmless.
+  const probes = {
+    conversions: { method: 'GET' as const, url: '/v1/conversions?decision=flagged&limit=1' },
+    review: { method: 'POST' as const, url: '/v1/conversions/cv_ui_role_probe/review', payload: {} },
+    reconciliation: { method: 'GET' as const, url: '/v1/reconciliations?limit=1' },
+    payouts: { method: 'GET' as const, url: `/v1/reports/payouts?from=2030-01-01T00:00:00.000Z&to=2030-01-01T01:00:00.000Z&format=json` },
+  };
+  const token = async (role: string) => {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/tokens', headers: auth(), payload: { role, name: `ui ${role}` } });
+    return res.json().token as string;
+  };
+  const probe = async (name: keyof typeof probes, bearer: string) => (await t.app.inject({ ...probes[name], headers: auth(bearer) })).statusCode;
+  const exists = (name: keyof typeof probes) => t.app.hasRoute({ method: probes[name].method, url: probes[name].url.split('?')[0]!.replace('cv_ui_role_probe', ':id') });
+
+  it('an unknown token is 401 everywhere, which sends the page back to sign-in', async () => {
+    for (const name of (Object.keys(probes) as (keyof typeof probes)[]).filter(exists)) expect(await probe(name, 'not-a-token-0123456789'), name).toBe(401);
+  });
+
+  it('admin sees every section; analyst only review; finance only reconciliation and payouts', async () => {
+    const analyst = await token('analyst');
+    const finance = await token('finance');
+    const shown = async (bearer: string) => {
+      const out: string[] = [];
+      for (const name of ['review', 'reconciliation', 'payouts'] as const) {
+        if (!exists(name)) continue; // a route still being built: its section cannot be judged here yet
+        const status = await probe(name, bearer);
+        expect(status, `${name} probe`).not.toBe(401);
+        const readable = name !== 'review' || (await probe('conversions', bearer)) !== 403;
+        if (status !== 403 && readable) out.push(name);
+      }
+      return out;
+    };
+    const built = (['review', 'reconciliation', 'payouts'] as const).filter(exists);
+    expect(await shown(ADMIN)).toEqual(built);
+    expect(await shown(analyst)).toEqual(built.filter((s) => s === 'review'));
+    expect(await shown(finance)).toEqual(built.filter((s) => s !== 'review'));
+    // The probe names no real conversion: nothing was reviewed.
+    expect((await t.sql`select count(*)::int as n from reviews`)[0]?.n).toBe(0);
+  });
+});
