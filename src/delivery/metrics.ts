@@ -19,11 +19,15 @@ export async function queueStats(sql: Sql): Promise<QueueStats> {
     select
       count(*) filter (where d.state = 'pending')::int as pending,
       count(*) filter (where d.state = 'failed')::int as failed,
-      count(*) filter (where d.next_attempt_at <= now() and d.deadline_at > now() and p.disabled_at is null)::int as due,
-      coalesce(extract(epoch from now() - min(d.next_attempt_at)
-        filter (where d.next_attempt_at <= now() and d.deadline_at > now() and p.disabled_at is null)), 0)::float8 as "oldestDueAgeS",
+      count(*) filter (where due)::int as due,
+      coalesce(extract(epoch from now() - min(d.next_attempt_at) filter (where due)), 0)::float8 as "oldestDueAgeS",
       (select count(*) from publishers where disabled_at is not null)::int as "publishersDisabled"
-    from deliveries d join publishers p on p.id = d.publisher_id
+    from deliveries d
+    join publishers p on p.id = d.publisher_id
+    cross join lateral (
+      select d.next_attempt_at <= now() and d.deadline_at > now() and p.disabled_at is null
+             and (d.lease_until is null or d.lease_until <= now()) as due
+    ) x
     where d.state in ('pending', 'failed')`;
   return row ?? { pending: 0, failed: 0, due: 0, oldestDueAgeS: 0, publishersDisabled: 0 };
 }

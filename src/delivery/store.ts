@@ -5,9 +5,11 @@ import type { ConversionFields } from './message.js';
  * The worker's SQL, one function per statement. Every statement commits on its own: no transaction
  * is ever open while an HTTP request is in flight.
  *
- * Claiming moves `next_attempt_at` to the end of the lease, so "due" is just `next_attempt_at <= now()`:
- * a claimed row leaves the due set, and a crashed worker's row re-enters it when its lease runs out.
- * Invariant for unclaimed open rows: next_attempt_at <= deadline_at, so the sweep expires them on time.
+ * Due means: open, `next_attempt_at <= now()`, not leased (`lease_until` null or past), before its
+ * deadline, publisher enabled. A claim only sets the lease, so a crashed worker's rows are due again
+ * the moment their lease runs out. The claim touches no indexed column, so PostgreSQL updates the
+ * row in place (HOT, helped by the table's fillfactor) instead of adding an entry to every index.
+ * Invariant for open rows: next_attempt_at <= deadline_at, so the sweep expires them on time.
  *
  * Arrays go in as plain parameters with a cast (`${ids}::text[]`), never `sql.array()`: that one is
  * typed when the query is built, and on a fresh pool's first query postgres.js does not know the
@@ -114,7 +116,10 @@ export async function claimDue(sql: Sql, p: ClaimParams): Promise<ClaimedDeliver
         select d.id, d.next_attempt_at from deliveries d
         where d.publisher_id = r.publisher_id and d.state in ('pending', 'failed')
           and d.next_attempt_at <= now() and d.deadline_at > now()
-        order by d.next_attempt_at
+          and (d.lease_until is null or d.lease_until <= now())
+        -- publisher_id first, although it is fixed: this is the order of deliveries_publisher_open, so
+        -- the planner reads that index instead of walking every publisher's rows in deliveries_due.
+        order by d.publisher_id, d.next_attempt_at
         limit r.room
         for update skip locked
       ) c
@@ -122,8 +127,7 @@ export async function claimDue(sql: Sql, p: ClaimParams): Promise<ClaimedDeliver
       select id from candidates order by next_attempt_at limit ${p.want}
     )
     update deliveries d
-    set next_attempt_at = now() + ${p.leaseMs}::float8 * interval '1 millisecond',
-        lease_until = now() + ${p.leaseMs}::float8 * interval '1 millisecond',
+    set lease_until = now() + ${p.leaseMs}::float8 * interval '1 millisecond',
         leased_by = ${p.workerId},
         updated_at = now()
     from conversions c
@@ -151,8 +155,6 @@ export async function leaseOne(sql: Sql, id: string, workerId: string, leaseMs: 
     update deliveries d
     set lease_until = now() + ${leaseMs}::float8 * interval '1 millisecond',
         leased_by = ${workerId},
-        next_attempt_at = case when d.state in ('pending', 'failed')
-                               then now() + ${leaseMs}::float8 * interval '1 millisecond' else d.next_attempt_at end,
         updated_at = now()
     from conversions c
     where d.id = ${id} and c.id = d.conversion_id and (d.lease_until is null or d.lease_until <= now())
@@ -166,6 +168,7 @@ export async function sweepExpired(sql: Sql): Promise<number> {
   const rows = await sql`update deliveries
     set state = 'expired', lease_until = null, leased_by = null, updated_at = now()
     where state in ('pending', 'failed') and next_attempt_at <= now() and deadline_at <= now()
+      and (lease_until is null or lease_until <= now())
     returning 1`;
   return rows.length;
 }
@@ -181,7 +184,9 @@ export async function msUntilNextDue(sql: Sql, skipPublishers: string[]): Promis
     cross join lateral (
       select d.next_attempt_at from deliveries d
       where d.publisher_id = h.publisher_id and d.state in ('pending', 'failed') and d.deadline_at > now()
-      order by d.next_attempt_at
+        -- In flight here or elsewhere: its outcome, or the poll after its lease runs out, brings it back.
+        and (d.lease_until is null or d.lease_until <= now())
+      order by d.publisher_id, d.next_attempt_at
       limit 1
     ) n
     where h.publisher_id <> all(${skipPublishers}::text[])`;
@@ -192,6 +197,6 @@ export async function msUntilNextDue(sql: Sql, skipPublishers: string[]): Promis
 export async function releaseLeases(sql: Sql, ids: string[], workerId: string): Promise<void> {
   if (ids.length === 0) return;
   await sql`update deliveries
-    set next_attempt_at = least(now(), deadline_at), lease_until = null, leased_by = null, updated_at = now()
+    set lease_until = null, leased_by = null, updated_at = now()
     where id = any(${ids}::text[]) and leased_by = ${workerId}`;
 }

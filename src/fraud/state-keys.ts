@@ -34,14 +34,14 @@ const CLICK_SET_MARGIN_MS = HOUR_MS;
 export type Plan = {
   member: string;
   at: number;
-  addresses: { key: string; zset: string; clickKeys: string[] }[];
+  addresses: { key: string; zset: string; clickKeys: readonly string[] }[];
   /** Members scored below this are dropped; counts start at `addressFrom`. */
   addressCutoff: number;
   addressFrom: number;
   click: { set: string; ttlMs: number };
-  offer: { zset: string; dayKeys: string[]; todayFrom: number; baselineFrom: number; cutoff: number };
+  offer: { zset: string; dayKeys: readonly string[]; todayFrom: number; baselineFrom: number; cutoff: number };
   /** Scored by the click's time, not the conversion's: the segment's rate is that of a click cohort. */
-  segment: { zset: string; score: number; clickKeys: string[]; from: number; cutoff: number } | undefined;
+  segment: { zset: string; score: number; clickKeys: readonly string[]; from: number; cutoff: number } | undefined;
 };
 
 export function planObservation(prefix: string, obs: ConversionObservation): Plan {
@@ -56,7 +56,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
     addresses: obs.addresses.map((key) => ({
       key,
       zset: `${prefix}addr:${key}`,
-      clickKeys: hoursCovering(at, obs.addressWindowMs).map((h) => `${prefix}addr:${key}:clk:${h}`),
+      clickKeys: hourKeys(`${prefix}addr:${key}:clk:`, at, obs.addressWindowMs),
     })),
     addressCutoff: at - WINDOW_RETENTION_MS,
     addressFrom: at - obs.addressWindowMs,
@@ -66,7 +66,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
     },
     offer: {
       zset: `${prefix}offer:${obs.offerId}`,
-      dayKeys: Array.from({ length: BASELINE_DAYS }, (_, i) => `${prefix}offer:${obs.offerId}:clk:${dayStamp(baselineFrom + i * DAY_MS)}`),
+      dayKeys: bucketKeys(`${prefix}offer:${obs.offerId}:clk:`, baselineFrom / DAY_MS, today / DAY_MS, (d) => dayStamp(d * DAY_MS)),
       todayFrom: today,
       baselineFrom,
       cutoff: at - OFFER_RETENTION_MS,
@@ -76,7 +76,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
         ? {
             zset: segKey,
             score: obs.clickAt,
-            clickKeys: hoursCovering(at, seg.windowMs).map((h) => `${segKey}:clk:${h}`),
+            clickKeys: hourKeys(`${segKey}:clk:`, at, seg.windowMs),
             from: at - seg.windowMs,
             cutoff: at - WINDOW_RETENTION_MS,
           }
@@ -101,11 +101,27 @@ function segmentKey(prefix: string, offerId: string, publisherId: string, sub1: 
   return `${prefix}seg:${offerId}:${publisherId}:${encodeURIComponent(sub1 ?? '')}`;
 }
 
-/** Hour numbers from the one holding `at - windowMs` to the one holding `at`: a superset of the window. */
-export function hoursCovering(at: number, windowMs: number): number[] {
-  const first = Math.floor((at - windowMs) / HOUR_MS);
-  const last = Math.floor(at / HOUR_MS);
-  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+/** Keys of the hour buckets from the one holding `at - windowMs` to the one holding `at`: a superset of the window. */
+export function hourKeys(base: string, at: number, windowMs: number): readonly string[] {
+  return bucketKeys(base, Math.floor((at - windowMs) / HOUR_MS), Math.floor(at / HOUR_MS), String);
+}
+
+/**
+ * Bucket key lists are the same for every postback of a segment within the hour; building ~40
+ * strings per postback showed in the scoring's profile, so the last list per base is kept. Shared
+ * arrays: callers must not modify them.
+ */
+const lists = new Map<string, { first: number; last: number; keys: readonly string[] }>();
+const MAX_LISTS = 50_000;
+
+function bucketKeys(base: string, first: number, last: number, name: (bucket: number) => string): readonly string[] {
+  const hit = lists.get(base);
+  if (hit && hit.first === first && hit.last === last) return hit.keys;
+  const keys: string[] = [];
+  for (let b = first; b <= last; b++) keys.push(base + name(b));
+  if (lists.size >= MAX_LISTS) lists.clear();
+  lists.set(base, { first, last, keys });
+  return keys;
 }
 
 export function startOfUtcDay(at: number): number {

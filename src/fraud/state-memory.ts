@@ -114,7 +114,7 @@ export class MemoryFraudState implements FraudState {
     if (entry) entry.expiresAt = at;
   }
 
-  private sumCounters(keys: string[], now: number): number {
+  private sumCounters(keys: readonly string[], now: number): number {
     let total = 0;
     for (const key of keys) {
       const value = this.live(key, now)?.value;

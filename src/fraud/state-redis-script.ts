@@ -60,7 +60,7 @@ type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: stri
 export function encodePlan(plan: Plan, ttl: { address: number; offer: number; segment: number }): { keys: string[]; shape: string } {
   const keys: string[] = [];
   const key = (k: string) => keys.push(k);
-  const range = (list: string[]) => {
+  const range = (list: readonly string[]) => {
     const c = keys.length + 1;
     for (const k of list) key(k);
     return { c, n: list.length };

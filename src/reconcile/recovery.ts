@@ -8,8 +8,8 @@ import type { Sql } from '../db/database.js';
  * that). It is dated at its pixel, when the user converted, and pays the offer's payout. The late
  * S2S postback for the same click and txid completes it (postback/commit-batch.ts completeRecovered).
  *
- * One statement: the conversions, their first status-history row, the root-cause rows' link to them
- * and the run's per-hour counts commit together. ON CONFLICT (advertiser_id, txid) DO NOTHING makes a
+ * One statement: the conversions, their first status-history row and the run's per-hour counts
+ * commit together. ON CONFLICT (advertiser_id, txid) DO NOTHING makes a
  * rerun, a concurrent run or an S2S postback arriving at the same moment harmless: whoever commits
  * first owns the txid. The score is the offer's flag threshold: flagged, and no more suspicious than that.
  */
@@ -48,10 +48,6 @@ export async function recoverPixelOnly(db: Sql, runId: string, graceS: number): 
     ), history as (
       insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
       select id, null, 'approved', payout_minor, currency, 'pixel' from inserted
-    ), linked as (
-      update reconciliation_root_causes r set recovered_conversion_id = i.id
-      from inserted i
-      where r.run_id = ${runId} and r.advertiser_id = i.advertiser_id and r.txid = i.txid and r.click_id = i.click_id
     )
     insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
     select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, count(*), 0, 0
@@ -59,5 +55,21 @@ export async function recoverPixelOnly(db: Sql, runId: string, graceS: number): 
     group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
     on conflict (run_id, offer_id, publisher_id, hour) do update set recovered = excluded.recovered
     returning recovered`;
-  return rows.reduce((n, r) => n + Number(r.recovered), 0);
+  const recovered = rows.reduce((n, r) => n + Number(r.recovered), 0);
+  if (recovered > 0) await linkRecovered(db, runId);
+  return recovered;
+}
+
+/**
+ * Points the run's root causes at the conversions it recovered. A unit that had no conversion when
+ * the run looked and has a pixel-sourced one for the same click now was recovered by this run: runs
+ * are serialised, and only the reconciler creates pixel conversions. A separate statement, driven by
+ * the unique key: inside the insert above, the planner has no row estimates for its output.
+ */
+async function linkRecovered(db: Sql, runId: string): Promise<void> {
+  await db`
+    update reconciliation_root_causes r set recovered_conversion_id = c.id
+    from conversions c
+    where r.run_id = ${runId} and r.existing_conversion_id is null
+      and c.advertiser_id = r.advertiser_id and c.txid = r.txid and c.click_id = r.click_id and c.source = 'pixel'`;
 }

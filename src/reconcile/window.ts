@@ -25,7 +25,8 @@ export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promi
   const from = w.from.toISOString();
   const to = w.to.toISOString();
   const rows = await db`
-    with s2s as (
+    -- Materialised: inlined, the pixel lookup below would run once per reference.
+    with s2s as materialized (
       select c.offer_id, c.publisher_id, c.created_at,
              (select min(pe.created_at) from pixel_events pe where pe.click_id = c.click_id and pe.txid = c.txid) as pixel_at
       from conversions c

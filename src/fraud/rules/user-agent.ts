@@ -101,10 +101,11 @@ export const botUserAgent = defineRule({
         continue;
       }
       const kind = botKind(ua);
+      if (!kind) continue;
       const hit = { value: ua.slice(0, SHOWN_UA_CHARS), threshold: `isbot pattern "${isbotMatch(ua) ?? ''}"`, scope };
       // Declared automation is the stronger finding: it wins over a library seen on the other side.
       if (kind === 'automation') return measured(true, { ...hit, note: 'crawler, headless browser or declared automation' });
-      if (kind === 'http-client') library ??= measured(true, { ...hit, points: s.httpClientPoints, note: 'an HTTP library, not a browser' });
+      library ??= measured(true, { ...hit, points: s.httpClientPoints, note: 'an HTTP library, not a browser' });
     }
     return library ?? measured(false, { scope: candidates.map((c) => c.scope).join(' and '), threshold: 'isbot patterns' });
   },
