@@ -63,6 +63,7 @@ export type Engine = {
   close(): Promise<void>;
 };
 
+/** Tests may replace the fraud scorer to isolate what they measure; production always builds the real one. */
 export type EngineOptions = { scorer?: PostbackScorer };
 
 export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {

@@ -39,12 +39,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\nGenerated admin token (shown once, store it now):\n  ${bootstrapToken}\n\n`);
   }
 
-  // INTERIM until src/fraud provides the scorer: every postback is accepted with score 0. Must be
-  // replaced before release; the warning keeps a running engine from hiding it.
-  const interimScorer = { score: async () => ({ score: 0, decision: 'accepted' as const, reasons: [], evidence: [] }) };
-  log.warn('fraud scoring is not wired yet: every postback is accepted');
   // The engine opens a second pool for transactions from config.databaseUrl, which the embedded server only now has.
-  const engine = await createEngine({ ...config, databaseUrl }, sql, log, { scorer: interimScorer });
+  const engine = await createEngine({ ...config, databaseUrl }, sql, log);
   const app = await buildApp(engine);
   await app.listen({ port: config.port, host: config.host });
   log.info({ url: config.publicUrl }, 'postback engine listening');

@@ -28,6 +28,8 @@ const RETRY_DELAY_MS = 500;
 
 export class BatchWriter<T> {
   private buffer: T[] = [];
+  /** The batch being written right now: still findable until it is in PostgreSQL. */
+  private writing: T[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -43,6 +45,11 @@ export class BatchWriter<T> {
 
   get pending(): number {
     return this.buffer.length;
+  }
+
+  /** A row accepted but not yet readable from PostgreSQL (a click a postback arrives for within ms). */
+  find(predicate: (row: T) => boolean): T | undefined {
+    return this.writing.find(predicate) ?? this.buffer.find(predicate);
   }
 
   add(row: T): boolean {
@@ -111,6 +118,7 @@ export class BatchWriter<T> {
     const batch = this.buffer.splice(0, this.maxBatch);
     if (batch.length === 0) return;
     const started = performance.now();
+    this.writing = batch;
     try {
       await this.opts.write(batch);
     } catch (err) {
@@ -121,6 +129,8 @@ export class BatchWriter<T> {
       // Put the rows back in front so order and content survive the retry.
       this.buffer.unshift(...batch);
       throw err;
+    } finally {
+      this.writing = [];
     }
     this.opts.onFlush?.(batch.length, performance.now() - started);
   }

@@ -27,7 +27,8 @@ export type CommitItem = {
   userIp: string | null;
   userAgent: string | null;
   sourceIp: string | null;
-  score: ScoreResult;
+  /** Absent when the txid is known to exist already: such an item may only meet its conversion. */
+  score: ScoreResult | undefined;
   message: MessageRef | undefined;
 };
 
@@ -61,14 +62,14 @@ export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS:
   const insertedMessages = await claimMessageIds(tx, items, order, outcomes);
 
   const live = order.filter((i) => outcomes[i] === undefined);
-  const created = await insertConversions(tx, live.map((i) => items[i] as CommitItem));
-  const createdItems: (CommitItem & { createdAt: Date })[] = [];
+  const created = await insertConversions(tx, live.map((i) => items[i] as CommitItem).filter((item): item is ScoredItem => item.score !== undefined));
+  const createdItems: (CommitItem & { score: ScoreResult; createdAt: Date })[] = [];
   const rest: number[] = [];
   for (const i of live) {
     const item = items[i] as CommitItem;
     const createdAt = created.get(item.conversionId);
-    if (createdAt) {
-      createdItems.push({ ...item, createdAt });
+    if (createdAt && item.score) {
+      createdItems.push({ ...item, score: item.score, createdAt });
       outcomes[i] = { kind: 'created', conversionId: item.conversionId, decision: item.score.decision, reasons: item.score.reasons, status: item.status };
     } else {
       rest.push(i);
@@ -93,7 +94,7 @@ export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS:
       const found = existing.get(key(item.advertiserId, item.txid));
       outcomes[i] = found
         ? await resolveRepeat(tx, item, found, refireWindowS)
-        : { kind: 'conflict', message: 'the transaction vanished while committing; retry' };
+        : { kind: 'conflict', message: 'this txid was expected to exist and does not; retry the postback' };
     }
   }
 
@@ -154,9 +155,11 @@ async function claimMessageIds(tx: TxSql, items: CommitItem[], order: number[], 
   return inserted;
 }
 
-async function insertConversions(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Date>> {
+type ScoredItem = CommitItem & { score: ScoreResult };
+
+async function insertConversions(tx: TxSql, rows: ScoredItem[]): Promise<Map<string, Date>> {
   if (rows.length === 0) return new Map();
-  const col = <T>(f: (r: CommitItem) => T) => rows.map(f);
+  const col = <T>(f: (r: ScoredItem) => T) => rows.map(f);
   const inserted = await tx<{ id: string; created_at: Date }[]>`
     insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
       sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
@@ -199,7 +202,10 @@ async function lockExisting(tx: TxSql, rows: CommitItem[]): Promise<Map<string, 
 async function resolveRepeat(tx: TxSql, item: CommitItem, found: Existing, refireWindowS: number): Promise<CommitOutcome> {
   const same = { conversionId: found.id, decision: found.decision, reasons: found.reasons };
   if (found.click_id !== item.clickId) return { kind: 'conflict', conversionId: found.id, message: 'this txid was recorded for a different click' };
-  if (found.source === 'pixel') return completeRecovered(tx, item, found, refireWindowS);
+  if (found.source === 'pixel') {
+    if (!item.score) return { kind: 'conflict', conversionId: found.id, message: 'this conversion changed meanwhile; retry the postback' };
+    return completeRecovered(tx, item, item.score, found, refireWindowS);
+  }
   if (found.payout_minor !== item.payoutMinor || found.currency !== item.currency) {
     return { kind: 'conflict', conversionId: found.id, message: 'this txid was recorded with a different payout or currency' };
   }
@@ -217,13 +223,13 @@ async function resolveRepeat(tx: TxSql, item: CommitItem, found: Existing, refir
  * the S2S facts replace the pixel's guesses and its score replaces `s2s_missing`, unless an analyst
  * already decided, and the publisher is notified if it now qualifies and was not yet.
  */
-async function completeRecovered(tx: TxSql, item: CommitItem, found: Existing, refireWindowS: number): Promise<CommitOutcome> {
+async function completeRecovered(tx: TxSql, item: CommitItem, score: ScoreResult, found: Existing, refireWindowS: number): Promise<CommitOutcome> {
   const reviewed = found.review_state !== 'none';
-  const decision = reviewed ? found.decision : item.score.decision;
-  const reasons = reviewed ? found.reasons : item.score.reasons;
+  const decision = reviewed ? found.decision : score.decision;
+  const reasons = reviewed ? found.reasons : score.reasons;
   await tx`update conversions set source = 's2s', status = ${item.status}, payout_minor = ${item.payoutMinor}, currency = ${item.currency},
-      event = ${item.event}, decision = ${decision}, score = ${reviewed ? tx`score` : item.score.score}, reasons = ${reasons},
-      evidence = ${reviewed ? tx`evidence` : tx.json(item.score.evidence as never)}, user_ip = coalesce(${item.userIp}::inet, user_ip),
+      event = ${item.event}, decision = ${decision}, score = ${reviewed ? tx`score` : score.score}, reasons = ${reasons},
+      evidence = ${reviewed ? tx`evidence` : tx.json(score.evidence as never)}, user_ip = coalesce(${item.userIp}::inet, user_ip),
       user_agent = coalesce(${item.userAgent}, user_agent), source_ip = ${item.sourceIp}, updated_at = now()
     where id = ${found.id}`;
   await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);

@@ -91,22 +91,26 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
     return { conversionId: known.conversionId, decision: known.decision, reasons: known.reasons, duplicate: true, status: known.status };
   }
 
-  const stored = await findClick(engine.sql, click.clickId, click.claims.createdAt);
-  const score = await intake.scorer.score({
-    advertiserId: advertiser.id,
-    offer: click.offer,
-    publisherId: click.publisher.id,
-    clickId: click.clickId,
-    clickCreatedAt: click.claims.createdAt,
-    click: stored ? { ip: stored.ip, userAgent: stored.userAgent, subs: stored.subs } : undefined,
-    userIp: fields.ip,
-    userAgent: fields.ua,
-    txid: fields.txid,
-    event: fields.event,
-    status: fields.status,
-    ...money,
-    now: receivedAt,
-  });
+  // A txid this engine already committed is a status change or a conflict, never a new conversion:
+  // scoring it again would count it in another click's or offer's fraud counters.
+  const stored = known ? undefined : await lookupClick(engine, click.clickId, click.claims.createdAt);
+  const score = known
+    ? undefined
+    : await intake.scorer.score({
+        advertiserId: advertiser.id,
+        offer: click.offer,
+        publisherId: click.publisher.id,
+        clickId: click.clickId,
+        clickCreatedAt: click.claims.createdAt,
+        click: stored ? { ip: stored.ip, userAgent: stored.userAgent, subs: stored.subs } : undefined,
+        userIp: fields.ip,
+        userAgent: fields.ua,
+        txid: fields.txid,
+        event: fields.event,
+        status: fields.status,
+        ...money,
+        now: receivedAt,
+      });
 
   const outcome = await intake.committer.submit({
     conversionId: newId('cv'),
@@ -152,6 +156,13 @@ function toBody(outcome: CommitOutcome) {
     duplicate: outcome.kind === 'duplicate',
     status: outcome.status,
   };
+}
+
+/** The click as recorded: still in this node's write buffer if it is only milliseconds old. */
+async function lookupClick(engine: Engine, clickId: string, createdAt: Date) {
+  const buffered = engine.clickWriter.find((row) => row.id === clickId);
+  if (buffered) return { ip: buffered.ip, userAgent: buffered.userAgent, subs: buffered.subs };
+  return findClick(engine.sql, clickId, createdAt);
 }
 
 /**

@@ -66,18 +66,13 @@ export async function createToken(app: FastifyInstance, role: 'admin' | 'analyst
 
 export type SecondNode = { app: FastifyInstance; engine: Engine; close: () => Promise<void> };
 
-// Same stand-in as test/helpers/engine.ts: these tests never score a postback, but the engine needs a scorer.
-const engineOptions: NonNullable<Parameters<typeof createEngine>[3]> = {
-  scorer: { score: async () => ({ score: 0, decision: 'accepted', reasons: [], evidence: [] }) },
-};
-
 /**
  * Another engine process in miniature: its own pool, catalog and poller over the same database, so a
  * change made through the first node is only visible here the way it would be on another machine.
  */
 export async function startSecondNode(url: string, overrides: Partial<Config> = {}): Promise<SecondNode> {
   const sql = connect(url, { max: 5 });
-  const engine = await createEngine(testConfig({ adminToken: ADMIN, databaseUrl: url, ...overrides }), sql, createLogger('silent'), engineOptions);
+  const engine = await createEngine(testConfig({ adminToken: ADMIN, databaseUrl: url, ...overrides }), sql, createLogger('silent'));
   const app = await buildApp(engine);
   await app.ready();
   return {

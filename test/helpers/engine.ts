@@ -6,9 +6,6 @@ import { createEngine, type Engine } from '../../src/engine.js';
 import { createLogger } from '../../src/logger.js';
 import { freshDatabase } from './db.js';
 
-// Until src/fraud lands: every postback accepted with no evidence.
-const interimScorer = { score: async () => ({ score: 0, decision: 'accepted' as const, reasons: [], evidence: [] }) };
-
 export const ADMIN = 'test-admin-token-0123456789';
 export const auth = (token = ADMIN) => ({ authorization: `Bearer ${token}` });
 
@@ -18,7 +15,7 @@ export type TestEngine = { app: FastifyInstance; engine: Engine; sql: Sql; url: 
 export async function startTestEngine(overrides: Partial<Config> = {}): Promise<TestEngine> {
   const db = await freshDatabase();
   const config = testConfig({ adminToken: ADMIN, databaseUrl: db.url, ...overrides });
-  const engine = await createEngine(config, db.sql, createLogger('silent'), { scorer: interimScorer });
+  const engine = await createEngine(config, db.sql, createLogger('silent'));
   const app = await buildApp(engine);
   await app.ready();
   return {
@@ -33,6 +30,16 @@ export async function startTestEngine(overrides: Partial<Config> = {}): Promise<
     },
   };
 }
+
+/**
+ * Test traffic posts back milliseconds after its click, reuses one click for many txids and comes from
+ * one address, which the real fraud rules rightly flag. Tests about other things run those rules in
+ * monitor mode (still evaluated, recorded in the evidence, zero points); fraud tests pass their own
+ * `offer.fraud`.
+ */
+export const TEST_TRAFFIC_FRAUD = {
+  rules: { ctit_too_short: { mode: 'monitor' }, multiple_conversions_per_click: { mode: 'monitor' }, ip_burst: { mode: 'monitor' } },
+};
 
 /** Creates an advertiser, a publisher and an offer through the API; returns their bodies. */
 export async function seedCatalog(app: FastifyInstance, opts: { advertiser?: object; publisher?: object; offer?: object } = {}) {
@@ -49,6 +56,7 @@ export async function seedCatalog(app: FastifyInstance, opts: { advertiser?: obj
     url: 'https://adv.example/lp?cid={clickid}',
     payout: '2.50',
     currency: 'USD',
+    fraud: TEST_TRAFFIC_FRAUD,
     ...opts.offer,
   });
   return { advertiser, publisher, offer };
