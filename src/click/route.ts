@@ -10,10 +10,14 @@ const SUB_MAX = 255;
 const UA_MAX = 512;
 
 const sub = z.string().max(SUB_MAX).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters').optional();
-const clickQuery = z.object({
-  pub: z.string({ error: 'is required' }).min(1).max(64),
-  sub1: sub, sub2: sub, sub3: sub, sub4: sub, sub5: sub,
-});
+// Loose: landing-page trackers append their own parameters, which a click must not refuse.
+// Built once: a zod schema compiles itself on first use, so a per-request `.loose()` recompiled it every click.
+const clickQuery = z
+  .object({
+    pub: z.string({ error: 'is required' }).min(1).max(64),
+    sub1: sub, sub2: sub, sub3: sub, sub4: sub, sub5: sub,
+  })
+  .loose();
 
 /** Macros an offer URL may carry; every value is URL-encoded. */
 function landingUrl(template: string, values: Record<string, string>): string {
@@ -24,7 +28,7 @@ export function registerClickRoutes(app: FastifyInstance, engine: Engine): void 
   app.get<{ Params: { offerId: string }; Querystring: Record<string, unknown> }>('/c/:offerId', async (request, reply) => {
     const offer = engine.catalog.offers.get(request.params.offerId);
     if (!offer) throw new ApiError('unknown_offer');
-    const q = parse(clickQuery.loose(), request.query);
+    const q = parse(clickQuery, request.query);
     const publisher = engine.catalog.publishers.get(q.pub);
     if (!publisher) throw new ApiError('unknown_publisher');
     const advertiser = engine.catalog.advertisers.get(offer.advertiserId);
