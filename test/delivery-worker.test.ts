@@ -107,6 +107,8 @@ describe('delivery', () => {
 
     expect(rx.received.map((r) => r.webhookId)).toEqual([id, id, id, id]);
     expect(rx.received.every((r) => r.signatureError === undefined)).toBe(true);
+    expect(new Set(rx.received.map((r) => r.headers['webhook-timestamp'])).size).toBeGreaterThan(1); // fresh timestamps
+    expect(rx.connections()).toBe(1); // one keep-alive connection carried all four tries
     const gaps = rx.received.slice(1).map((r, i) => r.at - rx.received[i]!.at);
     expect(gaps[0]).toBeGreaterThanOrEqual(200);
     expect(gaps[1]).toBeGreaterThanOrEqual(gaps[0]!);

@@ -86,7 +86,7 @@ export async function listConversions(sql: Sql, q: ListQuery) {
     q.clickid && sql`click_id = ${q.clickid}`,
     q.from && sql`created_at >= ${q.from}::timestamptz`,
     q.to && sql`created_at < ${q.to}::timestamptz`,
-    cursor && sql`(created_at, id) < (${cursor.at}::timestamptz, ${cursor.id})`,
+    cursor && sql`(created_at, id) < (${cursor.at}::text::timestamptz, ${cursor.id})`,
   ].filter((c) => !!c);
   const clause = where.reduce((acc, c, i) => (i === 0 ? sql`where ${c}` : sql`${acc} and ${c}`), sql``);
   const rows = await sql<ConversionRow[]>`

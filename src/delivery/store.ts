@@ -117,9 +117,7 @@ export async function claimDue(sql: Sql, p: ClaimParams): Promise<ClaimedDeliver
         where d.publisher_id = r.publisher_id and d.state in ('pending', 'failed')
           and d.next_attempt_at <= now() and d.deadline_at > now()
           and (d.lease_until is null or d.lease_until <= now())
-        -- publisher_id first, although it is fixed: this is the order of deliveries_publisher_open, so
-        -- the planner reads that index instead of walking every publisher's rows in deliveries_due.
-        order by d.publisher_id, d.next_attempt_at
+        order by d.next_attempt_at
         limit r.room
         for update skip locked
       ) c
@@ -167,7 +165,7 @@ export async function leaseOne(sql: Sql, id: string, workerId: string, leaseMs: 
 export async function sweepExpired(sql: Sql): Promise<number> {
   const rows = await sql`update deliveries
     set state = 'expired', lease_until = null, leased_by = null, updated_at = now()
-    where state in ('pending', 'failed') and next_attempt_at <= now() and deadline_at <= now()
+    where state in ('pending', 'failed') and deadline_at <= now() and next_attempt_at <= now()
       and (lease_until is null or lease_until <= now())
     returning 1`;
   return rows.length;
@@ -186,7 +184,7 @@ export async function msUntilNextDue(sql: Sql, skipPublishers: string[]): Promis
       where d.publisher_id = h.publisher_id and d.state in ('pending', 'failed') and d.deadline_at > now()
         -- In flight here or elsewhere: its outcome, or the poll after its lease runs out, brings it back.
         and (d.lease_until is null or d.lease_until <= now())
-      order by d.publisher_id, d.next_attempt_at
+      order by d.next_attempt_at
       limit 1
     ) n
     where h.publisher_id <> all(${skipPublishers}::text[])`;

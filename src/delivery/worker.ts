@@ -72,8 +72,10 @@ export class DeliveryWorker {
   private stopped = false;
   private running: Promise<void> | undefined;
   private rerun = false;
-  /** Attempts were claimed or work was left waiting (no free slot, a publisher at its cap): a finished attempt wakes us. */
+  /** Attempts were claimed or a publisher was at its cap: a publisher slot freeing up wakes us. */
   private backlog = false;
+  /** Every slot of this process was taken: an attempt finishing completely wakes us. */
+  private saturated = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private lastSweep = 0;
@@ -175,7 +177,8 @@ export class DeliveryWorker {
     let claimedAny = false;
     for (;;) {
       const free = this.concurrency - this.inFlight.size;
-      if (free <= 0) {
+      this.saturated = free <= 0;
+      if (this.saturated) {
         this.backlog = true;
         return this.schedule(this.pollMs);
       }
@@ -224,7 +227,7 @@ export class DeliveryWorker {
     this.inFlight.add(work);
     const done = () => {
       this.inFlight.delete(work);
-      if (this.backlog) this.wake();
+      if (this.saturated) this.wake();
     };
     work.then(done, done);
     return work;
