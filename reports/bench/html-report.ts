@@ -26,7 +26,7 @@ function barChart(title: string, bars: Bar[], unit: string, extraMax = 0): strin
   const max = Math.max(extraMax, ...bars.map((b) => b.value), ...bars.map((b) => b.goal ?? 0)) * 1.08 || 1;
   const height = bars.length * ROW_H + 50;
   const x = (v: number) => LABEL_W + (v / max) * BAR_W;
-  const step = niceStep(max / 4);
+  const step = niceStep(max / 5);
   const ticks: string[] = [];
   for (let v = step; v < max; v += step) {
     const label = v >= 1000 ? `${fmtInt(v / 1000)}k` : String(Math.round(v * 100) / 100);
@@ -61,10 +61,10 @@ function barChart(title: string, bars: Bar[], unit: string, extraMax = 0): strin
   );
 }
 
-/** 1, 2 or 5 times a power of ten, at least `raw`. */
+/** 1, 2, 2.5 or 5 times a power of ten, at least `raw`. */
 function niceStep(raw: number): number {
   const p = 10 ** Math.floor(Math.log10(raw || 1));
-  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
   return 10 * p;
 }
 

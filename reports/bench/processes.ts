@@ -66,7 +66,7 @@ export async function startServer(opts: {
   for (;;) {
     if (hasExited) throw new Error(`${opts.name} exited before it was ready:\n${tail()}`);
     if (Date.now() > deadline) {
-      killTree(child);
+      forceKill(child);
       throw new Error(`${opts.name} was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${tail()}`);
     }
     try {
@@ -87,7 +87,7 @@ export async function startServer(opts: {
     async stop() {
       if (hasExited) return exited;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => killTree(child), STOP_TIMEOUT_MS);
+      const timer = setTimeout(() => forceKill(child), STOP_TIMEOUT_MS);
       const code = await exited;
       clearTimeout(timer);
       return code;
@@ -95,7 +95,7 @@ export async function startServer(opts: {
   };
 }
 
-function killTree(child: ChildProcess): void {
+function forceKill(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
@@ -116,7 +116,7 @@ export async function startRedis(): Promise<RedisServer | undefined> {
         url: `redis://127.0.0.1:${port}`,
         async stop() {
           child.kill('SIGTERM');
-          const timer = setTimeout(() => killTree(child), 5_000);
+          const timer = setTimeout(() => forceKill(child), 5_000);
           await exited;
           clearTimeout(timer);
         },
@@ -124,7 +124,7 @@ export async function startRedis(): Promise<RedisServer | undefined> {
     }
     await sleep(100);
   }
-  killTree(child);
+  forceKill(child);
   throw new Error('redis-server did not answer PING within 10 s');
 }
 

@@ -22,8 +22,10 @@ export const DISTINCT_RATIO_GOAL = 0.33;
 export const DUPLICATE_RATIO_GOAL = 0.5;
 const INITIAL_CLICK_POOL = 5_000;
 const MAX_CLICK_POOL = 300_000;
-/** Click IDs minted for the measured run: its expected requests times this. */
-const CLICK_HEADROOM = 1.5;
+/** Click IDs minted for the measured run: its expected requests times this (a warm-up runs slower). */
+const CLICK_HEADROOM = 3;
+/** ...and at least this many per second of the run: minting is cheap, a reused click skews scoring. */
+const MIN_CLICKS_PER_S = 1_000;
 /** Clicks are written in batches within ~20 ms; a postback normally follows its click by far more. */
 const CLICK_FLUSH_WAIT_MS = 500;
 
@@ -150,7 +152,8 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
     await settle(ledger, url);
   }
   if (fixedPool === undefined) {
-    const wanted = Math.min(MAX_CLICK_POOL, Math.ceil(expectedRps * CLICK_HEADROOM * durationS) + connections);
+    const perS = Math.max(MIN_CLICKS_PER_S, expectedRps * CLICK_HEADROOM);
+    const wanted = Math.min(MAX_CLICK_POOL, Math.ceil(perS * durationS) + connections);
     const more = wanted - ledger.clicksLeft;
     if (more > 0) {
       phase(`engine (${variant}): minting ${more.toLocaleString('en-US')} more click IDs for the measured run (not measured)`);

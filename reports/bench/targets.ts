@@ -114,10 +114,13 @@ const QUIET_BELOW_CORES = 0.3;
 /**
  * On a shared machine, waits (up to `maxS`) until it is quiet before a measured run, so a
  * neighbour's test suite does not land inside the figures. Gives up and measures anyway; the
- * run's CPU split and the scenario's checks then say it was disturbed.
+ * run's CPU split and the scenario's checks then say it was disturbed. After one wait in vain the
+ * load is taken as lasting and later runs do not wait again.
  */
+let gaveUpWaiting = false;
+
 export async function waitForQuiet(maxS: number, probe: CpuProbe): Promise<void> {
-  if (maxS <= 0) return;
+  if (maxS <= 0 || gaveUpWaiting) return;
   const started = performance.now();
   const busyElsewhere = async (ms: number) => (await probe.sample(ms))?.otherCores;
   let busy = await busyElsewhere(500);
@@ -126,7 +129,8 @@ export async function waitForQuiet(maxS: number, probe: CpuProbe): Promise<void>
   while (busy !== undefined && busy >= QUIET_BELOW_CORES) {
     const waited = (performance.now() - started) / 1000;
     if (waited >= maxS) {
-      ticker.done(`still ${busy.toFixed(2)} cores busy elsewhere after ${maxS} s; measuring anyway`);
+      ticker.done(`still ${busy.toFixed(2)} cores busy elsewhere after ${maxS} s; measuring anyway, and not waiting again`);
+      gaveUpWaiting = true;
       return;
     }
     ticker.update(waited, 0, `${busy.toFixed(2)} cores busy elsewhere`);
