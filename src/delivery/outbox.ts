@@ -35,3 +35,23 @@ export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], re
   await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
   return ids;
 }
+
+/**
+ * The same, for conversions written earlier in the current transaction, named only by ID: the
+ * publisher and creation time are read from the rows themselves, so this statement can be pipelined
+ * right behind the INSERT that creates them (a conversion not created is simply not joined).
+ */
+export function enqueueDeliveriesOf(tx: TxSql, conversionIds: string[], refireWindowS: number) {
+  const ids = conversionIds.map(() => newId('dlv'));
+  return tx`
+    with queued as (
+      insert into deliveries (id, conversion_id, publisher_id, state, next_attempt_at, deadline_at)
+      select u.id, c.id, c.publisher_id, 'pending',
+             case when p.disabled_at is null then now() else c.created_at + ${refireWindowS}::float8 * interval '1 second' end,
+             c.created_at + ${refireWindowS}::float8 * interval '1 second'
+      from unnest(${ids}::text[], ${conversionIds}::text[]) as u(id, conversion_id)
+      join conversions c on c.id = u.conversion_id
+      left join publishers p on p.id = c.publisher_id
+      returning id)
+    select pg_notify(${DELIVERIES_CHANNEL}, '') from (select 1 from queued limit 1) as any_queued`;
+}

@@ -1,5 +1,5 @@
 import type { TxSql } from '../db/database.js';
-import { enqueueDeliveries } from '../delivery/outbox.js';
+import { enqueueDeliveries, enqueueDeliveriesOf } from '../delivery/outbox.js';
 import type { Decision, ScoreResult } from './types.js';
 
 /**
@@ -58,32 +58,37 @@ const key = (advertiserId: string, txid: string) => `${advertiserId}\u0000${txid
 export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS: number): Promise<CommitOutcome[]> {
   const outcomes = new Array<CommitOutcome | undefined>(items.length);
   const order = items.map((_, i) => i).sort((a, b) => compareKeys(items[a] as CommitItem, items[b] as CommitItem));
+  const fresh = order.map((i) => items[i] as CommitItem).filter((item): item is ScoredItem => item.score !== undefined);
+  const deliverable = fresh.filter((c) => releasesDelivery(c.score.decision, c.status)).map((c) => c.conversionId);
 
-  const insertedMessages = await claimMessageIds(tx, items, order, outcomes);
+  // One round trip for the common case: postgres.js pipelines these statements back to back, and each
+  // later one joins what the earlier ones wrote by the pre-generated conversion IDs, so a postback that
+  // met an existing txid gets no history or outbox row.
+  const [claimed, created] = await Promise.all([
+    claimMessageIds(tx, order.map((i) => items[i] as CommitItem)),
+    insertConversions(tx, fresh),
+    fresh.length > 0 ? insertFirstHistory(tx, fresh) : undefined,
+    deliverable.length > 0 ? enqueueDeliveriesOf(tx, deliverable, refireWindowS) : undefined,
+  ]);
+  const insertedMessages = await refuseReusedMessageIds(tx, items, order, claimed, outcomes);
 
-  const live = order.filter((i) => outcomes[i] === undefined);
-  const created = await insertConversions(tx, live.map((i) => items[i] as CommitItem).filter((item): item is ScoredItem => item.score !== undefined));
-  const createdItems: (CommitItem & { score: ScoreResult; createdAt: Date })[] = [];
+  // A conversion created for a message id that turns out reused with other content is taken back.
+  const undone = order.filter((i) => outcomes[i]?.kind === 'conflict' && created.has((items[i] as CommitItem).conversionId));
+  if (undone.length > 0) {
+    const ids = undone.map((i) => (items[i] as CommitItem).conversionId);
+    await tx`delete from deliveries where conversion_id = any(${ids}::text[])`;
+    await tx`delete from conversion_status_history where conversion_id = any(${ids}::text[])`;
+    await tx`delete from conversions where id = any(${ids}::text[])`;
+  }
+
   const rest: number[] = [];
-  for (const i of live) {
+  for (const i of order) {
+    if (outcomes[i] !== undefined) continue;
     const item = items[i] as CommitItem;
-    const createdAt = created.get(item.conversionId);
-    if (createdAt && item.score) {
-      createdItems.push({ ...item, score: item.score, createdAt });
+    if (item.score && created.has(item.conversionId)) {
       outcomes[i] = { kind: 'created', conversionId: item.conversionId, decision: item.score.decision, reasons: item.score.reasons, status: item.status };
     } else {
       rest.push(i);
-    }
-  }
-  if (createdItems.length > 0) {
-    await insertHistory(tx, createdItems.map((c) => ({ conversionId: c.conversionId, from: null, to: c.status, payoutMinor: c.payoutMinor, currency: c.currency })));
-    const deliverable = createdItems.filter((c) => releasesDelivery(c.score.decision, c.status));
-    if (deliverable.length > 0) {
-      await enqueueDeliveries(
-        tx,
-        deliverable.map((c) => ({ conversionId: c.conversionId, publisherId: c.publisherId, conversionCreatedAt: c.createdAt })),
-        refireWindowS,
-      );
     }
   }
 
@@ -118,38 +123,57 @@ function compareKeys(a: CommitItem, b: CommitItem): number {
   return a.advertiserId < b.advertiserId ? -1 : a.advertiserId > b.advertiserId ? 1 : a.txid < b.txid ? -1 : a.txid > b.txid ? 1 : 0;
 }
 
-/** Binds each webhook-id / jti to its content; a reuse with other content is refused (409). */
-async function claimMessageIds(tx: TxSql, items: CommitItem[], order: number[], outcomes: (CommitOutcome | undefined)[]): Promise<Set<number>> {
-  const withMessage = order.filter((i) => items[i]?.message !== undefined);
-  const inserted = new Set<number>();
-  if (withMessage.length === 0) return inserted;
-  const rows = withMessage.map((i) => ({ i, item: items[i] as CommitItem, msg: (items[i] as CommitItem).message as MessageRef }));
+const messageKey = (advertiserId: string, kind: string, id: string) => `${advertiserId}\u0000${kind}\u0000${id}`;
+
+/** Binds each webhook-id / jti to its content; the keys it could claim come back. */
+async function claimMessageIds(tx: TxSql, sorted: CommitItem[]): Promise<Set<string>> {
+  const rows = sorted.filter((item) => item.message !== undefined);
+  if (rows.length === 0) return new Set();
+  const msg = (r: CommitItem) => r.message as MessageRef;
   const claimed = await tx<{ advertiser_id: string; kind: string; message_id: string }[]>`
     insert into message_ids (advertiser_id, kind, message_id, content_hash, txid)
     select a, k, m, decode(h, 'hex'), t
-    from unnest(${rows.map((r) => r.item.advertiserId)}::text[], ${rows.map((r) => r.msg.kind)}::text[], ${rows.map((r) => r.msg.id)}::text[],
-                ${rows.map((r) => r.msg.hashHex)}::text[], ${rows.map((r) => r.item.txid)}::text[]) as u(a, k, m, h, t)
+    from unnest(${rows.map((r) => r.advertiserId)}::text[], ${rows.map((r) => msg(r).kind)}::text[], ${rows.map((r) => msg(r).id)}::text[],
+                ${rows.map((r) => msg(r).hashHex)}::text[], ${rows.map((r) => r.txid)}::text[]) as u(a, k, m, h, t)
     on conflict do nothing
     returning advertiser_id, kind, message_id`;
-  const claimedKeys = new Set(claimed.map((c) => `${c.advertiser_id}\u0000${c.kind}\u0000${c.message_id}`));
-  const msgKey = (r: (typeof rows)[number]) => `${r.item.advertiserId}\u0000${r.msg.kind}\u0000${r.msg.id}`;
+  return new Set(claimed.map((c) => messageKey(c.advertiser_id, c.kind, c.message_id)));
+}
+
+/**
+ * A message id claimed before (by an earlier postback, or by an earlier item of this group) must carry
+ * the same content: a reuse with other content is refused (409). Returns the items whose claim was new.
+ */
+async function refuseReusedMessageIds(
+  tx: TxSql,
+  items: CommitItem[],
+  order: number[],
+  claimed: Set<string>,
+  outcomes: (CommitOutcome | undefined)[],
+): Promise<Set<number>> {
+  const inserted = new Set<number>();
   const seen = new Set<string>();
-  const toCheck: typeof rows = [];
-  for (const r of rows) {
-    const k = msgKey(r);
-    if (claimedKeys.has(k) && !seen.has(k)) inserted.add(r.i);
-    else toCheck.push(r);
+  const toCheck: number[] = [];
+  for (const i of order) {
+    const item = items[i] as CommitItem;
+    if (!item.message) continue;
+    const k = messageKey(item.advertiserId, item.message.kind, item.message.id);
+    if (claimed.has(k) && !seen.has(k)) inserted.add(i);
+    else toCheck.push(i);
     seen.add(k);
   }
   if (toCheck.length === 0) return inserted;
+  const checks = toCheck.map((i) => items[i] as CommitItem);
   const stored = await tx<{ advertiser_id: string; kind: string; message_id: string; h: string }[]>`
     select advertiser_id, kind, message_id, encode(content_hash, 'hex') as h from message_ids
     where (advertiser_id, kind, message_id) in (
-      select * from unnest(${toCheck.map((r) => r.item.advertiserId)}::text[], ${toCheck.map((r) => r.msg.kind)}::text[], ${toCheck.map((r) => r.msg.id)}::text[]))`;
-  const hashes = new Map(stored.map((s) => [`${s.advertiser_id}\u0000${s.kind}\u0000${s.message_id}`, s.h]));
-  for (const r of toCheck) {
-    if (hashes.get(msgKey(r)) !== r.msg.hashHex) {
-      outcomes[r.i] = { kind: 'conflict', message: `${r.msg.kind === 'webhook' ? 'webhook-id' : 'jti'} was already used for different content` };
+      select * from unnest(${checks.map((r) => r.advertiserId)}::text[], ${checks.map((r) => r.message?.kind ?? '')}::text[],
+                           ${checks.map((r) => r.message?.id ?? '')}::text[]))`;
+  const hashes = new Map(stored.map((s) => [messageKey(s.advertiser_id, s.kind, s.message_id), s.h]));
+  for (const i of toCheck) {
+    const { advertiserId, message } = items[i] as CommitItem & { message: MessageRef };
+    if (hashes.get(messageKey(advertiserId, message.kind, message.id)) !== message.hashHex) {
+      outcomes[i] = { kind: 'conflict', message: `${message.kind === 'webhook' ? 'webhook-id' : 'jti'} was already used for different content` };
     }
   }
   return inserted;
@@ -187,6 +211,15 @@ export async function insertHistory(tx: TxSql, rows: HistoryRow[]): Promise<void
     select * from unnest(${rows.map((r) => r.conversionId)}::text[], ${rows.map((r) => r.from)}::text[], ${rows.map((r) => r.to)}::text[],
                          ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[],
                          ${rows.map((r) => r.source ?? 's2s')}::text[])`;
+}
+
+/** The first history row of each conversion created just before in this transaction (joined by ID). */
+function insertFirstHistory(tx: TxSql, rows: ScoredItem[]) {
+  return tx`insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
+    select u.id, null, u.st, u.payout, u.cur, 's2s'
+    from unnest(${rows.map((r) => r.conversionId)}::text[], ${rows.map((r) => r.status)}::text[],
+                ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[]) as u(id, st, payout, cur)
+    where exists (select 1 from conversions c where c.id = u.id)`;
 }
 
 async function lockExisting(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Existing>> {
