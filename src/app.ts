@@ -16,6 +16,7 @@ import { registerPostbackRoutes } from './postback/route.js';
 import { registerPixelRoutes } from './pixel/route.js';
 import { registerReconcileRoutes } from './reconcile/route.js';
 import { registerReportRoutes } from './reports/route.js';
+import { registerReviewRoutes } from './review/route.js';
 import { registerUiRoutes } from './ui/route.js';
 
 /** Builds the HTTP layer over an engine; tests use `inject()`, main.ts listens. */
@@ -64,6 +65,7 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   registerClickRoutes(app, engine);
   registerPostbackRoutes(app, engine, engine.intake);
   registerConversionRoutes(app, engine);
+  registerReviewRoutes(app, engine);
   registerPixelRoutes(app, engine);
   registerReconcileRoutes(app, engine);
   registerReportRoutes(app, engine);

@@ -8,7 +8,28 @@ describe('payout_mismatch', () => {
   it("fires on any difference from the offer's payout by default", () => {
     expect(evaluate(payoutMismatch, sent(250n))).toMatchObject({ evaluated: true, fired: false, value: '2.50 USD', threshold: '2.50 USD' });
     expect(evaluate(payoutMismatch, sent(251n))).toMatchObject({ fired: true, value: '2.51 USD', note: "above the offer's payout" });
-    expect(evaluate(payoutMismatch, sent(100n))).toMatchObject({ fired: true, note: "below the offer's payout" });
+    expect(evaluate(payoutMismatch, sent(200n))).toMatchObject({ fired: true, note: "below the offer's payout" });
+  });
+
+  it('is worth its own points for a small difference and largePoints (40) from 50 % away, either way', () => {
+    // 50 % of 2.50 is 1.25: 3.74 and 1.26 are small, 3.75 and 1.25 are large.
+    for (const minor of [374n, 126n, 251n]) expect(evaluate(payoutMismatch, sent(minor)).points, String(minor)).toBeUndefined();
+    expect(evaluate(payoutMismatch, sent(375n))).toMatchObject({ fired: true, points: 40, note: "above the offer's payout by 50% or more: a large mismatch" });
+    expect(evaluate(payoutMismatch, sent(125n))).toMatchObject({ fired: true, points: 40, note: "below the offer's payout by 50% or more: a large mismatch" });
+    expect(evaluate(payoutMismatch, sent(2500n))).toMatchObject({ points: 40, value: '25.00 USD' });
+    expect(evaluate(payoutMismatch, sent(375n), { settings: { largePct: 100, largePoints: 60 } }).points).toBeUndefined();
+    expect(evaluate(payoutMismatch, sent(500n), { settings: { largePct: 100, largePoints: 60 } }).points).toBe(60);
+  });
+
+  it('a large difference inside the tolerance is no mismatch at all', () => {
+    expect(evaluate(payoutMismatch, sent(500n), { settings: { tolerancePct: 200 } })).toMatchObject({ fired: false });
+    expect(evaluate(payoutMismatch, sent(500n), { settings: { tolerancePct: 200 } }).points).toBeUndefined();
+  });
+
+  it('any payout on a free offer is a large mismatch', () => {
+    const offer = testOffer({ payoutMinor: 0n });
+    expect(evaluate(payoutMismatch, scoreInput({ offer, payoutMinor: 1n, payoutSent: true }))).toMatchObject({ fired: true, points: 40 });
+    expect(evaluate(payoutMismatch, scoreInput({ offer, payoutMinor: 0n, payoutSent: true })).fired).toBe(false);
   });
 
   it('fires on another currency', () => {

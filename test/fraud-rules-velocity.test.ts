@@ -91,10 +91,12 @@ describe('binomial upper tail', () => {
 
 describe('conversion_rate_spike', () => {
   const input = scoreInput({ click: click('198.51.100.7') });
-  const baseline = { conversions: 200, clicks: 10_000 }; // 2 %
+  /** The offer's counts include the segment's own; its baseline is the rest of the offer, 200 / 10,000 = 2 %. */
+  const segment = (conversions: number, clicks: number) =>
+    counts({ offerBaseline: { conversions: 200 + conversions, clicks: 10_000 + clicks }, segment: { conversions, clicks } });
 
-  it('fires when a segment converts significantly and at least 3x above the offer baseline', () => {
-    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 15, clicks: 100 } }) });
+  it('fires when a segment converts significantly and at least 3x above the rest of the offer', () => {
+    const out = evaluate(conversionRateSpike, input, { counts: segment(15, 100) });
     expect(out).toMatchObject({
       evaluated: true,
       fired: true,
@@ -102,40 +104,67 @@ describe('conversion_rate_spike', () => {
       scope: 'offer off_test, publisher pub_test, sub1 "sub-a"',
       threshold: { alpha: 1e-4, minLift: 3, minConversions: 10 },
       value: { conversions: 15, clicks: 100, rate: 0.15, baselineRate: 0.02, lift: 7.5 },
+      note: expect.stringMatching(/^baseline: the rest of the offer, 200 conversions \/ 10000 clicks over 7 UTC days/),
     });
     expect((out.value as { pValue: number }).pValue).toBeLessThan(1e-4);
   });
 
+  it('leaves the segment out of its own baseline, so a large segment cannot raise its own bar', () => {
+    // The segment is a third of the offer's clicks: with it, the offer converts at 8.2 % (lift 4.3);
+    // without it, at 2 % (lift 17.5).
+    const out = evaluate(conversionRateSpike, input, { counts: segment(1750, 5000) });
+    expect(out).toMatchObject({ fired: true, points: 40, value: { baselineRate: 0.02, lift: 17.5 } });
+  });
+
+  it('is worth 25 points from 3x the baseline and strongPoints (40) from 4x', () => {
+    const at = (conversions: number, clicks: number, settings = {}) => evaluate(conversionRateSpike, input, { counts: segment(conversions, clicks), settings });
+    // 2 % baseline: 40/1000 is 2x (no spike), 70/1000 is 3.5x (a spike), 80/1000 is 4x (a strong one).
+    expect(at(40, 1000).fired).toBe(false);
+    const spike = at(70, 1000);
+    expect(spike).toMatchObject({ fired: true, threshold: { minLift: 3, strongLift: 4 } });
+    expect(spike.points).toBeUndefined();
+    expect(spike.note).not.toMatch(/strong/);
+    expect(at(79, 1000).points).toBeUndefined();
+    expect(at(80, 1000)).toMatchObject({ fired: true, points: 40, note: expect.stringMatching(/a strong spike \(4x the baseline or more\)$/) });
+    expect(at(100, 1000, { strongLift: 8, strongPoints: 30 }).points).toBeUndefined();
+    expect(at(200, 1000, { strongLift: 8, strongPoints: 30 }).points).toBe(30);
+  });
+
   it('does not fire below the minimum volume, however high the rate', () => {
-    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 9, clicks: 10 } }) });
+    const out = evaluate(conversionRateSpike, input, { counts: segment(9, 10) });
     expect(out).toMatchObject({ evaluated: true, fired: false, note: expect.stringMatching(/minimum volume/) });
   });
 
   it('does not fire for a significant but small difference (honest sources differ)', () => {
     // 2.5x the baseline over 20,000 clicks is overwhelmingly significant, yet below the minimum lift.
-    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 1000, clicks: 20_000 } }) });
+    const out = evaluate(conversionRateSpike, input, { counts: segment(1000, 20_000) });
     expect(out.fired).toBe(false);
   });
 
   it('does not fire for a rate within chance of the baseline', () => {
-    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 12, clicks: 300 } }) });
+    const out = evaluate(conversionRateSpike, input, { counts: segment(12, 300) });
     expect(out.fired).toBe(false);
   });
 
   it('is not evaluated when click counts were lost (more conversions than clicks in the cohort)', () => {
-    const out = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: baseline, segment: { conversions: 12, clicks: 3 } }) });
+    const out = evaluate(conversionRateSpike, input, { counts: segment(12, 3) });
     expect(out).toMatchObject({ evaluated: false, fired: false, note: 'more conversions (12) than recorded clicks (3): the click counts are incomplete' });
   });
 
   it('uses a configured baseline rate when the offer sets one', () => {
     const c = counts({ offerBaseline: { conversions: 0, clicks: 0 }, segment: { conversions: 15, clicks: 100 } });
-    expect(evaluate(conversionRateSpike, input, { counts: c, settings: { baselineRate: 0.02 } })).toMatchObject({ fired: true, note: 'configured baseline rate' });
+    expect(evaluate(conversionRateSpike, input, { counts: c, settings: { baselineRate: 0.02 } })).toMatchObject({
+      fired: true,
+      note: expect.stringMatching(/^configured baseline rate; /),
+    });
     expect(evaluate(conversionRateSpike, input, { counts: c, settings: { baselineRate: 0.1 } }).fired).toBe(false);
   });
 
-  it('is not evaluated without enough offer history, the click row, or counts', () => {
-    const young = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: { conversions: 5, clicks: 999 } }) });
-    expect(young).toMatchObject({ evaluated: false, note: expect.stringMatching(/999 clicks over 7 days; its baseline needs 1000/) });
+  it('is not evaluated without enough offer history besides the segment, the click row, or counts', () => {
+    // 1,099 clicks on the offer, 100 of them the segment's: the rest has 999.
+    const young = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: { conversions: 5, clicks: 1099 }, segment: { conversions: 1, clicks: 100 } }) });
+    expect(young).toMatchObject({ evaluated: false, note: 'the rest of the offer has 999 clicks over 7 days; its baseline needs 1000' });
+    expect(evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: { conversions: 5, clicks: 1100 }, segment: { conversions: 1, clicks: 100 } }) }).evaluated).toBe(true);
     expect(evaluate(conversionRateSpike, scoreInput({ click: undefined })).note).toMatch(/sub1 is unknown/);
     expect(evaluate(conversionRateSpike, input, { countsError: 'timeout' }).note).toBe('shared counters unavailable: timeout');
   });

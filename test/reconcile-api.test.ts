@@ -177,7 +177,9 @@ describe('npm run reconcile', () => {
     expect(out.code, out.stderr).toBe(0);
     const body = JSON.parse(out.stdout) as RunBody;
     expect(body).toMatchObject({ from: w.from, to: w.to, trigger: 'cli', state: 'done' });
-    expect(out.stderr).toContain('[7/7]');
+    // Progress: one line per slice and step without a terminal, ending with the report files.
+    expect(out.stderr).toMatch(/\[(\d+)\/\1\] report files/);
+    expect(out.stderr).toMatch(/\[1\/\d+\] root causes/);
     const [row] = await t.sql`select trigger, state from reconciliation_runs where id = ${body.id}`;
     expect(row).toEqual({ trigger: 'cli', state: 'done' });
   }, 60_000);
@@ -195,3 +197,32 @@ function windowDates() {
   const w = windowNow();
   return { from: new Date(w.from), to: new Date(w.to) };
 }
+
+describe('a node that stops', () => {
+  it('stops a run in progress after its current statement: 503, the run failed, the lock free', async () => {
+    // A month, so the run has many slices to work through when the node starts to stop.
+    const to = new Date();
+    const from = new Date(to.getTime() - 30 * 86_400_000);
+    const pending = startRun(t.app, { from: from.toISOString(), to: to.toISOString() });
+    for (let i = 0; i < 100; i++) {
+      const [running] = await t.sql`select id from reconciliation_runs where state = 'running'`;
+      if (running) break;
+      await sleep(10);
+    }
+    t.engine.reconciler.interrupt();
+    const res = await pending;
+    expectApiError(res, 503, 'unavailable');
+    const [last] = await t.sql`select state, error from reconciliation_runs order by started_at desc limit 1`;
+    expect(last).toMatchObject({ state: 'failed' });
+    expect(last?.error).toMatch(/shutting down/);
+    const holder = await t.sql.reserve();
+    try {
+      const [lock] = await holder`select pg_try_advisory_lock(${RECONCILE_LOCK_KEY}) as ok`;
+      expect(lock?.ok).toBe(true);
+      await holder`select pg_advisory_unlock(${RECONCILE_LOCK_KEY})`;
+    } finally {
+      holder.release();
+    }
+    expectApiError(await startRun(t.app, windowNow()), 503, 'unavailable');
+  });
+});

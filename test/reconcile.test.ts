@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { auth, seedCatalog, startTestEngine, TEST_TRAFFIC_FRAUD, type TestEngine } from './helpers/engine.js';
 import { startReceiver, type Receiver } from './helpers/delivery-receiver.js';
 import { mintClick, signedGetUrl, uniqueTx } from './helpers/postback.js';
 import { businessSnapshot, firePixel, reconcile, removeRunFiles, sendPostback, sleep, sumFor, windowNow, type RunBody } from './helpers/reconcile.js';
@@ -22,7 +22,7 @@ async function newOffer(advertiserId = advId, extra: object = {}): Promise<strin
     method: 'POST',
     url: '/v1/offers',
     headers: auth(),
-    payload: { advertiserId, name: 'o', url: 'https://adv.example/?cid={clickid}', payout: '2.50', currency: 'USD', ...extra },
+    payload: { advertiserId, name: 'o', url: 'https://adv.example/?cid={clickid}', payout: '2.50', currency: 'USD', fraud: TEST_TRAFFIC_FRAUD, ...extra },
   });
   expect(res.statusCode, res.body).toBe(201);
   return res.json().id;

@@ -23,7 +23,7 @@ export type Measurement = {
   window?: string;
   scope?: string;
   note?: string;
-  /** What this hit is worth when it is a weaker form of the rule's signal; the rule's `points` otherwise. */
+  /** What this hit is worth when it is a weaker or stronger form of the rule's signal; the rule's `points` otherwise. */
   points?: number;
 };
 

@@ -6,16 +6,14 @@ import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { removeRunReports, writeRunReports } from '../reports/run-files.js';
 import { acquireRunLock } from './lock.js';
-import { recoverPixelOnly } from './recovery.js';
-import { expireDeliveries, refireDeliveries } from './refire.js';
-import { recordRootCauses } from './root-causes.js';
 import { failAbandonedRuns, failRun, findDoneRun, finishRun, insertRun, loadRun, pruneRuns, runningRunId, type Trigger } from './runs-store.js';
-import { compareWindow, type RunWindow } from './window.js';
+import { rest, sliceWindow, STEPS } from './steps.js';
+import type { RunWindow } from './window.js';
 
 /**
- * A reconciliation run, start to finish: take the cluster-wide lock, record the run, then each step
- * as its own short statement (root causes, recovery, re-fire, expiry, comparison, totals), release
- * the lock and write the report files. Short statements rather than one long transaction: a
+ * A reconciliation run, start to finish: take the cluster-wide lock, record the run, work through
+ * its window slice by slice (steps.ts), sum the totals, release the lock and write the report
+ * files. Each step is its own short statement rather than one long transaction: a
  * recovered conversion's row lock would otherwise hold a late S2S postback for that txid waiting
  * until the whole run committed. Every step is idempotent, so a run cut short by a crash is simply
  * completed by the next one.
@@ -57,8 +55,6 @@ export type ReconcilerDeps = {
   reportsDir?: string;
 };
 
-const STEPS = ['root causes', 'recovery', 're-fire', 'expiry', 'comparison', 'totals', 'report files'] as const;
-
 export class Reconciler {
   readonly reportsDir: string;
   private closing = false;
@@ -77,15 +73,22 @@ export class Reconciler {
     return work;
   }
 
-  /** Stops starting steps; a run in progress ends after its current statement (marked failed) and is awaited. */
-  async close(): Promise<void> {
+  get stopping(): boolean {
+    return this.closing;
+  }
+
+  /** No new runs; a run in progress stops after its current statement and is marked failed. */
+  interrupt(): void {
     this.closing = true;
+  }
+
+  async close(): Promise<void> {
+    this.interrupt();
     await Promise.allSettled([...this.active]);
   }
 
   private async execute(req: RunRequest): Promise<RunOutcome> {
     const { sql, config, log } = this.deps;
-    const progress = (i: number) => req.onProgress?.({ step: i + 1, steps: STEPS.length, label: STEPS[i] as string });
     const session = await acquireRunLock(sql, req.waitMs);
     if (!session) return { kind: 'busy', runningId: await runningRunId(sql) };
     const { db } = session;
@@ -104,22 +107,24 @@ export class Reconciler {
       await insertRun(db, id, req, req.trigger, req.requestedBy ?? null);
       started = true;
       const window: RunWindow = { from: req.from, to: req.to };
-      const steps: [string, () => Promise<unknown>][] = [
-        ['rootCauses', () => recordRootCauses(db, id, window, config.pixelGraceS)],
-        ['recovery', () => recoverPixelOnly(db, id, config.pixelGraceS)],
-        ['refire', () => refireDeliveries(db, id, window)],
-        ['expiry', () => expireDeliveries(db, id, window)],
-        ['comparison', () => compareWindow(db, id, window)],
-      ];
-      for (const [i, [name, step]] of steps.entries()) {
-        if (this.closing) throw new Error('interrupted: the engine is shutting down');
-        progress(i);
-        const t0 = performance.now();
-        await step();
-        stepMs[name] = Math.round(performance.now() - t0);
+      const slices = sliceWindow(window);
+      const steps = slices.length * STEPS.length + 2;
+      const ctx = { db, runId: id, window, config };
+      for (const step of STEPS) stepMs[step.name] = 0;
+      for (const [s, slice] of slices.entries()) {
+        for (const [i, step] of STEPS.entries()) {
+          if (this.closing) throw new Error('interrupted: the engine is shutting down');
+          req.onProgress?.({ step: s * STEPS.length + i + 1, steps, label: `${step.label}, ${slice.from.toISOString().slice(0, 13)}h` });
+          const t0 = performance.now();
+          await step.run(ctx, slice);
+          const ms = performance.now() - t0;
+          stepMs[step.name] = (stepMs[step.name] ?? 0) + Math.round(ms);
+          await rest(ms);
+        }
       }
-      progress(steps.length);
+      req.onProgress?.({ step: steps - 1, steps, label: 'totals' });
       await finishRun(db, id, stepMs);
+      req.onProgress?.({ step: steps, steps, label: 'report files' });
     } catch (err) {
       if (!started) throw err;
       await failRun(sql, id, err instanceof Error ? err.message : String(err), stepMs).catch(() => undefined);
@@ -127,7 +132,6 @@ export class Reconciler {
     } finally {
       await session.release().catch((err) => log.error({ err }, 'releasing the reconciliation lock failed'));
     }
-    progress(STEPS.length - 1);
     const files = await this.writeReports(id);
     return { kind: 'done', id, files };
   }

@@ -1,5 +1,6 @@
 import { DEFAULT_FLAG_AT } from '../admin/schemas.js';
 import type { Sql } from '../db/database.js';
+import type { RunWindow } from './window.js';
 
 /**
  * Recovery: a pixel-only conversion whose S2S postback is still missing PIXEL_GRACE_S after its
@@ -14,13 +15,15 @@ import type { Sql } from '../db/database.js';
  * first owns the txid. The score is the offer's flag threshold: flagged, and no more suspicious than that.
  */
 
-export async function recoverPixelOnly(db: Sql, runId: string, graceS: number): Promise<number> {
+/** Recovers the run's eligible pixel-only units first seen in `w`. Returns how many. */
+export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, graceS: number): Promise<number> {
   const grace = db`${graceS}::float8 * interval '1 second'`;
-  const rows = await db`
+  const rows = await db<{ n: number }[]>`
     with candidates as (
       select r.*
       from reconciliation_root_causes r
       where r.run_id = ${runId} and r.existing_conversion_id is null and r.pixel_at <= now() - ${grace}
+        and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
     ), inserted as (
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
         sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
@@ -48,15 +51,16 @@ export async function recoverPixelOnly(db: Sql, runId: string, graceS: number): 
     ), history as (
       insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
       select id, null, 'approved', payout_minor, currency, 'pixel' from inserted
+    ), counted as (
+      insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
+      select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, count(*), 0, 0
+      from inserted
+      group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
+      on conflict (run_id, offer_id, publisher_id, hour) do update set recovered = reconciliation_rows.recovered + excluded.recovered
     )
-    insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
-    select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, count(*), 0, 0
-    from inserted
-    group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
-    on conflict (run_id, offer_id, publisher_id, hour) do update set recovered = excluded.recovered
-    returning recovered`;
-  const recovered = rows.reduce((n, r) => n + Number(r.recovered), 0);
-  if (recovered > 0) await linkRecovered(db, runId);
+    select count(*)::int as n from inserted`;
+  const recovered = rows[0]?.n ?? 0;
+  if (recovered > 0) await linkRecovered(db, runId, w);
   return recovered;
 }
 
@@ -66,10 +70,11 @@ export async function recoverPixelOnly(db: Sql, runId: string, graceS: number): 
  * are serialised, and only the reconciler creates pixel conversions. A separate statement, driven by
  * the unique key: inside the insert above, the planner has no row estimates for its output.
  */
-async function linkRecovered(db: Sql, runId: string): Promise<void> {
+async function linkRecovered(db: Sql, runId: string, w: RunWindow): Promise<void> {
   await db`
     update reconciliation_root_causes r set recovered_conversion_id = c.id
     from conversions c
     where r.run_id = ${runId} and r.existing_conversion_id is null
+      and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
       and c.advertiser_id = r.advertiser_id and c.txid = r.txid and c.click_id = r.click_id and c.source = 'pixel'`;
 }

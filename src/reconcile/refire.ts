@@ -18,9 +18,10 @@ import type { RunWindow } from './window.js';
  * whoever made it, so each is reported once.
  */
 
-export async function refireDeliveries(db: Sql, runId: string, w: RunWindow): Promise<number> {
-  const window = db`tstzrange(${w.from.toISOString()}::timestamptz, ${w.to.toISOString()}::timestamptz, '[)')`;
-  const rows = await db`
+/** Re-fires the deliveries of conversions created in `w`, a slice of the run's window `run` (the mark). */
+export async function refireDeliveries(db: Sql, runId: string, w: RunWindow, run: RunWindow): Promise<number> {
+  const window = db`tstzrange(${run.from.toISOString()}::timestamptz, ${run.to.toISOString()}::timestamptz, '[)')`;
+  const rows = await db<{ n: number }[]>`
     with refired as (
       update deliveries d
       set next_attempt_at = now(), refired_at = now(), refire_window = ${window}, updated_at = now()
@@ -34,22 +35,24 @@ export async function refireDeliveries(db: Sql, runId: string, w: RunWindow): Pr
         and p.disabled_at is null
         and d.refire_window is distinct from ${window}
       returning c.offer_id, c.publisher_id, c.created_at
+    ), counted as (
+      insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
+      select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0, count(*), 0
+      from refired
+      group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
+      on conflict (run_id, offer_id, publisher_id, hour) do update set refired = reconciliation_rows.refired + excluded.refired
     )
-    insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
-    select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0, count(*), 0
-    from refired
-    group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
-    on conflict (run_id, offer_id, publisher_id, hour) do update set refired = excluded.refired
-    returning refired`;
-  const total = rows.reduce((n, r) => n + Number(r.refired), 0);
+    select count(*)::int as n from refired`;
+  const total = rows[0]?.n ?? 0;
   if (total > 0) await db`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
   return total;
 }
 
+/** Expires, and counts once, the deliveries of conversions created in `w`. */
 export async function expireDeliveries(db: Sql, runId: string, w: RunWindow): Promise<number> {
   const from = w.from.toISOString();
   const to = w.to.toISOString();
-  const rows = await db`
+  const rows = await db<{ n: number }[]>`
     with expired_now as (
       update deliveries d
       set state = 'expired', lease_until = null, leased_by = null, expiry_reported_by = ${runId}, updated_at = now()
@@ -69,14 +72,15 @@ export async function expireDeliveries(db: Sql, runId: string, w: RunWindow): Pr
         and d.state = 'expired' and d.expiry_reported_by is null
         and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
       returning c.offer_id, c.publisher_id, c.created_at
-    ), counted as (
+    ), found as (
       select * from expired_now union all select * from expired_before
+    ), counted as (
+      insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
+      select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0, 0, count(*)
+      from found
+      group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
+      on conflict (run_id, offer_id, publisher_id, hour) do update set expired = reconciliation_rows.expired + excluded.expired
     )
-    insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
-    select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0, 0, count(*)
-    from counted
-    group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
-    on conflict (run_id, offer_id, publisher_id, hour) do update set expired = excluded.expired
-    returning expired`;
-  return rows.reduce((n, r) => n + Number(r.expired), 0);
+    select count(*)::int as n from found`;
+  return rows[0]?.n ?? 0;
 }

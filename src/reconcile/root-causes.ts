@@ -34,22 +34,35 @@ export const ROOT_CAUSES = [
 
 export type RootCause = (typeof ROOT_CAUSES)[number];
 
-/** Records a root cause for every pixel-only unit first seen in the window. Returns how many. */
+/** Records a root cause for every pixel-only unit first seen in `w`. Returns how many. */
 export async function recordRootCauses(db: Sql, runId: string, w: RunWindow, graceS: number): Promise<number> {
   const from = w.from.toISOString();
   const to = w.to.toISOString();
   const grace = db`${graceS}::float8 * interval '1 second'`;
+  const NEAR = db`interval '1 hour'`;
   const rows = await db`
-    with pixel_only as materialized (
+    with near as materialized (
+      -- S2S conversions around the window: the pixels of matched units (the common case) leave by a
+      -- hash anti-join before any per-unit work.
+      select advertiser_id, txid, click_id from conversions
+      where source = 's2s' and created_at >= ${from}::timestamptz - ${NEAR} and created_at < ${to}::timestamptz + ${NEAR}
+    ), unmatched as materialized (
+      select p.* from pixel_events p
+      where p.created_at >= ${from}::timestamptz and p.created_at < ${to}::timestamptz
+        and not exists (select 1 from near n where n.advertiser_id = p.advertiser_id and n.txid = p.txid and n.click_id = p.click_id)
+    ), units as (
+      select distinct on (advertiser_id, txid, click_id) * from unmatched order by advertiser_id, txid, click_id, created_at, id
+    ), pixel_only as materialized (
+      -- The rest by correlated lookups on indexes: a join would scan both whole tables once per slice.
       select p.*, c.id as existing_id, c.source as existing_source
-      from (
-        select distinct on (advertiser_id, txid, click_id) *
-        from pixel_events
-        where created_at >= ${from}::timestamptz and created_at < ${to}::timestamptz
-        order by advertiser_id, txid, click_id, created_at, id
-      ) p
-      left join conversions c on c.advertiser_id = p.advertiser_id and c.txid = p.txid
+      from units p
+      -- At most one row (the unique key); the limit keeps the planner from turning this into a join.
+      left join lateral (
+        select c.id, c.source, c.click_id from conversions c where c.advertiser_id = p.advertiser_id and c.txid = p.txid limit 1
+      ) c on true
       where not coalesce(c.source = 's2s' and c.click_id = p.click_id, false)
+        -- First seen in an earlier window (window.ts): not this one's to explain.
+        and (select min(e.created_at) from pixel_events e where e.click_id = p.click_id and e.txid = p.txid) >= ${from}::timestamptz
     )
     insert into reconciliation_root_causes (run_id, advertiser_id, txid, click_id, click_created_at, offer_id, publisher_id, event,
       pixel_at, user_ip, user_agent, existing_conversion_id, cause, error_code, reason, attempts, last_attempt_at, rate_limited)

@@ -62,6 +62,9 @@ type IdParams = { Params: { id: string } };
 
 export function registerReconcileRoutes(app: FastifyInstance, engine: Engine): void {
   const finance = requireRole(engine.tokens, 'finance');
+  // A stopping node must not keep its HTTP drain waiting for a long run: the run stops after its
+  // current statement (each is idempotent) and the next run, on any node, does the rest.
+  app.addHook('preClose', async () => engine.reconciler.interrupt());
 
   app.post('/v1/reconciliations', { onRequest: finance }, async (request, reply) => {
     const body = parse(runBody, request.body);
@@ -75,6 +78,7 @@ export function registerReconcileRoutes(app: FastifyInstance, engine: Engine): v
         waitMs: API_LOCK_WAIT_MS,
       });
     } catch (err) {
+      if (engine.reconciler.stopping) throw new ApiError('unavailable', 'This node is shutting down; run the reconciliation again (on any node).');
       if (!(err instanceof RunFailed)) throw err;
       if (isDatabaseUnavailable(err.cause)) throw new ApiError('unavailable', 'PostgreSQL became unreachable during the run; run it again.');
       request.log.error({ err }, 'reconciliation run failed');

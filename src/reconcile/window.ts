@@ -11,23 +11,31 @@ import type { Sql } from '../db/database.js';
  * its unit stays pixel-only until the late postback completes it.
  *
  * Each unit belongs to exactly one window and one hour: those of its first sighting, the earlier of
- * its pixel and its S2S conversion. So adjacent windows never count a unit twice, and in every row
+ * its first pixel and its S2S conversion. So adjacent windows never count a unit twice, a run may
+ * work through its window in slices (see reconciler.ts) with the same result, and in every row
  * s2s = matched + s2sOnly and pixel = matched + pixelOnly.
  */
 
 export type RunWindow = { from: Date; to: Date };
 
+/** Around a window, the pixels read in bulk: most S2S postbacks follow their pixel within the hour. */
+const NEAR_S = 3600;
+/** A pixel is accepted for a click up to 5 minutes in its future (click-validity.ts); twice that, to be safe. */
+const PIXEL_BEFORE_CLICK_S = 600;
+
 /** Largest window one run may cover (API and CLI): a month of hourly rows, still one sitting of work. */
 export const MAX_WINDOW_DAYS = 31;
 
-/** Writes the comparison columns of the run's rows (action columns are filled by their own steps). */
+/** Adds the units first seen in `w` to the comparison columns of the run's rows. */
 export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promise<number> {
   const from = w.from.toISOString();
   const to = w.to.toISOString();
+  const NEAR = db`${NEAR_S}::float8 * interval '1 second'`;
+  const SKEW = db`${PIXEL_BEFORE_CLICK_S}::float8 * interval '1 second'`;
   const rows = await db`
-    -- Materialised: inlined, the pixel lookup below would run once per reference.
+    -- Materialised (here and below): inlined, a correlated lookup would run once per reference.
     with s2s as materialized (
-      select c.offer_id, c.publisher_id, c.created_at,
+      select c.advertiser_id, c.txid, c.click_id, c.offer_id, c.publisher_id, c.created_at,
              (select min(pe.created_at) from pixel_events pe where pe.click_id = c.click_id and pe.txid = c.txid) as pixel_at
       from conversions c
       where c.source = 's2s' and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
@@ -37,19 +45,26 @@ export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promi
       from pixel_events p
       where p.created_at >= ${from}::timestamptz and p.created_at < ${to}::timestamptz
       group by p.advertiser_id, p.txid, p.click_id
-    ), px_units as (
-      select px.offer_id, px.publisher_id, px.pixel_at, c.created_at as s2s_at
-      from px
-      left join conversions c
-        on c.advertiser_id = px.advertiser_id and c.txid = px.txid and c.click_id = px.click_id and c.source = 's2s'
+    ), px_rest as materialized (
+      -- Units with their S2S inside the window are counted from the S2S side: they leave by a hash
+      -- anti-join (the common case) before any per-unit work below.
+      select * from px
+      where not exists (select 1 from s2s where s2s.click_id = px.click_id and s2s.txid = px.txid and s2s.advertiser_id = px.advertiser_id)
+    ), px_units as materialized (
+      -- Correlated lookups by index: a join would scan both whole tables once per slice. A unit
+      -- whose pixel fired earlier (for another event) was first seen in an earlier window.
+      select px.offer_id, px.publisher_id, px.pixel_at,
+             (select c.created_at from conversions c
+              where c.advertiser_id = px.advertiser_id and c.txid = px.txid and c.click_id = px.click_id and c.source = 's2s') as s2s_at
+      from px_rest px
+      where (select min(e.created_at) from pixel_events e where e.click_id = px.click_id and e.txid = px.txid) >= ${from}::timestamptz
     ), units as (
       -- least() skips a null pixel time.
       select offer_id, publisher_id, least(created_at, pixel_at) as t, true as has_s2s, pixel_at is not null as has_pixel
       from s2s
       where pixel_at is null or pixel_at >= ${from}::timestamptz
       union all
-      -- Units with their S2S inside the window were counted above; one whose S2S came before the
-      -- window was first seen in an earlier window.
+      -- A unit whose S2S came before the window was first seen in an earlier window.
       select offer_id, publisher_id, pixel_at, s2s_at is not null, true
       from px_units
       where s2s_at is null or s2s_at >= ${to}::timestamptz
@@ -61,8 +76,9 @@ export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promi
     from units
     group by offer_id, publisher_id, date_trunc('hour', t, 'UTC')
     on conflict (run_id, offer_id, publisher_id, hour) do update
-      set s2s = excluded.s2s, pixel = excluded.pixel, matched = excluded.matched,
-          s2s_only = excluded.s2s_only, pixel_only = excluded.pixel_only
+      set s2s = reconciliation_rows.s2s + excluded.s2s, pixel = reconciliation_rows.pixel + excluded.pixel,
+          matched = reconciliation_rows.matched + excluded.matched, s2s_only = reconciliation_rows.s2s_only + excluded.s2s_only,
+          pixel_only = reconciliation_rows.pixel_only + excluded.pixel_only
     returning 1`;
   return rows.length;
 }

@@ -4,9 +4,15 @@ import { countsUnavailable, defineRule, measured, notEvaluated } from '../rule.j
 
 /**
  * Whether the conversion is one the offer pays for as stated: its payout, how many times its click
- * already converted, and the offer's daily cap. Counts come from the shared state, updated in the
- * same atomic round trip that reads them, so two nodes racing on the last slot of a cap both see
- * each other and the cap holds exactly.
+ * already converted, and the offer's daily cap.
+ *
+ * A payout off by a little is often the advertiser's rounding, tax or an unconfigured variable-payout
+ * offer: recorded, 20 points, it flags only with another signal. A payout off by half or more (a
+ * multiple of the agreed amount, a decimal point moved) is money nobody agreed to: 40 points, it
+ * flags alone so that a person looks before it is paid.
+ *
+ * Counts come from the shared state, updated in the same atomic round trip that reads them, so two
+ * nodes racing on the last slot of a cap both see each other and the cap holds exactly.
  */
 
 export const payoutMismatch = defineRule({
@@ -22,8 +28,15 @@ export const payoutMismatch = defineRule({
       .max(10_000)
       .multipleOf(0.01)
       .describe("a payout within this percentage of the offer's is not a mismatch (for offers with variable payouts)"),
+    largePct: z
+      .number()
+      .min(0)
+      .max(100_000)
+      .multipleOf(0.01)
+      .describe("a payout this many percent or more away from the offer's is a large mismatch, worth largePoints"),
+    largePoints: z.number().int().min(0).max(100).describe('points for a large mismatch: a multiple of the agreed payout, not a rounding'),
   },
-  defaults: { tolerancePct: 0 },
+  defaults: { tolerancePct: 0, largePct: 50, largePoints: 40 },
   evaluate(ctx, s) {
     const { input } = ctx;
     const offer = input.offer;
@@ -33,14 +46,16 @@ export const payoutMismatch = defineRule({
     if (input.currency !== offer.currency) return measured(true, { value, threshold: expected, scope: 'postback', note: 'currency differs' });
     // Integer arithmetic in basis points: money is never compared as a binary float.
     const diff = input.payoutMinor > offer.payoutMinor ? input.payoutMinor - offer.payoutMinor : offer.payoutMinor - input.payoutMinor;
-    const toleranceBp = BigInt(Math.round(s.tolerancePct * 100));
-    const fired = diff * 10_000n > offer.payoutMinor * toleranceBp;
+    const beyond = (pct: number) => diff * 10_000n > offer.payoutMinor * BigInt(Math.round(pct * 100));
+    const fired = beyond(s.tolerancePct);
+    const large = fired && (offer.payoutMinor === 0n || diff * 10_000n >= offer.payoutMinor * BigInt(Math.round(s.largePct * 100)));
     const direction = input.payoutMinor > offer.payoutMinor ? 'above' : 'below';
     return measured(fired, {
       value,
       threshold: s.tolerancePct > 0 ? `${expected} ± ${s.tolerancePct}%` : expected,
       scope: 'postback',
-      note: fired ? `${direction} the offer's payout` : undefined,
+      note: fired ? `${direction} the offer's payout${large ? ` by ${s.largePct}% or more: a large mismatch` : ''}` : undefined,
+      ...(large ? { points: s.largePoints } : {}),
     });
   },
 });

@@ -1,0 +1,92 @@
+import { conversionAddress, CONVERTS_IN, type Population } from './population.js';
+import { HONEST, type ClickSpec, type OfferKey, type PostbackSpec, type Session } from './plan.js';
+
+/**
+ * Honest traffic: three offers with different payouts and conversion rates, a dozen publishers whose
+ * volumes are heavy-tailed and whose honest rates differ (lognormal, σ 0.45 per publisher and 0.3 per
+ * sub-ID), users from the shared population (carrier NAT, home, VPN, IPv6). Click-to-conversion times
+ * come from the population (most within the hour, a tail of days); the lead-form offer converts most
+ * of its users in 20-60 s. Advertisers forward the user's address and browser on 60 % of postbacks
+ * and the payout on 30 %; some app users also buy (a second event on the same click).
+ */
+
+export type OfferModel = { key: OfferKey; name: string; payout: string; baseRate: number; weight: number; leadForm: boolean };
+
+export const OFFERS: readonly OfferModel[] = [
+  { key: 'app', name: 'App install', payout: '2.50', baseRate: 0.03, weight: 0.5, leadForm: false },
+  { key: 'lead', name: 'Insurance lead form', payout: '12.00', baseRate: 0.06, weight: 0.3, leadForm: true },
+  { key: 'shop', name: 'Shop purchase', payout: '40.00', baseRate: 0.015, weight: 0.2, leadForm: false },
+];
+
+export const HONEST_PUBLISHERS = 12;
+const SUBS_PER_PUBLISHER = 4;
+/** Share of postbacks that carry the user's ip and ua, and that carry the payout. */
+const FORWARDS_USER = 0.6;
+const SENDS_PAYOUT = 0.3;
+/** App installs followed by a purchase on the same click (a second event, not a second conversion). */
+const APP_PURCHASES = 0.08;
+
+export type PublisherModel = { key: string; weight: number; factor: number; subs: { id: string; factor: number }[] };
+
+export function honestPublishers(pop: Population): PublisherModel[] {
+  return Array.from({ length: HONEST_PUBLISHERS }, (_, i) => ({
+    key: `pub${i}`,
+    weight: 1 / (i + 1),
+    factor: Math.exp(0.45 * pop.normal()),
+    subs: Array.from({ length: SUBS_PER_PUBLISHER }, (_, j) => ({ id: `s${j}`, factor: Math.exp(0.3 * pop.normal()) })),
+  }));
+}
+
+export function pickWeighted<T extends { weight: number }>(pop: Population, items: readonly T[]): T {
+  let left = pop.rand() * items.reduce((s, i) => s + i.weight, 0);
+  for (const item of items) {
+    left -= item.weight;
+    if (left <= 0) return item;
+  }
+  return items[items.length - 1] as T;
+}
+
+let txSeq = 0;
+export const nextTxid = (prefix: string) => `${prefix}-${++txSeq}`;
+
+/** A click-to-conversion time for an offer: lead forms are filled in 20-60 s by most of their users. */
+export function ctitFor(pop: Population, offer: OfferModel): number {
+  if (offer.leadForm && pop.rand() < 0.7) return 20 + pop.rand() * 40;
+  return pop.ctitS();
+}
+
+/** The postback an honest advertiser sends for a user who converted `ctitS` after clicking. */
+export function honestPostback(pop: Population, offer: OfferModel, user: ReturnType<Population['user']>, ctitS: number, prefix: string): PostbackSpec {
+  const forwards = pop.rand() < FORWARDS_USER;
+  return {
+    txid: nextTxid(prefix),
+    event: 'conversion',
+    status: pop.rand() < 0.9 ? 'approved' : 'pending',
+    ...(pop.rand() < SENDS_PAYOUT ? { payout: offer.payout } : {}),
+    ...(forwards ? { ip: conversionAddress(pop, user, ctitS), ua: CONVERTS_IN[user.ua] ?? user.ua } : {}),
+    method: pop.rand() < 0.5 ? 'GET' : 'POST',
+  };
+}
+
+export function honestSessions(pop: Population, clicks: number, publishers: PublisherModel[]): Session[] {
+  const sessions: Session[] = [];
+  for (let n = 0; n < clicks; n++) {
+    const offer = pickWeighted(pop, OFFERS);
+    const pub = pickWeighted(pop, publishers);
+    const sub = pop.pick(pub.subs);
+    const user = pop.user();
+    const click: ClickSpec = { offer: offer.key, publisher: pub.key, sub1: sub.id, ip: user.ip, ua: user.ua };
+    const session: Session = [{ t: 'click', click }];
+    if (pop.rand() < Math.min(0.9, offer.baseRate * pub.factor * sub.factor)) {
+      const ctitS = ctitFor(pop, offer);
+      session.push({ t: 'convert', click, ctitS, postback: honestPostback(pop, offer, user, ctitS, 'h'), label: HONEST });
+      if (offer.key === 'app' && pop.rand() < APP_PURCHASES) {
+        // The same click, so the same click time: the purchase's own delay is not simulated.
+        const purchase = { ...honestPostback(pop, offer, user, ctitS, 'h'), event: 'purchase' };
+        session.push({ t: 'convert', click: 'previous', ctitS, postback: purchase, label: HONEST });
+      }
+    }
+    sessions.push(session);
+  }
+  return sessions;
+}

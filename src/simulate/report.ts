@@ -1,0 +1,40 @@
+import type { Receiver } from './receiver.js';
+import type { Attempt } from './driver.js';
+import type { Evaluation } from './evaluate.js';
+
+/** What a run writes to reports/fraud-eval.json (and renders as HTML and text). */
+
+export type QueueItem = { id: string; priority: string; score: number; payout: string; reasons: string[]; label: string };
+
+export type SimReport = {
+  seed: number;
+  requestedClicks: number;
+  startedAt: string;
+  durationS: number;
+  target: string;
+  fraudState: string;
+  method: string[];
+  traffic: { clicks: number; postbacks: number; sessions: number };
+  evaluation: Evaluation;
+  deliveries: { expected: number; received: number; repeated: number; unexpected: number } | undefined;
+  reviewQueueTop: QueueItem[];
+  errors: string[];
+};
+
+export const METHOD = [
+  'Every click is a real GET /c request behind a trusted proxy (X-Forwarded-For carries the simulated user\'s address); every postback is a real signed HTTP request (GET query HMAC or POST Standard Webhooks, half each).',
+  'One step is not HTTP: a conversion converts a "twin" of its user\'s click, stamped as long ago as the simulated click-to-conversion time, minted with the engine\'s click key read from click_keys and written to the clicks table with the engine\'s own insert before the postback is sent. The contract\'s windows are real time and a run lasts about a minute; this is how hours and days between click and conversion are simulated without waiting. The engine\'s click counters still see only the real /c traffic.',
+  'The offers use the engine\'s default fraud settings. Numbers are for one seeded run; the traffic is the same for the same seed, while decisions at the edges of a count (the 6th conversion of an address) may move by a few between runs because sessions run concurrently.',
+];
+
+/** Outbound postbacks the receiver got, against the conversions that should have produced one. */
+export function deliveryCheck(attempts: Attempt[], receiver: Receiver): SimReport['deliveries'] {
+  const accepted = new Set(attempts.filter((a) => a.status === 200 && !a.duplicate && a.decision === 'accepted').map((a) => a.conversionId as string));
+  let repeated = 0;
+  let unexpected = 0;
+  for (const [id, n] of receiver.deliveries) {
+    if (n > 1) repeated++;
+    if (!accepted.has(id)) unexpected++;
+  }
+  return { expected: accepted.size, received: receiver.deliveries.size, repeated, unexpected };
+}
