@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expandEvidence } from '../src/fraud/evidence.js';
 import { createToken } from './helpers/admin.js';
 import { seedCatalog, startTestEngine, auth, type TestEngine } from './helpers/engine.js';
 import { freshAddress, postConversion, type Seeded } from './helpers/review.js';
@@ -28,7 +29,7 @@ async function shown(pb: { conversionId: string; decision: string; reasons: stri
   expect(res.statusCode, res.body).toBe(200);
   const body = res.json() as { decision: string; reasons: string[]; score: number; evidence: Evidence[] };
   const [row] = await t.sql`select decision, reasons, score, evidence from conversions where id = ${pb.conversionId}`;
-  expect(row).toEqual({ decision: pb.decision, reasons: pb.reasons, score: body.score, evidence: body.evidence });
+  expect({ ...row, evidence: expandEvidence(row?.evidence) }).toEqual({ decision: pb.decision, reasons: pb.reasons, score: body.score, evidence: body.evidence });
   expect(body).toMatchObject({ decision: pb.decision, reasons: pb.reasons });
   // One entry per rule, and the points add up to the score.
   expect(body.evidence).toHaveLength(11);
@@ -72,6 +73,7 @@ describe('fraud reasons and evidence through HTTP', () => {
       value: HOSTING,
       threshold: '159.203.0.0/16 (digitalocean)',
       scope: 'click address',
+      category: 'client',
       points: 10,
       note: expect.stringContaining('25 points cut to 10: the client category is capped at 60'),
     });

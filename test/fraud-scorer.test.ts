@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RULES, RULES_BY_CODE } from '../src/fraud/registry.js';
+import { expandEvidence } from '../src/fraud/evidence.js';
 import { measured, type Mode } from '../src/fraud/rule.js';
 import { combine, Scorer, type RuleResult, type ScoredEvidence } from '../src/fraud/scorer.js';
 import { MemoryFraudState } from '../src/fraud/state-memory.js';
@@ -80,15 +81,19 @@ function scorer(state: FraudState = new MemoryFraudState({ prefix: 't:' })) {
   return new Scorer({ state, datacenter: testDatacenter });
 }
 
+/** The scorer hands evidence over in its stored form; the review API shows it expanded. */
+const evidenceOf = (r: { evidence: readonly object[] }) => expandEvidence(r.evidence) as ScoredEvidence[];
+
 describe('the scorer', () => {
   it('accepts an honest conversion with every rule accounted for', async () => {
     const r = await scorer().score(scoreInput());
     expect(r).toMatchObject({ score: 0, decision: 'accepted', reasons: [] });
-    expect(r.evidence).toHaveLength(RULES.length);
-    const notEvaluatedCodes = r.evidence.filter((e) => !e.evaluated).map((e) => e.code).sort();
+    const evidence = evidenceOf(r);
+    expect(evidence).toHaveLength(RULES.length);
+    const notEvaluatedCodes = evidence.filter((e) => !e.evaluated).map((e) => e.code).sort();
     // No ip/ua/payout were sent, the offer has no cap and no history yet.
     expect(notEvaluatedCodes).toEqual(['click_ip_mismatch', 'conversion_rate_spike', 'over_daily_cap', 'payout_mismatch', 'ua_mismatch']);
-    expect(r.evidence.filter((e) => !e.evaluated).every((e) => typeof e.note === 'string' && e.note.length > 0)).toBe(true);
+    expect(evidence.filter((e) => !e.evaluated).every((e) => typeof e.note === 'string' && e.note.length > 0)).toBe(true);
   });
 
   it('rejects a bot converting two seconds after its click from a cloud server', async () => {
@@ -121,13 +126,13 @@ describe('the scorer', () => {
     const input = scoreInput({ offer, click: { ip: '198.51.100.7', userAgent: 'curl/8.4.0', subs: [null, null, null, null, null] } });
     const r = await scorer().score(input);
     expect(r).toMatchObject({ score: 40, decision: 'flagged', reasons: ['ctit_too_short'] });
-    expect(r.evidence.find((e) => e.code === 'bot_user_agent')).toMatchObject({ mode: 'off', evaluated: false, note: 'the rule is off for this offer' });
+    expect(evidenceOf(r).find((e) => e.code === 'bot_user_agent')).toMatchObject({ mode: 'off', evaluated: false, note: 'the rule is off for this offer' });
   });
 
   it('falls back to defaults, and says so, for a stored override that no longer validates', async () => {
     const offer = testOffer({ fraud: { rules: { ctit_too_short: { minS: 'ten' } } } });
     const r = await scorer().score(scoreInput({ offer, clickCreatedAt: new Date(T0.getTime() - 5000) }));
-    expect(r.evidence.find((e) => e.code === 'ctit_too_short')).toMatchObject({ fired: true, threshold: 10, note: expect.stringMatching(/defaults used/) });
+    expect(evidenceOf(r).find((e) => e.code === 'ctit_too_short')).toMatchObject({ fired: true, threshold: 10, note: expect.stringMatching(/defaults used/) });
   });
 
   it('still scores when the shared state is down, with the counting rules not evaluated', async () => {
@@ -143,7 +148,7 @@ describe('the scorer', () => {
     const r = await scorer(down).score(scoreInput({ clickCreatedAt: new Date(T0.getTime() - 1000) }));
     expect(r.reasons).toEqual(['ctit_too_short']);
     for (const code of ['ip_burst', 'multiple_conversions_per_click']) {
-      expect(r.evidence.find((e) => e.code === code)).toMatchObject({ evaluated: false, note: 'shared counters unavailable: connect ECONNREFUSED 127.0.0.1:6379' });
+      expect(evidenceOf(r).find((e) => e.code === code)).toMatchObject({ evaluated: false, note: 'shared counters unavailable: connect ECONNREFUSED 127.0.0.1:6379' });
     }
   });
 
@@ -156,7 +161,7 @@ describe('the scorer', () => {
     };
     try {
       const r = await scorer().score(scoreInput());
-      expect(r.evidence.find((e) => e.code === 'ua_mismatch')).toMatchObject({ evaluated: false, note: 'the rule failed: boom' });
+      expect(evidenceOf(r).find((e) => e.code === 'ua_mismatch')).toMatchObject({ evaluated: false, note: 'the rule failed: boom' });
     } finally {
       rule.evaluate = original;
     }

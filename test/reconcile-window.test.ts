@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cronWindow, validateCron } from '../src/reconcile/schedule.js';
 import { sliceWindow } from '../src/reconcile/steps.js';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { insertConversion, reconcile, removeRunFiles, type RunBody } from './helpers/reconcile.js';
@@ -103,5 +104,18 @@ describe('window arithmetic', () => {
       [0, 1, 0],
       [1, 1, 1],
     ]);
+  });
+});
+
+describe('the schedule', () => {
+  it('reconciles REFIRE_WINDOW_S back from the tick, in whole seconds, the same on every node', () => {
+    const w = cronWindow(new Date('2026-03-10T12:15:00.734Z'), 259_200);
+    expect(w).toEqual({ from: new Date('2026-03-07T12:15:00.000Z'), to: new Date('2026-03-10T12:15:00.000Z') });
+  });
+
+  it('refuses an expression node-cron cannot run, naming the variable', () => {
+    expect(() => validateCron('*/15 * * * *')).not.toThrow();
+    expect(() => validateCron('*/2 * * * * *')).not.toThrow();
+    for (const bad of ['every 15 minutes', '61 * * * *', '* * * *']) expect(() => validateCron(bad)).toThrow(/RECONCILE_CRON/);
   });
 });

@@ -115,6 +115,9 @@ describe('a malformed file is a 400 naming the line, and changes nothing', () =>
     const csv = `${header}${good('a')}`;
     expectApiError(await upload(csv, `advertiserId=${advId}`, { 'content-type': 'application/json' }), 400, 'invalid_request');
     expectApiError(await upload('{"a":1}', `advertiserId=${advId}`, { 'content-type': 'application/json' }), 415, 'unsupported_media_type');
+    const plain = await upload(csv, `advertiserId=${advId}`, { 'content-type': 'text/plain' });
+    expectApiError(plain, 415, 'unsupported_media_type');
+    expect(plain.json().error.message).toContain('text/csv');
     expectApiError(await upload(csv, 'advertiserId=adv_nope'), 404, 'unknown_advertiser');
     expectApiError(await upload(csv, ''), 400, 'invalid_request', ['advertiserId']);
     expectApiError(await upload(csv, `advertiserId=${advId}&from=${day}`), 400, 'invalid_request', ['to']);

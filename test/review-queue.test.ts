@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expandEvidence } from '../src/fraud/evidence.js';
 import { createToken, expectApiError, get } from './helpers/admin.js';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { postConversion, review, type Seeded } from './helpers/review.js';
@@ -64,7 +65,7 @@ describe('GET /v1/reviews/queue', () => {
       expect(row).toMatchObject({ decision: 'flagged', review_state: 'none' });
       expect(BigInt(item.priority)).toBe((row?.payout_minor as bigint) * BigInt(row?.score as number));
       expect(item).toMatchObject({ decision: 'flagged', reviewState: 'none', score: row?.score });
-      const fired = (row?.evidence as { code: string; fired: boolean }[]).filter((ev) => ev.fired);
+      const fired = (expandEvidence(row?.evidence) as { code: string; fired: boolean }[]).filter((ev) => ev.fired);
       expect(item.evidence).toEqual(fired);
       expect(item.evidence.map((ev: { code: string }) => ev.code)).toEqual(item.reasons);
     }

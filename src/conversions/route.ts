@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireRole } from '../auth/guard.js';
 import { findClick } from '../click/click-store.js';
+import { expandEvidence } from '../fraud/evidence.js';
 import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { parse } from '../http/validate.js';
@@ -32,7 +33,7 @@ export function registerConversionRoutes(app: FastifyInstance, engine: Engine): 
       ua: row.user_agent,
       sourceIp: row.source_ip,
       subs: [row.sub1, row.sub2, row.sub3, row.sub4, row.sub5],
-      evidence: row.evidence,
+      evidence: expandEvidence(row.evidence),
       click: {
         id: row.click_id,
         createdAt: (row.click_created_at as Date).toISOString(),

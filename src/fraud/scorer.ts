@@ -1,6 +1,7 @@
 import type { Decision, PostbackScorer, ScoreInput, ScoreResult } from '../postback/types.js';
 import { userAddress } from './addresses.js';
 import { bundledDatacenterRanges, type DatacenterRanges } from './datacenter.js';
+import { storedEvidence } from './evidence.js';
 import type { FraudMetrics } from './metrics.js';
 import { CATEGORY_CAPS, MAX_SCORE, offerFraud, RULES, type ResolvedSettings } from './registry.js';
 import { notEvaluated, type Category, type Evidence, type Rule, type RuleContext, type RuleOutcome } from './rule.js';
@@ -13,7 +14,8 @@ import type { ConversionCounts, ConversionObservation, FraudState } from './stat
  * retried postback scores the same and counts once.
  *
  * The state being unreachable never fails a postback: the rules that need counts report "not
- * evaluated" with the error, and the others still score.
+ * evaluated" with the error, and the others still score. The evidence comes back in its stored form
+ * (evidence.ts); `combine` gives the full form.
  */
 
 export type ScoredEvidence = Evidence & { fired: boolean; category: Category };
@@ -49,7 +51,7 @@ export class Scorer implements PostbackScorer {
     const result = combine(results, fraud.flagAt, fraud.rejectAt);
     for (const e of result.evidence) if (e.fired) this.metrics?.ruleHits.inc({ code: e.code, mode: e.mode });
     this.metrics?.scoringDuration.observe((performance.now() - started) / 1000);
-    return result;
+    return { ...result, evidence: storedEvidence(result.evidence) };
   }
 
   private run(rule: Rule, ctx: RuleContext, settings: ResolvedSettings): RuleOutcome {
@@ -108,7 +110,7 @@ export type RuleResult = { rule: Rule; settings: ResolvedSettings; outcome: Rule
  * ties in registry order), each up to what its category and the total still allow; a rule cut by a
  * cap says so in its note, so the evidence always adds up to the score.
  */
-export function combine(results: RuleResult[], flagAt: number, rejectAt: number): ScoreResult & { evidence: ScoredEvidence[] } {
+export function combine(results: RuleResult[], flagAt: number, rejectAt: number): Omit<ScoreResult, 'evidence'> & { evidence: ScoredEvidence[] } {
   const awarded = new Map<string, { points: number; note?: string }>();
   const categoryLeft = { ...CATEGORY_CAPS };
   let totalLeft = MAX_SCORE;

@@ -36,6 +36,10 @@ export type Evidence = {
   note?: string;
 };
 
-export type ScoreResult = { score: number; decision: Decision; reasons: string[]; evidence: Evidence[] };
+/**
+ * `evidence` is stored on the conversion as given; the scorer hands it over in its stored form
+ * (src/fraud/evidence.ts), and the review API expands it to the documented shape.
+ */
+export type ScoreResult = { score: number; decision: Decision; reasons: string[]; evidence: readonly object[] };
 
 export type PostbackScorer = { score(input: ScoreInput): Promise<ScoreResult> };

@@ -10,9 +10,9 @@ import type { RunWindow } from './window.js';
  * S2S postback for the same click and txid completes it (postback/commit-batch.ts completeRecovered).
  *
  * One statement: the conversions, their first status-history row and the run's per-hour counts
- * commit together. ON CONFLICT (advertiser_id, txid) DO NOTHING makes a
- * rerun, a concurrent run or an S2S postback arriving at the same moment harmless: whoever commits
- * first owns the txid. The score is the offer's flag threshold: flagged, and no more suspicious than that.
+ * commit together. ON CONFLICT (advertiser_id, txid) DO NOTHING makes a rerun, a concurrent run or
+ * an S2S postback arriving at the same moment harmless: whoever commits first owns the txid. The
+ * score is the offer's flag threshold: flagged, and no more suspicious than that.
  */
 
 /** Recovers the run's eligible pixel-only units first seen in `w`. Returns how many. */

@@ -39,13 +39,14 @@ export async function recordRootCauses(db: Sql, runId: string, w: RunWindow, gra
   const from = w.from.toISOString();
   const to = w.to.toISOString();
   const grace = db`${graceS}::float8 * interval '1 second'`;
-  const NEAR = db`interval '1 hour'`;
+  // Most S2S postbacks arrive within the hour of their pixel; later ones are found by index below.
+  const near = db`interval '1 hour'`;
   const rows = await db`
     with near as materialized (
       -- S2S conversions around the window: the pixels of matched units (the common case) leave by a
       -- hash anti-join before any per-unit work.
       select advertiser_id, txid, click_id from conversions
-      where source = 's2s' and created_at >= ${from}::timestamptz - ${NEAR} and created_at < ${to}::timestamptz + ${NEAR}
+      where source = 's2s' and created_at >= ${from}::timestamptz - ${near} and created_at < ${to}::timestamptz + ${near}
     ), unmatched as materialized (
       select p.* from pixel_events p
       where p.created_at >= ${from}::timestamptz and p.created_at < ${to}::timestamptz

@@ -13,11 +13,13 @@ import { compareWindow, type RunWindow } from './window.js';
  * Why slices and rests: a run shares PostgreSQL's cores with the postback intake. A slice keeps each
  * statement short (row locks, sorts in memory, a shutdown waits for one slice at most), and after
  * each statement the run rests for REST_RATIO times as long as it worked, so on average it takes at
- * most 1 / (1 + REST_RATIO) of one core. A run takes longer; postbacks keep their throughput.
+ * most 1 / (1 + REST_RATIO) of one core: a third, measured to leave the intake ≥ 0.8× its idle
+ * throughput on two cores (reports/bench/results/reconcile.md). A run takes three times its working
+ * time; postbacks keep their throughput, and the scheduled run has 15 minutes anyway.
  */
 
 export const SLICE_HOURS = 6;
-export const REST_RATIO = 1;
+export const REST_RATIO = 2;
 
 export type StepName = 'rootCauses' | 'recovery' | 'refire' | 'expiry' | 'comparison';
 

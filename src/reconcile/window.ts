@@ -18,10 +18,6 @@ import type { Sql } from '../db/database.js';
 
 export type RunWindow = { from: Date; to: Date };
 
-/** Around a window, the pixels read in bulk: most S2S postbacks follow their pixel within the hour. */
-const NEAR_S = 3600;
-/** A pixel is accepted for a click up to 5 minutes in its future (click-validity.ts); twice that, to be safe. */
-const PIXEL_BEFORE_CLICK_S = 600;
 
 /** Largest window one run may cover (API and CLI): a month of hourly rows, still one sitting of work. */
 export const MAX_WINDOW_DAYS = 31;
@@ -30,8 +26,6 @@ export const MAX_WINDOW_DAYS = 31;
 export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promise<number> {
   const from = w.from.toISOString();
   const to = w.to.toISOString();
-  const NEAR = db`${NEAR_S}::float8 * interval '1 second'`;
-  const SKEW = db`${PIXEL_BEFORE_CLICK_S}::float8 * interval '1 second'`;
   const rows = await db`
     -- Materialised (here and below): inlined, a correlated lookup would run once per reference.
     with s2s as materialized (
@@ -39,17 +33,15 @@ export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promi
              (select min(pe.created_at) from pixel_events pe where pe.click_id = c.click_id and pe.txid = c.txid) as pixel_at
       from conversions c
       where c.source = 's2s' and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
-    ), px as (
+    ), px_rest as materialized (
+      -- Pixel units whose S2S is not inside the window (those are counted from the S2S side): a hash
+      -- anti-join removes the common case before any grouping or per-unit work.
       select p.advertiser_id, p.txid, p.click_id, min(p.offer_id) as offer_id, min(p.publisher_id) as publisher_id,
              min(p.created_at) as pixel_at
       from pixel_events p
       where p.created_at >= ${from}::timestamptz and p.created_at < ${to}::timestamptz
+        and not exists (select 1 from s2s where s2s.click_id = p.click_id and s2s.txid = p.txid and s2s.advertiser_id = p.advertiser_id)
       group by p.advertiser_id, p.txid, p.click_id
-    ), px_rest as materialized (
-      -- Units with their S2S inside the window are counted from the S2S side: they leave by a hash
-      -- anti-join (the common case) before any per-unit work below.
-      select * from px
-      where not exists (select 1 from s2s where s2s.click_id = px.click_id and s2s.txid = px.txid and s2s.advertiser_id = px.advertiser_id)
     ), px_units as materialized (
       -- Correlated lookups by index: a join would scan both whole tables once per slice. A unit
       -- whose pixel fired earlier (for another event) was first seen in an earlier window.

@@ -16,6 +16,7 @@ import { PAYOUT_COLUMNS, payoutReport } from './payouts.js';
 export const ADVERTISER_REPORT_LIMIT = 10 * 1024 * 1024;
 
 const id = z.string().min(1).max(64);
+const CSV_ONLY = "Send the advertiser's conversion list as text/csv.";
 const fromBeforeTo = (q: { from?: Date; to?: Date }, ctx: z.RefinementCtx) => {
   const dates = bothDates(q.from, q.to);
   if (dates && dates[0].getTime() > dates[1].getTime()) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
@@ -56,15 +57,16 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
       onRequest: finance,
       bodyLimit: ADVERTISER_REPORT_LIMIT,
       errorHandler: (err: FastifyError, _request, _reply) => {
-        // The app's handler would quote the 16 KiB default; this route's limit is its own.
+        // The app's handler speaks of the 16 KiB default and JSON bodies; this route has its own.
         if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') throw new ApiError('payload_too_large', 'The CSV is larger than 10 MiB; split it by date.');
+        if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') throw new ApiError('unsupported_media_type', CSV_ONLY);
         throw err;
       },
     },
     async (request) => {
       const q = parse(advertiserReportQuery, request.query);
       if (!Buffer.isBuffer(request.body)) {
-        throw new ApiError('unsupported_media_type', "Send the advertiser's conversion list as text/csv.");
+        throw new ApiError('unsupported_media_type', CSV_ONLY);
       }
       if (!engine.catalog.advertisers.has(q.advertiserId)) {
         const [row] = await engine.sql`select 1 from advertisers where id = ${q.advertiserId}`;

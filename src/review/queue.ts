@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { conversionView, type ConversionRow } from '../conversions/query.js';
 import type { Sql } from '../db/database.js';
 import { invalidRequest } from '../errors.js';
+import { expandEvidence } from '../fraud/evidence.js';
 
 /**
  * The review queue: flagged conversions no analyst has decided yet, most money at risk first, i.e.
@@ -81,7 +82,6 @@ export async function listQueue(sql: Sql, q: QueueQuery) {
 }
 
 /** The entries that explain the score: what an analyst reads first. The detail view has every rule's. */
-function firedEvidence(evidence: unknown): unknown[] {
-  if (!Array.isArray(evidence)) return [];
-  return evidence.filter((e) => typeof e === 'object' && e !== null && ((e as { fired?: unknown }).fired === true || Number((e as { points?: unknown }).points) > 0));
+function firedEvidence(stored: unknown): unknown[] {
+  return expandEvidence(stored).filter((e) => typeof e === 'object' && e !== null && ((e as { fired?: unknown }).fired === true || Number((e as { points?: unknown }).points) > 0));
 }

@@ -56,6 +56,8 @@ export type Evaluation = {
     honestFlagged: Rate;
     honestRejected: number;
     honestRefused: number;
+    /** The reasons behind each honest conversion flagged: what an analyst approves by hand. */
+    honestFlaggedBy: Record<string, number>;
     rejectedFraudulent: Rate;
   };
   thresholds: Threshold[];
@@ -81,6 +83,7 @@ export function evaluate(attempts: Attempt[], scores: ReadonlyMap<string, number
     honestFlagged: rate(honest.filter(positive).length, honest.length),
     honestRejected: honest.filter((a) => a.decision === 'rejected').length,
     honestRefused: attempts.filter((a) => !isFraud(a) && a.status !== 200).length,
+    honestFlaggedBy: tally(honest.filter(positive).map((a) => a.reasons.join(' + '))),
     rejectedFraudulent: rate(rejected.filter(isFraud).length, rejected.length),
   };
   return { patterns, reasons: reasonStats(done), overall, thresholds: thresholds(patterns, overall), scores: histogram(done, scores), honestCtit: ctitBuckets(honest) };
@@ -154,6 +157,12 @@ function thresholds(patterns: PatternStats[], o: Evaluation['overall']): Thresho
     { id: 'honest_flagged', description: 'honest conversions flagged (or rejected)', value: o.honestFlagged.rate, target: '≤ 3 %', pass: (o.honestFlagged.rate ?? 0) <= 0.03 },
     { id: 'honest_rejected', description: 'honest conversions rejected', value: o.honestRejected, target: '0', pass: o.honestRejected === 0 },
   ];
+}
+
+function tally(keys: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = (out[k] ?? 0) + 1;
+  return out;
 }
 
 export const pct = (r: number | null | undefined, digits = 1) => (r === null || r === undefined ? 'n/a' : `${(r * 100).toFixed(digits)} %`);

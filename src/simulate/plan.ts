@@ -62,7 +62,7 @@ export type Step =
 
 export type Session = Step[];
 
-export const HONEST: Omit<Label, 'expected'> & { expected: [] } = { pattern: 'honest', kind: 'honest', variant: 'user', expected: [] };
+export const HONEST: Label = { pattern: 'honest', kind: 'honest', variant: 'user', expected: [] };
 
 /** A click's publisher segment (publisher and sub1), as the volume key of a rate pattern. */
 export const segmentKey = (c: ClickSpec) => `seg:${c.publisher}:${c.sub1 ?? ''}`;

@@ -46,7 +46,8 @@ export function textReport(r: SimReport): string {
       `(fraud conversions flagged or rejected: ${o.recall.n}/${o.recall.of}); fraud attempts caught including intake refusals and duplicates ` +
       `${pct(o.attemptsCaught.rate)} (${o.attemptsCaught.n}/${o.attemptsCaught.of})`,
   );
-  out.push(`honest: ${o.honestConversions} conversions, ${o.honestFlagged.n} flagged (${pct(o.honestFlagged.rate, 2)}), ${o.honestRejected} rejected, ${o.honestRefused} postbacks refused`);
+  const by = Object.entries(o.honestFlaggedBy).map(([k, n]) => `${k} ×${n}`).join(', ');
+  out.push(`honest: ${o.honestConversions} conversions, ${o.honestFlagged.n} flagged (${pct(o.honestFlagged.rate, 2)}${by ? `: ${by}` : ''}), ${o.honestRejected} rejected, ${o.honestRefused} postbacks refused`);
   if (r.deliveries) {
     const d = r.deliveries;
     out.push(`outbound postbacks: ${d.received} received for ${d.expected} accepted conversions; ${d.repeated} repeated, ${d.unexpected} for conversions not accepted`);

@@ -23,10 +23,10 @@ export const datacenterIp = defineRule({
     for (const { label, address } of candidates) {
       const hit = ctx.datacenter.lookup(address.addr);
       if (hit) {
-        return measured(true, { value: address.text, threshold: `${hit.range} (${hit.provider})`, scope: label, note: `hosting ranges ${ctx.datacenter.version}` });
+        return measured(true, { value: address.text, threshold: `${hit.range} (${hit.provider})`, scope: label, note: snapshotNote(ctx) });
       }
     }
-    return measured(false, { value: candidates.map((c) => c.address.text), scope: candidates.map((c) => c.label).join(' and '), note: `hosting ranges ${ctx.datacenter.version}` });
+    return measured(false, { value: candidates.map((c) => c.address.text), scope: candidates.map((c) => c.label).join(' and '), note: snapshotNote(ctx) });
   },
 });
 
@@ -55,6 +55,9 @@ export const clickIpMismatch = defineRule({
     return measured(!same, { value, threshold: `same /${bits}`, scope: 'click address vs postback ip' });
   },
 });
+
+/** Which snapshot of the ranges judged the address: its date (the file's header names the sources). */
+const snapshotNote = (ctx: RuleContext) => `hosting ranges of ${ctx.datacenter.version.split(',')[0]}`;
 
 type Labelled = { label: string; address: UserAddress };
 
