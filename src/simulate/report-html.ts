@@ -183,7 +183,7 @@ ul{padding-left:20px}
 ${deliveries}
 <h2>What happened to each pattern</h2>${outcomeChart}
 ${tableHtml(['pattern', 'kind', 'attempts', 'refused', 'duplicate', 'accepted', 'flagged', 'rejected', 'caught', 'judged caught', 'caught by variant', 'refusals'], patternRows)}
-<p class="muted">"Judged" is what the targets count: every attempt of a per-conversion pattern; for aggregate patterns, the attempts sent once the rule's minimum volume was reached (the 6th conversion of an address for ip_burst; a segment with 10 conversions on an offer with 1,000 clicks for conversion_rate_spike; every attempt for click flooding).</p>
+<p class="muted">"Judged" is what the targets count: every attempt of a per-conversion pattern; for aggregate patterns, the attempts sent once the rule's minimum volume was reached (the 6th conversion of an address for ip_burst; a segment with 10 conversions whose offer has 1,000 other clicks for conversion_rate_spike; every attempt for click flooding).</p>
 <h2>Precision and recall per reason code</h2>${reasonChart}
 ${tableHtml(['reason code', 'on honest', 'on fraud', 'precision', 'recall', 'recall (n/of)'], reasonRows)}
 <p class="muted">Precision: conversions carrying the code that were fraud. Recall: fraud attempts whose pattern should produce the code (committed, past minimum volume) that carry it. n/a: the code never fired, or no pattern targets it.</p>
