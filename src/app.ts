@@ -19,6 +19,10 @@ import { registerReportRoutes } from './reports/route.js';
 import { registerReviewRoutes } from './review/route.js';
 import { registerUiRoutes } from './ui/route.js';
 
+const requestIdPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+let requestCounter = 0;
+const nextRequestId = () => requestIdPrefix + (++requestCounter).toString(36);
+
 /** Builds the HTTP layer over an engine; tests use `inject()`, main.ts listens. */
 export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   const app = Fastify({
@@ -32,13 +36,15 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     requestIdHeader: false,
-    genReqId: () => crypto.randomUUID(),
+    // Request IDs correlate logs and errors; they need to be unique, not secret.
+    genReqId: nextRequestId,
   });
 
   registerBodyParsers(app);
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { randomInto } from '../random-pool.js';
 
 /**
  * Self-authenticating click IDs. The ID carries everything validation needs, and a truncated
@@ -46,7 +47,7 @@ export function mintClickId(
   buf.writeUInt32BE(fields.advertiserSeq, 8);
   buf.writeUInt32BE(fields.offerSeq, 12);
   buf.writeUInt32BE(fields.publisherSeq, 16);
-  randomBytes(8).copy(buf, 20);
+  randomInto(buf, 20, 8);
   tag(key.secret, buf.subarray(0, BODY_BYTES)).copy(buf, BODY_BYTES);
   return buf.toString('base64url');
 }
