@@ -1,5 +1,5 @@
 import type { TxSql } from '../db/database.js';
-import { enqueueDeliveries, enqueueDeliveriesOf } from '../delivery/outbox.js';
+import { enqueueDeliveriesOf } from '../delivery/outbox.js';
 import type { Decision, ScoreResult } from './types.js';
 
 /**
@@ -269,7 +269,8 @@ async function completeRecovered(tx: TxSql, item: CommitItem, score: ScoreResult
   const qualifies = reviewed ? found.review_state === 'approved' && item.status !== 'rejected' : releasesDelivery(decision, item.status);
   if (qualifies) {
     const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} limit 1`;
-    if (!has) await enqueueDeliveries(tx, [{ conversionId: found.id, publisherId: item.publisherId, conversionCreatedAt: new Date() }], refireWindowS);
+    // The deadline counts from the conversion's own time (a recovered one is dated at its pixel).
+    if (!has) await enqueueDeliveriesOf(tx, [found.id], refireWindowS);
   }
   return { kind: 'completed', conversionId: found.id, decision, reasons, status: item.status };
 }
