@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../src/net/free-port.js';
 
 /** The real engine as a separate process (`node --import tsx src/main.ts`), for start-up and shutdown tests. */
 
@@ -65,13 +65,3 @@ export async function spawnEngine(env: Record<string, string>): Promise<EnginePr
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
