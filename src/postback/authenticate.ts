@@ -28,8 +28,7 @@ export async function authenticate(
 ): Promise<Authenticated> {
   const isGet = request.method === 'GET';
   const query = request.query as Record<string, unknown>;
-  const bearer = BEARER.exec(request.headers.authorization ?? '')?.[1];
-  const token = bearer ?? (isGet && typeof query.token === 'string' ? query.token : undefined);
+  const token = postbackToken(request);
   const hasHmac = isGet ? /[?&]sig=/.test(request.url) : request.headers['webhook-signature'] !== undefined;
 
   let failure: ApiError | undefined;
@@ -65,6 +64,14 @@ export async function authenticate(
   if (failure) throw failure;
   if (advertiser.auth.includes('hmac')) throw new ApiError('bad_signature', 'The request carries no signature.');
   throw new ApiError('bad_token', 'The request carries no token.');
+}
+
+/** The JWT a postback carries: `Authorization: Bearer`, or `?token=` on GET (contract §4). */
+export function postbackToken(request: FastifyRequest): string | undefined {
+  const bearer = BEARER.exec(request.headers.authorization ?? '')?.[1];
+  if (bearer !== undefined) return bearer;
+  const query = request.query as Record<string, unknown>;
+  return request.method === 'GET' && typeof query.token === 'string' ? query.token : undefined;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

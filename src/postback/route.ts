@@ -8,7 +8,7 @@ import { ApiError } from '../errors.js';
 import { newId } from '../ids.js';
 import { inRanges } from '../net/cidr.js';
 import { resolveSourceAddress } from '../net/source-address.js';
-import { authenticate } from './authenticate.js';
+import { authenticate, postbackToken } from './authenticate.js';
 import type { CommitOutcome } from './commit-batch.js';
 import { parseFields, resolvePayout, type PostbackFields } from './fields.js';
 import type { PostbackIntake } from './intake.js';
@@ -174,7 +174,7 @@ function claimedIds(request: FastifyRequest): { clickId: string | null; txid: st
   const body = request.body && typeof request.body === 'object' && !Buffer.isBuffer(request.body) ? (request.body as Record<string, unknown>) : {};
   const fromRequest = pickIds({ ...query, ...body });
   if (fromRequest.clickId || fromRequest.txid) return fromRequest;
-  const token = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? (typeof query.token === 'string' ? query.token : undefined);
+  const token = postbackToken(request);
   if (!token) return fromRequest;
   try {
     return pickIds(decodeJwt(token));
