@@ -42,14 +42,17 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
 
   registerBodyParsers(app);
 
-  app.addHook('onSend', (request, reply, payload, done) => {
+  // Set before the handler so every reply carries it, error replies included; hooks are sync
+  // (callback style) because a promise per request per hook showed in the click redirect's profile.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    done(null, payload);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     engine.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
     engine.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+    done();
   });
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenVerifier } from './auth/tokens.js';
 import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
-import { insertClicks, maintainClickPartitions, type ClickRow } from './click/click-store.js';
+import { insertClicks, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
 import { APPLICATION_NAME, connect, isDatabaseUnavailable, TX_POOL_MAX, type Sql } from './db/database.js';
@@ -80,8 +80,8 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
 
   const clickWriter = new BatchWriter<ClickRow>({
     name: 'clicks',
-    write: (rows) => insertClicks(sql, rows),
-    isTransient: isDatabaseUnavailable,
+    write: (rows, attempt) => insertClicks(sql, rows, attempt),
+    isTransient: (err) => isDatabaseUnavailable(err) || isUnconfirmedCopy(err),
     onFlush: (size, ms) => {
       metrics.batchSize.observe({ writer: 'clicks' }, size);
       metrics.batchDuration.observe({ writer: 'clicks' }, ms / 1000);

@@ -35,12 +35,15 @@ export type ClickIdCheck =
   | { ok: true; claims: ClickClaims }
   | { ok: false; reason: 'malformed' | 'forged' };
 
+/** One buffer for every mint: minting is synchronous, and a fresh buffer per click showed in the redirect's profile. */
+const scratch = Buffer.alloc(TOTAL_BYTES);
+
 export function mintClickId(
   key: { kid: number; secret: Buffer },
   fields: Omit<ClickClaims, 'kid' | 'createdAt'>,
   now: Date = new Date(),
 ): string {
-  const buf = Buffer.alloc(TOTAL_BYTES);
+  const buf = scratch;
   buf.writeUInt8(CLICK_ID_VERSION, 0);
   buf.writeUInt8(key.kid, 1);
   buf.writeUIntBE(now.getTime(), 2, 6);

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Sql } from '../db/database.js';
 
 export type ClickRow = {
@@ -11,11 +13,76 @@ export type ClickRow = {
   userAgent: string | null;
 };
 
-/** One statement per batch; ON CONFLICT makes a retried batch (lost acknowledgement) harmless. */
-export async function insertClicks(sql: Sql, rows: ClickRow[]): Promise<void> {
+const CLICK_COLUMNS = 'id, created_at, offer_id, publisher_id, advertiser_id, sub1, sub2, sub3, sub4, sub5, ip, user_agent';
+
+/**
+ * How long a COPY may go unconfirmed. postgres.js 3.4.9 never settles a COPY that PostgreSQL refuses
+ * after the last row was sent, nor one whose connection drops then (porsager/postgres #1173, fix in
+ * #1183 unmerged): without a deadline the click writer would wait forever. A healthy batch of a
+ * thousand clicks is confirmed in milliseconds.
+ */
+export const COPY_DEADLINE_MS = 10_000;
+export const COPY_UNCONFIRMED = 'COPY_UNCONFIRMED';
+
+/**
+ * Writes a batch with COPY, much cheaper than INSERT … unnest on both sides (no array
+ * serialisation in the engine, no array parsing and projection in PostgreSQL; clicks are the
+ * hottest write). COPY has no ON CONFLICT, so after any failure (which may have been a lost
+ * acknowledgement of a batch that did commit) the writer's next batch goes through the idempotent
+ * INSERT, which also reports PostgreSQL's errors faithfully.
+ */
+export async function insertClicks(
+  sql: Sql,
+  rows: ClickRow[],
+  attempt: { afterFailure: boolean } = { afterFailure: false },
+  copyDeadlineMs = COPY_DEADLINE_MS,
+): Promise<void> {
+  if (attempt.afterFailure) {
+    await insertClicksIdempotently(sql, rows);
+    return;
+  }
+  await copyClicks(sql, rows, copyDeadlineMs);
+}
+
+/** A COPY that was not confirmed in time: it may or may not have committed; retrying is safe. */
+export function isUnconfirmedCopy(error: unknown): boolean {
+  return (error as { code?: string }).code === COPY_UNCONFIRMED;
+}
+
+async function copyClicks(sql: Sql, rows: ClickRow[], deadlineMs: number): Promise<void> {
+  let text = '';
+  for (const r of rows) {
+    text += `${copyField(r.id)}\t${r.createdAt.toISOString()}\t${copyField(r.offerId)}\t${copyField(r.publisherId)}\t${copyField(r.advertiserId)}\t`;
+    text += `${copyField(r.subs[0])}\t${copyField(r.subs[1])}\t${copyField(r.subs[2])}\t${copyField(r.subs[3])}\t${copyField(r.subs[4])}\t`;
+    text += `${copyField(r.ip)}\t${copyField(r.userAgent)}\n`;
+  }
+  const stream = await sql.unsafe(`copy clicks (${CLICK_COLUMNS}) from stdin`).writable();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(Object.assign(new Error(`COPY into clicks was not confirmed within ${deadlineMs} ms`), { code: COPY_UNCONFIRMED }));
+    }, deadlineMs);
+  });
+  try {
+    await Promise.race([pipeline(Readable.from([text]), stream), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** COPY's text format: NULL is \N, and backslash, tab, newline and carriage return are escaped. PostgreSQL text cannot hold NUL. */
+function copyField(value: string | null | undefined): string {
+  if (value === null || value === undefined) return '\\N';
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c] ?? '') : value;
+}
+const COPY_SPECIAL = /[\\\t\n\r\0]/;
+const COPY_SPECIAL_ALL = /[\\\t\n\r\0]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+async function insertClicksIdempotently(sql: Sql, rows: ClickRow[]): Promise<void> {
   const col = <K>(f: (r: ClickRow) => K) => rows.map(f);
   await sql`
-    insert into clicks (id, created_at, offer_id, publisher_id, advertiser_id, sub1, sub2, sub3, sub4, sub5, ip, user_agent)
+    insert into clicks (${sql.unsafe(CLICK_COLUMNS)})
     select * from unnest(
       ${col((r) => r.id)}::text[], ${col((r) => r.createdAt.toISOString())}::timestamptz[],
       ${col((r) => r.offerId)}::text[], ${col((r) => r.publisherId)}::text[], ${col((r) => r.advertiserId)}::text[],

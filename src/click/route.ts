@@ -55,7 +55,7 @@ export function registerClickRoutes(app: FastifyInstance, engine: Engine): void 
       clickid: clickId,
       offer_id: offer.id,
       publisher_id: publisher.id,
-      ...Object.fromEntries(subs.map((s, i) => [`sub${i + 1}`, s ?? ''])),
+      sub1: subs[0] ?? '', sub2: subs[1] ?? '', sub3: subs[2] ?? '', sub4: subs[3] ?? '', sub5: subs[4] ?? '',
     });
     return reply.code(302).header('location', location).header('cache-control', 'no-store').send();
   });

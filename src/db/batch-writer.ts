@@ -9,7 +9,11 @@
 
 export type BatchWriterOptions<T> = {
   name: string;
-  write: (rows: T[]) => Promise<void>;
+  /**
+   * `afterFailure`: the previous write failed, so some of these rows may already be in PostgreSQL
+   * (the failure may have been a lost acknowledgement): the write must tolerate rows it has written before.
+   */
+  write: (rows: T[], attempt: { afterFailure: boolean }) => Promise<void>;
   maxBatch?: number;
   maxDelayMs?: number;
   /** Beyond this many buffered rows (a long outage) new rows are dropped and counted, not held forever. */
@@ -33,6 +37,7 @@ export class BatchWriter<T> {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  private lastWriteFailed = false;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
   private readonly maxBuffered: number;
@@ -120,10 +125,14 @@ export class BatchWriter<T> {
     const started = performance.now();
     this.writing = batch;
     try {
-      await this.opts.write(batch);
+      await this.opts.write(batch, { afterFailure: this.lastWriteFailed });
+      this.lastWriteFailed = false;
     } catch (err) {
+      this.lastWriteFailed = true;
       if (this.opts.isTransient && !this.opts.isTransient(err)) {
         await this.writeOneByOne(batch, err);
+        // Every row of the batch is now written or dropped: the next batch shares none of them.
+        this.lastWriteFailed = false;
         return;
       }
       // Put the rows back in front so order and content survive the retry.
@@ -139,7 +148,7 @@ export class BatchWriter<T> {
     let dropped = 0;
     for (const [i, row] of batch.entries()) {
       try {
-        await this.opts.write([row]);
+        await this.opts.write([row], { afterFailure: true });
       } catch (err) {
         if (this.opts.isTransient?.(err)) {
           this.buffer.unshift(...batch.slice(i));

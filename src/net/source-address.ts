@@ -9,16 +9,34 @@ import { inRanges, parseAddress, type Cidr, type IpAddress } from './cidr.js';
 
 export type SourceAddress = { ok: true; address: IpAddress; text: string } | { ok: false; why: string };
 
+/**
+ * Parsed peers, by the socket's address text. Every request on a keep-alive connection, and every
+ * connection from the same proxy, has the same peer; parsing it again was a visible share of a
+ * click redirect. Shared results: callers never modify them.
+ */
+const peers = new Map<string, SourceAddress>();
+const PEER_CACHE_MAX = 10_000;
+
+function peerSource(peer: string): SourceAddress {
+  let source = peers.get(peer);
+  if (source === undefined) {
+    const address = parseAddress(peer);
+    source = address ? { ok: true, address, text: address.toString() } : { ok: false, why: 'peer address unknown' };
+    if (peers.size >= PEER_CACHE_MAX) peers.clear();
+    peers.set(peer, source);
+  }
+  return source;
+}
+
 export function resolveSourceAddress(
   peer: string | undefined,
   forwardedFor: string | string[] | undefined,
   trusted: readonly Cidr[],
 ): SourceAddress {
-  const peerAddr = peer ? parseAddress(peer) : undefined;
-  if (!peerAddr) return { ok: false, why: 'peer address unknown' };
-  if (trusted.length === 0 || !inRanges(peerAddr, trusted) || forwardedFor === undefined) {
-    return { ok: true, address: peerAddr, text: peerAddr.toString() };
-  }
+  const fromPeer = peer ? peerSource(peer) : undefined;
+  if (!fromPeer?.ok) return { ok: false, why: 'peer address unknown' };
+  const peerAddr = fromPeer.address;
+  if (trusted.length === 0 || forwardedFor === undefined || !inRanges(peerAddr, trusted)) return fromPeer;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
     .split(',')
     .map((h) => h.trim())

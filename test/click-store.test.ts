@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COPY_UNCONFIRMED, findClick, insertClicks, isUnconfirmedCopy, type ClickRow } from '../src/click/click-store.js';
+import { BatchWriter } from '../src/db/batch-writer.js';
+import { isDatabaseUnavailable } from '../src/db/database.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+let serial = 0;
+function clickRow(overrides: Partial<ClickRow> = {}): ClickRow {
+  serial++;
+  return {
+    id: `click_${serial}_${'x'.repeat(20)}`,
+    createdAt: new Date(Date.UTC(2026, 10, 22, 3, 0, serial % 60, serial % 1000)),
+    offerId: 'off_1',
+    publisherId: 'pub_1',
+    advertiserId: 'adv_1',
+    subs: ['s1', null, 's3', null, null],
+    ip: '203.0.113.7',
+    userAgent: 'Mozilla/5.0',
+    ...overrides,
+  };
+}
+
+async function countOf(ids: string[]): Promise<number> {
+  const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from clicks where id = any(${ids})`;
+  return row?.n ?? 0;
+}
+
+describe('click batch writes (COPY)', () => {
+  it('writes every row of a batch with its fields, times to the millisecond, nulls as nulls', async () => {
+    const rows = Array.from({ length: 250 }, () => clickRow());
+    await insertClicks(db.sql, rows);
+    expect(await countOf(rows.map((r) => r.id))).toBe(250);
+    const sample = rows[17] as ClickRow;
+    const stored = await findClick(db.sql, sample.id, sample.createdAt);
+    expect(stored).toEqual({
+      id: sample.id,
+      createdAt: sample.createdAt,
+      offerId: 'off_1',
+      publisherId: 'pub_1',
+      subs: ['s1', null, 's3', null, null],
+      ip: '203.0.113.7',
+      userAgent: 'Mozilla/5.0',
+    });
+  });
+
+  it('keeps text that means something to COPY (backslash, tab, newline, \\N, non-ASCII) exactly as sent', async () => {
+    const awkward = clickRow({
+      subs: ['a\\b', 'tab\there', '\\N', 'ünï😀', 'line\nbreak\r'],
+      userAgent: 'UA\twith\\tab and \\N',
+      ip: '2001:db8::1',
+    });
+    const plainNull = clickRow({ subs: [null, null, null, null, null], ip: null, userAgent: null });
+    await insertClicks(db.sql, [awkward, plainNull]);
+    expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.subs).toEqual(awkward.subs);
+    expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.userAgent).toBe(awkward.userAgent);
+    expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.ip).toBe('2001:db8::1');
+    expect(await findClick(db.sql, plainNull.id, plainNull.createdAt)).toMatchObject({ subs: [null, null, null, null, null], ip: null, userAgent: null });
+  });
+
+  it('a batch retried after a failure (perhaps a lost acknowledgement) writes nothing twice and loses no new row', async () => {
+    const batch = Array.from({ length: 40 }, () => clickRow());
+    await insertClicks(db.sql, batch);
+    // The retry carries the same rows, plus rows that arrived meanwhile (the writer re-queues in front).
+    const later = Array.from({ length: 5 }, () => clickRow());
+    await insertClicks(db.sql, [...batch, ...later], { afterFailure: true });
+    expect(await countOf([...batch, ...later].map((r) => r.id))).toBe(45);
+  });
+
+  it('a COPY that PostgreSQL refuses is reported as unconfirmed by the deadline, writes none of its rows, and leaves the pool usable', async () => {
+    const written = clickRow();
+    await insertClicks(db.sql, [written]);
+    const fresh = clickRow();
+    const started = Date.now();
+    await expect(insertClicks(db.sql, [fresh, written], { afterFailure: false }, 300)).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await countOf([fresh.id])).toBe(0);
+    // Every connection of the pool still answers (none is stuck in the refused COPY).
+    const answers = await Promise.all(Array.from({ length: 10 }, () => db.sql`select 1 as one`));
+    expect(answers.map(([r]) => r?.one)).toEqual(Array(10).fill(1));
+  });
+});
+
+describe('the click writer end to end', () => {
+  it('recovers from an unconfirmed COPY through the idempotent INSERT, and a bad row costs only itself', async () => {
+    const writes: string[] = [];
+    const writer = new BatchWriter<ClickRow>({
+      name: 'clicks-test',
+      maxDelayMs: 60_000, // only the test's flushes write
+      write: async (rows, attempt) => {
+        writes.push(attempt.afterFailure ? 'insert' : 'copy');
+        await insertClicks(db.sql, rows, attempt, 300);
+      },
+      isTransient: (err) => isDatabaseUnavailable(err) || isUnconfirmedCopy(err),
+    });
+    const already = clickRow();
+    await insertClicks(db.sql, [already]);
+    const good = Array.from({ length: 3 }, () => clickRow());
+    const bad = clickRow({ ip: 'not-an-address' });
+    for (const row of [good[0], already, good[1], bad, good[2]] as ClickRow[]) writer.add(row);
+    // The first flush reports the refused COPY (the rows stay buffered); the retry goes through INSERT.
+    await expect(writer.flush()).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
+    expect(writer.pending).toBe(5);
+    await writer.flush();
+    expect(writer.pending).toBe(0);
+    expect(await countOf([...good, already].map((r) => r.id))).toBe(4);
+    expect(await countOf([bad.id])).toBe(0);
+    expect(writes[0]).toBe('copy');
+    expect(writes.slice(1).every((w) => w === 'insert')).toBe(true);
+
+    // Once a write succeeds the writer goes back to COPY.
+    const next = clickRow();
+    writer.add(next);
+    await writer.flush();
+    expect(writes.at(-1)).toBe('copy');
+    expect(await countOf([next.id])).toBe(1);
+    await writer.close();
+  });
+});
