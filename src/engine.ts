@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenVerifier } from './auth/tokens.js';
 import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
+import { ClickLookup } from './click/click-lookup.js';
 import { insertClicks, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
@@ -47,6 +48,7 @@ export type Engine = {
   metrics: Metrics;
   tokens: TokenVerifier;
   clickWriter: BatchWriter<ClickRow>;
+  clickLookup: ClickLookup;
   /** Shared state across nodes; undefined means one node with in-process memory. */
   redis: Redis | undefined;
   fraudRules?: FraudRuleRegistry;
@@ -81,6 +83,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const clickWriter = new BatchWriter<ClickRow>({
     name: 'clicks',
     write: (rows, attempt) => insertClicks(sql, rows, attempt),
+    keyOf: (row) => row.id,
     isTransient: (err) => isDatabaseUnavailable(err) || isUnconfirmedCopy(err),
     onFlush: (size, ms) => {
       metrics.batchSize.observe({ writer: 'clicks' }, size);
@@ -128,6 +131,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     metrics,
     tokens: new TokenVerifier(sql, config.adminToken),
     clickWriter,
+    clickLookup: new ClickLookup(sql, clickWriter),
     redis,
     async close() {
       clearInterval(partitionTimer);

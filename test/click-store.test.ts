@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COPY_UNCONFIRMED, findClick, insertClicks, isUnconfirmedCopy, type ClickRow } from '../src/click/click-store.js';
 import { BatchWriter } from '../src/db/batch-writer.js';
-import { isDatabaseUnavailable } from '../src/db/database.js';
+import { isDatabaseUnavailable, type Sql } from '../src/db/database.js';
+import { ClickLookup } from '../src/click/click-lookup.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 
 let db: TestDatabase;
@@ -123,6 +124,53 @@ describe('the click writer end to end', () => {
     await writer.flush();
     expect(writes.at(-1)).toBe('copy');
     expect(await countOf([next.id])).toBe(1);
+    await writer.close();
+  });
+});
+
+describe('click lookups for postbacks', () => {
+  it('answers concurrent lookups with one query, each with its own click or nothing', async () => {
+    const rows = Array.from({ length: 30 }, () => clickRow());
+    await insertClicks(db.sql, rows);
+    let queries = 0;
+    const counting = ((...args: Parameters<Sql>) => {
+      queries++;
+      return db.sql(...args);
+    }) as unknown as Sql;
+    const writer = new BatchWriter<ClickRow>({ name: 'lookup-test', write: async () => undefined, keyOf: (r) => r.id, maxDelayMs: 60_000 });
+    const lookup = new ClickLookup(counting, writer);
+
+    const missing = clickRow();
+    // Same ID, another time: a forged pairing must not find the stored click.
+    const wrongTime = { id: (rows[3] as ClickRow).id, createdAt: new Date((rows[3] as ClickRow).createdAt.getTime() + 1) };
+    const answers = await Promise.all([
+      ...rows.map((r) => lookup.find(r.id, r.createdAt)),
+      lookup.find(missing.id, missing.createdAt),
+      lookup.find(wrongTime.id, wrongTime.createdAt),
+    ]);
+    expect(queries).toBe(1);
+    expect(answers.slice(0, 30).map((a) => a?.id)).toEqual(rows.map((r) => r.id));
+    expect(answers[5]).toMatchObject({ subs: ['s1', null, 's3', null, null], ip: '203.0.113.7', userAgent: 'Mozilla/5.0' });
+    expect(answers[30]).toBeUndefined();
+    expect(answers[31]).toBeUndefined();
+  });
+
+  it('answers a click still in the write buffer without a query, and forgets it once written', async () => {
+    let queries = 0;
+    const counting = ((...args: Parameters<Sql>) => {
+      queries++;
+      return db.sql(...args);
+    }) as unknown as Sql;
+    const writer = new BatchWriter<ClickRow>({ name: 'lookup-test', write: (rows, attempt) => insertClicks(db.sql, rows, attempt), keyOf: (r) => r.id, maxDelayMs: 60_000 });
+    const lookup = new ClickLookup(counting, writer);
+    const fresh = clickRow({ subs: ['buffered', null, null, null, null] });
+    writer.add(fresh);
+    expect(await lookup.find(fresh.id, fresh.createdAt)).toMatchObject({ id: fresh.id, subs: ['buffered', null, null, null, null] });
+    expect(queries).toBe(0);
+    await writer.flush();
+    expect(writer.get(fresh.id)).toBeUndefined();
+    expect(await lookup.find(fresh.id, fresh.createdAt)).toMatchObject({ id: fresh.id, subs: ['buffered', null, null, null, null] });
+    expect(queries).toBe(1);
     await writer.close();
   });
 });

@@ -104,19 +104,32 @@ export type StoredClick = {
 
 /** The click ID carries its own time, so the lookup names the exact partition. */
 export async function findClick(sql: Sql, id: string, createdAt: Date): Promise<StoredClick | undefined> {
-  const [row] = await sql`
+  const [click] = await findClicks(sql, [{ id, createdAt }]);
+  return click;
+}
+
+/** A click is its ID at its time (the primary key). */
+export const clickKey = (id: string, createdAt: Date): string => `${id}@${createdAt.getTime()}`;
+
+/** Several clicks in one query; the times prune the partitions, and each row must match its own pair. */
+export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date }[]): Promise<StoredClick[]> {
+  if (keys.length === 0) return [];
+  const rows = await sql`
     select id, created_at, offer_id, publisher_id, sub1, sub2, sub3, sub4, sub5, host(ip) as ip, user_agent
-    from clicks where id = ${id} and created_at = ${createdAt}`;
-  if (!row) return undefined;
-  return {
-    id: row.id,
-    createdAt: row.created_at,
-    offerId: row.offer_id,
-    publisherId: row.publisher_id,
-    subs: [row.sub1, row.sub2, row.sub3, row.sub4, row.sub5],
-    ip: row.ip,
-    userAgent: row.user_agent,
-  };
+    from clicks
+    where id = any(${keys.map((k) => k.id)}::text[]) and created_at = any(${keys.map((k) => k.createdAt.toISOString())}::timestamptz[])`;
+  const wanted = new Set(keys.map((k) => clickKey(k.id, k.createdAt)));
+  return rows
+    .map((row) => ({
+      id: row.id as string,
+      createdAt: row.created_at as Date,
+      offerId: row.offer_id as string,
+      publisherId: row.publisher_id as string,
+      subs: [row.sub1, row.sub2, row.sub3, row.sub4, row.sub5] as (string | null)[],
+      ip: row.ip as string | null,
+      userAgent: row.user_agent as string | null,
+    }))
+    .filter((c) => wanted.has(clickKey(c.id, c.createdAt)));
 }
 
 /** Day partitions from yesterday to two weeks ahead; older than the retention are dropped. */

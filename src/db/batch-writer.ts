@@ -26,14 +26,16 @@ export type BatchWriterOptions<T> = {
    * Bad rows are retried one by one so a single poison row cannot block the rest, then dropped.
    */
   isTransient?: (err: unknown) => boolean;
+  /** Rows with a key can be found by it until they are in PostgreSQL (`get`). */
+  keyOf?: (row: T) => string;
 };
 
 const RETRY_DELAY_MS = 500;
 
 export class BatchWriter<T> {
   private buffer: T[] = [];
-  /** The batch being written right now: still findable until it is in PostgreSQL. */
-  private writing: T[] = [];
+  /** Rows accepted and not yet written or dropped, by key (only with `keyOf`). */
+  private readonly unwritten = new Map<string, T>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -53,8 +55,8 @@ export class BatchWriter<T> {
   }
 
   /** A row accepted but not yet readable from PostgreSQL (a click a postback arrives for within ms). */
-  find(predicate: (row: T) => boolean): T | undefined {
-    return this.writing.find(predicate) ?? this.buffer.find(predicate);
+  get(key: string): T | undefined {
+    return this.unwritten.get(key);
   }
 
   add(row: T): boolean {
@@ -63,6 +65,7 @@ export class BatchWriter<T> {
       return false;
     }
     this.buffer.push(row);
+    if (this.opts.keyOf) this.unwritten.set(this.opts.keyOf(row), row);
     if (this.buffer.length >= this.maxBatch) this.kick(0);
     else this.kick(this.maxDelayMs);
     return true;
@@ -123,10 +126,10 @@ export class BatchWriter<T> {
     const batch = this.buffer.splice(0, this.maxBatch);
     if (batch.length === 0) return;
     const started = performance.now();
-    this.writing = batch;
     try {
       await this.opts.write(batch, { afterFailure: this.lastWriteFailed });
       this.lastWriteFailed = false;
+      this.forget(batch);
     } catch (err) {
       this.lastWriteFailed = true;
       if (this.opts.isTransient && !this.opts.isTransient(err)) {
@@ -138,8 +141,6 @@ export class BatchWriter<T> {
       // Put the rows back in front so order and content survive the retry.
       this.buffer.unshift(...batch);
       throw err;
-    } finally {
-      this.writing = [];
     }
     this.opts.onFlush?.(batch.length, performance.now() - started);
   }
@@ -156,10 +157,16 @@ export class BatchWriter<T> {
         }
         dropped++;
       }
+      this.forget([row]);
     }
     if (dropped > 0) {
       this.opts.onDrop?.(dropped);
       this.opts.onError?.(cause, this.buffer.length);
     }
+  }
+
+  private forget(rows: T[]): void {
+    const keyOf = this.opts.keyOf;
+    if (keyOf) for (const row of rows) this.unwritten.delete(keyOf(row));
   }
 }

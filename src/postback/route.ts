@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import { checkClick } from '../click/click-validity.js';
-import { findClick } from '../click/click-store.js';
 import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -93,7 +92,7 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
 
   // A txid this engine already committed is a status change or a conflict, never a new conversion:
   // scoring it again would count it in another click's or offer's fraud counters.
-  const stored = known ? undefined : await lookupClick(engine, click.clickId, click.claims.createdAt);
+  const stored = known ? undefined : await engine.clickLookup.find(click.clickId, click.claims.createdAt);
   const score = known
     ? undefined
     : await intake.scorer.score({
@@ -156,13 +155,6 @@ function toBody(outcome: CommitOutcome) {
     duplicate: outcome.kind === 'duplicate',
     status: outcome.status,
   };
-}
-
-/** The click as recorded: still in this node's write buffer if it is only milliseconds old. */
-async function lookupClick(engine: Engine, clickId: string, createdAt: Date) {
-  const buffered = engine.clickWriter.find((row) => row.id === clickId);
-  if (buffered) return { ip: buffered.ip, userAgent: buffered.userAgent, subs: buffered.subs };
-  return findClick(engine.sql, clickId, createdAt);
 }
 
 /**
