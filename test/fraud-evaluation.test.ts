@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Scorer } from '../src/fraud/scorer.js';
+import { parseAddress } from '../src/net/cidr.js';
 import { MemoryFraudState } from '../src/fraud/state-memory.js';
 import type { ScoreResult } from '../src/postback/types.js';
 import { T0, testOffer } from './helpers/fraud.js';
@@ -23,7 +24,7 @@ async function run(events: TrafficEvent[]): Promise<Outcome[]> {
   for (const e of byTime(events)) {
     if (e.type === 'click') {
       const c = e.click;
-      state.recordClick({ offerId: c.offerId, publisherId: c.publisherId, sub1: c.sub1, ip: c.ip, at: new Date(T0.getTime() + c.at) });
+      state.recordClick({ offerId: c.offerId, publisherId: c.publisherId, sub1: c.sub1, address: c.ip ? (parseAddress(c.ip) ?? null) : null, at: new Date(T0.getTime() + c.at) });
       continue;
     }
     const v = e.conversion;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Scorer } from '../src/fraud/scorer.js';
+import { parseAddress } from '../src/net/cidr.js';
 import { MemoryFraudState } from '../src/fraud/state-memory.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
@@ -108,10 +109,10 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
 
   it.skipIf(skip)('counts clicks per address, offer day and segment for the baselines', async () => {
     const state = make(prefix());
-    const click = { offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', ip: '198.51.100.7' };
+    const click = { offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', address: parseAddress('198.51.100.7') ?? null };
     for (let i = 0; i < 3; i++) state.recordClick({ ...click, at: new Date(t0 - (i + 1) * MINUTE) });
-    state.recordClick({ ...click, sub1: 'b', ip: '10.1.2.3', at: new Date(t0 - MINUTE) });
-    state.recordClick({ ...click, sub1: null, ip: '2001:db8:1:2::5', at: new Date(t0 - MINUTE) });
+    state.recordClick({ ...click, sub1: 'b', address: parseAddress('10.1.2.3') ?? null, at: new Date(t0 - MINUTE) });
+    state.recordClick({ ...click, sub1: null, address: parseAddress('2001:db8:1:2::5') ?? null, at: new Date(t0 - MINUTE) });
     await state.flush();
     const c = await state.observe(conversion());
     expect(c.addresses).toEqual([{ key: '198.51.100.7', conversions: 1, clicks: 3 }]);
@@ -177,7 +178,7 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     const p = prefix();
     const client = redisClient();
     const state = new RedisFraudState(client, { prefix: p, onError: () => undefined });
-    state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', ip: '198.51.100.7', at: new Date() });
+    state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', address: parseAddress('198.51.100.7') ?? null, at: new Date() });
     await state.flush();
     await state.observe(conversion({ at: Date.now() }));
     const keys = await client.keys(`${p}*`);
@@ -193,7 +194,7 @@ describe('redis scoring state when Redis is unreachable', () => {
     const errors: string[] = [];
     const state = new RedisFraudState(dead, { prefix: 'x:', onError: (op) => errors.push(op) });
     await expect(state.observe(conversion())).rejects.toThrow();
-    expect(() => state.recordClick({ offerId: 'o', publisherId: 'p', sub1: null, ip: null, at: new Date() })).not.toThrow();
+    expect(() => state.recordClick({ offerId: 'o', publisherId: 'p', sub1: null, address: null, at: new Date() })).not.toThrow();
     await state.flush();
     expect(errors).toEqual(['click']);
     dead.disconnect();

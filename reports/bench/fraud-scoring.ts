@@ -2,6 +2,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Offer } from '../../src/catalog/catalog.js';
 import { Scorer } from '../../src/fraud/scorer.js';
+import { parseAddress } from '../../src/net/cidr.js';
 import { createFraudState, type FraudState } from '../../src/fraud/state.js';
 import type { ScoreInput } from '../../src/postback/types.js';
 import { connectRedis } from '../../src/state/redis.js';
@@ -65,7 +66,7 @@ function postback(now: Date): ScoreInput {
 async function warm(state: FraudState, scorer: Scorer): Promise<void> {
   const now = Date.now();
   for (let i = 0; i < 50_000; i++) {
-    state.recordClick({ offerId: offer.id, publisherId: `pub_${i % 20}`, sub1: `s${i % 5}`, ip: address(i % 5000), at: new Date(now - (i % 3600) * 1000) });
+    state.recordClick({ offerId: offer.id, publisherId: `pub_${i % 20}`, sub1: `s${i % 5}`, address: parseAddress(address(i % 5000)) ?? null, at: new Date(now - (i % 3600) * 1000) });
   }
   await state.flush();
   for (let i = 0; i < 2000; i++) await scorer.score(postback(new Date()));

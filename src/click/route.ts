@@ -50,7 +50,7 @@ export function registerClickRoutes(app: FastifyInstance, engine: Engine): void 
       ip: source.ok ? source.text : null,
       userAgent: ua ? ua.slice(0, UA_MAX) : null,
     });
-    engine.fraudState.recordClick({ offerId: offer.id, publisherId: publisher.id, sub1: subs[0] ?? null, ip: source.ok ? source.text : null, at: now });
+    engine.fraudState.recordClick({ offerId: offer.id, publisherId: publisher.id, sub1: subs[0] ?? null, address: source.ok ? source.address : null, at: now });
     const location = landingUrl(offer.url, {
       clickid: clickId,
       offer_id: offer.id,

@@ -27,9 +27,3 @@ export function countKey(addr: IpAddress): string | undefined {
   const groups = (addr as IPv6).parts.slice(0, IPV6_COUNT_PREFIX_GROUPS).map((p) => p.toString(16));
   return `${groups.join(':')}::/64`;
 }
-
-/** The count key of an address given as text, for the click path. */
-export function countKeyOf(text: string | null): string | undefined {
-  const addr = text ? parseAddress(text) : undefined;
-  return addr ? countKey(addr) : undefined;
-}

@@ -1,4 +1,4 @@
-import { countKeyOf } from './addresses.js';
+import { countKey } from './addresses.js';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState } from './state.js';
 import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 
@@ -72,9 +72,14 @@ export class MemoryFraudState implements FraudState {
 
   recordClick(click: ClickObservation): void {
     const now = click.at.getTime();
-    for (const inc of clickIncrements(this.prefix, click, countKeyOf(click.ip))) {
+    for (const inc of clickIncrements(this.prefix, click, click.address ? countKey(click.address) : undefined)) {
       const current = this.live(inc.key, now);
-      this.keys.set(inc.key, { value: (typeof current?.value === 'number' ? current.value : 0) + 1, expiresAt: now + inc.ttlMs });
+      if (current && typeof current.value === 'number') {
+        current.value++;
+        current.expiresAt = now + inc.ttlMs;
+      } else {
+        this.keys.set(inc.key, { value: 1, expiresAt: now + inc.ttlMs });
+      }
     }
   }
 

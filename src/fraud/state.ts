@@ -1,3 +1,4 @@
+import type { IpAddress } from '../net/cidr.js';
 import type { Redis } from 'ioredis';
 import { MemoryFraudState } from './state-memory.js';
 import { RedisFraudState } from './state-redis.js';
@@ -46,7 +47,8 @@ export type ConversionCounts = {
   segment: { conversions: number; clicks: number } | undefined;
 };
 
-export type ClickObservation = { offerId: string; publisherId: string; sub1: string | null; ip: string | null; at: Date };
+/** The click's user address is passed parsed: the redirect has parsed it already, and parsing again showed in its profile. */
+export type ClickObservation = { offerId: string; publisherId: string; sub1: string | null; address: IpAddress | null; at: Date };
 
 export interface FraudState {
   readonly kind: 'redis' | 'memory';
