@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { connectRedis } from './state/redis.js';
 import { PostbackIntake } from './postback/intake.js';
 import { DeliveryWorker } from './delivery/worker.js';
+import { systemResolver, type Resolver } from './delivery/destination-guard.js';
 import type { PostbackScorer } from './postback/types.js';
 import { createFraudMetrics } from './fraud/metrics.js';
 import { fraudRuleRegistry } from './fraud/registry.js';
@@ -57,6 +58,8 @@ export type Engine = {
   intake: PostbackIntake;
   /** Outbound postbacks: this process's delivery worker (also serves replays). */
   deliveries: DeliveryWorker;
+  /** DNS for outbound destinations: the admin API checks a publisher's host with the resolver deliveries use. */
+  resolve: Resolver;
   /** Pixel hits waiting for their batched insert; tests flush it. */
   pixelWriter: BatchWriter<PixelRow>;
   /** Reconciliation runs (API, CLI, and RECONCILE_CRON unless it is "off"). */
@@ -66,7 +69,11 @@ export type Engine = {
 };
 
 /** Tests may replace the fraud scorer to isolate what they measure; production always builds the real one. */
-export type EngineOptions = { scorer?: PostbackScorer };
+export type EngineOptions = {
+  scorer?: PostbackScorer;
+  /** DNS for outbound destinations (publisher checks and deliveries); tests substitute it. */
+  resolve?: Resolver;
+};
 
 export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {
   if (!config.databaseUrl) throw new Error('createEngine needs config.databaseUrl');
@@ -109,7 +116,8 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const fraudState = createFraudState(redis, (op) => fraudMetrics.stateErrors.inc({ op }));
   const scorer = opts.scorer ?? new Scorer({ state: fraudState, metrics: fraudMetrics });
   const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log }, scorer);
-  const deliveries = new DeliveryWorker({ sql, txSql, catalog, log, registry: metrics.registry, config });
+  const resolve = opts.resolve ?? systemResolver;
+  const deliveries = new DeliveryWorker({ sql, txSql, catalog, log, registry: metrics.registry, config }, { resolve });
   await deliveries.start();
   const pixelWriter = createPixelWriter(sql, metrics, log);
   const reconciler = new Reconciler({ sql, config, log });
@@ -122,6 +130,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     fraudRules: fraudRuleRegistry,
     fraudState,
     deliveries,
+    resolve,
     pixelWriter,
     reconciler,
     sql,

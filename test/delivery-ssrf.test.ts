@@ -51,6 +51,47 @@ describe('SSRF protection', () => {
     }
   });
 
+  it('the admin API refuses a host name that resolves to a private address, on create and on update', async () => {
+    const answers: Record<string, ResolvedAddress[]> = {
+      'internal.test': [{ address: '10.1.2.3', family: 4 }],
+      'mixed.test': [
+        { address: '8.8.8.8', family: 4 },
+        { address: '::1', family: 6 },
+      ],
+      'public.test': [{ address: '8.8.8.8', family: 4 }],
+    };
+    const dns = await startTestEngine({ allowPrivateDestinations: false }, {
+      resolve: async (host) => {
+        const answer = answers[host];
+        if (!answer) throw Object.assign(new Error(`no such host ${host}`), { code: 'ENOTFOUND' });
+        return answer;
+      },
+    });
+    try {
+      const create = (host: string) =>
+        dns.app.inject({ method: 'POST', url: '/v1/publishers', headers: auth(), payload: { name: host, postbackUrl: `https://${host}/pb?c={sub1}` } });
+      for (const host of ['internal.test', 'mixed.test']) {
+        const res = await create(host);
+        expect(res.statusCode, host).toBe(400);
+        expect(res.json().error.details).toEqual([{ path: 'postbackUrl', message: expect.stringMatching(new RegExp(`^host "${host.replace('.', '\\.')}" resolves to a forbidden address: `)) }]);
+      }
+      expect((await dns.sql`select count(*)::int as n from publishers where name in ('internal.test', 'mixed.test')`)[0]?.n).toBe(0);
+
+      // A public name is accepted, and so is one that does not resolve yet (delivery checks again at connect time).
+      const ok = await create('public.test');
+      expect(ok.statusCode).toBe(201);
+      expect((await create('not-yet.test')).statusCode).toBe(201);
+
+      const id = ok.json().id as string;
+      const patch = await dns.app.inject({ method: 'PATCH', url: `/v1/publishers/${id}`, headers: auth(), payload: { postbackUrl: 'https://internal.test/pb' } });
+      expect(patch.statusCode).toBe(400);
+      expect(patch.json().error.details[0].path).toBe('postbackUrl');
+      expect((await dns.sql`select postback_url from publishers where id = ${id}`)[0]?.postback_url).toBe('https://public.test/pb?c={sub1}');
+    } finally {
+      await dns.close();
+    }
+  });
+
   it('refuses stored URLs that point at loopback, private, link-local or metadata addresses, with no connection made', async () => {
     const urls = [
       `http://127.0.0.1:${port}/pb`,

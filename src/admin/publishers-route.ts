@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { requireRole } from '../auth/guard.js';
 import { bumpCatalogVersion } from '../catalog/catalog.js';
 import type { Engine } from '../engine.js';
-import { ApiError } from '../errors.js';
+import { resolvedHostRefusal } from '../delivery/destination-guard.js';
+import { ApiError, invalidRequest } from '../errors.js';
 import { parse } from '../http/validate.js';
 import { newId } from '../ids.js';
 import { publisherSchemas } from './schemas.js';
@@ -23,8 +24,16 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     return publisher;
   };
 
+  /** The schema refused literal private addresses; a name that resolves to one is refused here. */
+  const refuseResolvedPrivateHost = async (postbackUrl: string | undefined) => {
+    if (postbackUrl === undefined || engine.config.allowPrivateDestinations) return;
+    const refusal = await resolvedHostRefusal(new URL(postbackUrl).hostname, engine.resolve);
+    if (refusal) throw invalidRequest([{ path: 'postbackUrl', message: refusal }]);
+  };
+
   app.post('/v1/publishers', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
     const body = parse(schemas.create, request.body);
+    await refuseResolvedPrivateHost(body.postbackUrl);
     const id = newId('pub');
     const secret = newWebhookSecret();
     await txSql.begin(async (tx) => {
@@ -45,6 +54,7 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
   app.patch<IdParams>('/v1/publishers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
     const current = find(request.params.id);
     const body = parse(schemas.patch, request.body);
+    await refuseResolvedPrivateHost(body.postbackUrl);
     await txSql.begin(async (tx) => {
       await tx`update publishers set name = ${body.name ?? current.name}, postback_url = ${body.postbackUrl ?? current.postbackUrl},
           method = ${body.method ?? current.method}, updated_at = now()

@@ -31,6 +31,33 @@ export function addressRefusal(address: string): string | undefined {
   return undefined;
 }
 
+/** How long a publisher's create or update waits for its host to resolve before accepting it unchecked. */
+const CHECK_RESOLVE_TIMEOUT_MS = 2_000;
+
+/**
+ * Why a destination host may not be used, judged by what it resolves to now; undefined when every
+ * address is public, or when the name does not resolve (yet): the check at connect time still stands
+ * between the engine and whatever the name points to when a postback is sent.
+ */
+export async function resolvedHostRefusal(hostname: string, resolve: Resolver): Promise<string | undefined> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return undefined; // a literal address is judged without DNS (net/destination.ts)
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((done) => {
+    timer = setTimeout(() => done(undefined), CHECK_RESOLVE_TIMEOUT_MS);
+  });
+  try {
+    const answers = await Promise.race([resolve(host).catch(() => undefined), timeout]);
+    for (const a of answers ?? []) {
+      const refusal = addressRefusal(a.address);
+      if (refusal) return `host "${host}" resolves to a forbidden address: ${refusal}`;
+    }
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupFunction {
   return (hostname, options, callback) => {
     resolve(hostname).then(

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
 import type { Sql } from '../../src/db/database.js';
-import { createEngine, type Engine } from '../../src/engine.js';
+import { createEngine, type Engine, type EngineOptions } from '../../src/engine.js';
 import { createLogger } from '../../src/logger.js';
 import { freshDatabase } from './db.js';
 
@@ -12,10 +12,10 @@ export const auth = (token = ADMIN) => ({ authorization: `Bearer ${token}` });
 export type TestEngine = { app: FastifyInstance; engine: Engine; sql: Sql; url: string; close: () => Promise<void> };
 
 /** A whole engine over a fresh database, driven through `app.inject()`. */
-export async function startTestEngine(overrides: Partial<Config> = {}): Promise<TestEngine> {
+export async function startTestEngine(overrides: Partial<Config> = {}, opts: EngineOptions = {}): Promise<TestEngine> {
   const db = await freshDatabase();
   const config = testConfig({ adminToken: ADMIN, databaseUrl: db.url, ...overrides });
-  const engine = await createEngine(config, db.sql, createLogger('silent'));
+  const engine = await createEngine(config, db.sql, createLogger('silent'), opts);
   const app = await buildApp(engine);
   await app.ready();
   return {
