@@ -8,9 +8,13 @@ import { ADMIN, auth, startTestEngine, type TestEngine } from './helpers/engine.
  * reports/ui/look.ts in a real browser; this suite never needs one.
  */
 
-/** Every /v1 route the UI may call (CONTRACT §8 review and finance, §7 reconciliation). */
-const CONTRACT_UI_ROUTES = [
+/**
+ * Every /v1 route the UI may call: CONTRACT §8 review and finance, §7 reconciliation, and the one
+ * documented extension the analysts' queue is built on (flagged and undecided, by payout × score).
+ */
+const UI_ROUTES = [
   '/v1/conversions',
+  '/v1/reviews/queue',
   '/v1/conversions/:id',
   '/v1/conversions/:id/review',
   '/v1/reconciliations',
@@ -115,7 +119,7 @@ describe('what the page contains', () => {
     }
   });
 
-  it('calls only same-origin /v1 routes that the contract defines, and builds no DOM from HTML strings', () => {
+  it('calls only same-origin /v1 routes that the contract (or the README, for the queue) defines, and builds no DOM from HTML strings', () => {
     const used = new Set<string>();
     for (const [name, file] of scripts()) {
       expect(file.body, name).not.toMatch(/\.innerHTML|\.outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/);
@@ -124,13 +128,13 @@ describe('what the page contains', () => {
           .replace(/\$\{encodeURIComponent\([^)]*\)\}/g, ':id')
           .replace(/cv_ui_role_probe/, ':id')
           .replace(/\?.*$/, '');
-        expect(CONTRACT_UI_ROUTES, `${name}: ${m[1]}`).toContain(route);
+        expect(UI_ROUTES, `${name}: ${m[1]}`).toContain(route);
         used.add(route);
       }
       // fetch() is only ever called with those paths (never a full URL), in one place.
       for (const call of file.body.match(/\bfetch\([^,)]*/g) ?? []) expect(call, name).toBe('fetch(path');
     }
-    expect([...used].sort()).toEqual([...CONTRACT_UI_ROUTES].sort());
+    expect([...used].sort()).toEqual([...UI_ROUTES].sort());
   });
 });
 

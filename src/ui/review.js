@@ -1,5 +1,5 @@
-// Review queue (analysts): flagged conversions in the order the API returns them (newest first), one
-// selected at a time, approved or rejected with a note. Keys: j/k move, a/r decide, n writes a note.
+// Review queue (analysts): flagged conversions nobody has decided yet, most money at risk first (payout ×
+// score, as GET /v1/reviews/queue orders them), one selected at a time, approved or rejected with a note. Keys: j/k move, a/r decide, n writes a note.
 
 import { ApiFailure, api, showError } from './api.js';
 import { reasonChips, scoreBadge } from './badges.js';
@@ -48,9 +48,9 @@ export async function load({ reset: fresh = false } = {}) {
   try {
     let pages = 0;
     do {
-      const params = new URLSearchParams({ decision: 'flagged', limit: String(PAGE) });
+      const params = new URLSearchParams({ limit: String(PAGE) });
       if (q.cursor) params.set('cursor', q.cursor);
-      const body = await api('GET', `/v1/conversions?${params}`);
+      const body = await api('GET', `/v1/reviews/queue?${params}`);
       if (seq !== q.loadSeq) return;
       const seen = new Set(q.items.map((c) => c.id));
       q.items.push(...listOf(body).filter((c) => c && typeof c.id === 'string' && !seen.has(c.id)));
