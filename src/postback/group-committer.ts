@@ -3,6 +3,7 @@ import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { commitBatch, type CommitItem, type CommitOutcome } from './commit-batch.js';
+import { commitFresh, isFresh } from './commit-fresh.js';
 
 /**
  * Group commit. A postback is answered 200 only after its transaction commits, but concurrent
@@ -26,7 +27,10 @@ export class GroupCommitter {
   private idle: (() => void)[] = [];
 
   constructor(
+    /** Plain statements (the one-statement commit); never `begin` here (see TX_POOL_MAX in db/database.ts). */
     private readonly sql: Sql,
+    /** Transactions only. */
+    private readonly txSql: Sql,
     private readonly refireWindowS: number,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -74,10 +78,33 @@ export class GroupCommitter {
     }
   }
 
+  /**
+   * New txids without message IDs (the common signed GET) commit in one statement; what it could not
+   * create (the txid exists) and everything else goes through the transaction of commit-batch.ts.
+   */
   private async commitWithRetry(items: CommitItem[]): Promise<CommitOutcome[]> {
+    const outcomes = new Array<CommitOutcome | undefined>(items.length);
+    const fresh = items.filter(isFresh);
+    const created = fresh.length > 0 ? await this.withRetry(() => commitFresh(this.sql, fresh, this.refireWindowS)) : new Set<string>();
+    const rest: number[] = [];
+    items.forEach((item, i) => {
+      if (item.score && created.has(item.conversionId)) {
+        outcomes[i] = { kind: 'created', conversionId: item.conversionId, decision: item.score.decision, reasons: item.score.reasons, status: item.status };
+      } else {
+        rest.push(i);
+      }
+    });
+    if (rest.length > 0) {
+      const resolved = await this.withRetry(() => this.txSql.begin((tx) => commitBatch(tx, rest.map((i) => items[i] as CommitItem), this.refireWindowS)));
+      rest.forEach((i, k) => (outcomes[i] = resolved[k]));
+    }
+    return outcomes as CommitOutcome[];
+  }
+
+  private async withRetry<T>(commit: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.sql.begin((tx) => commitBatch(tx, items, this.refireWindowS));
+        return await commit();
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (attempt >= MAX_RETRIES || !code || !RETRYABLE.has(code)) throw err;

@@ -25,7 +25,7 @@ export class PostbackIntake {
     this.recent = new RecentCache(deps.redis);
     this.rateLimits = new PostbackRateLimits(deps.redis, deps.config.addressRateLimitPerS);
     this.attempts = new AttemptLog(deps.sql, deps.metrics, deps.log);
-    this.committer = new GroupCommitter(deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log);
+    this.committer = new GroupCommitter(deps.sql, deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log);
   }
 
   async close(): Promise<void> {
