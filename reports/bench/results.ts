@@ -110,10 +110,19 @@ export function baselineOf(before: Measurement, after: Measurement): { baselineR
   };
 }
 
+/** The issues' goals are stated at 10 connections; a run at another concurrency is kept beside it, not over it. */
+export const DEFAULT_CONNECTIONS = 10;
+
+function resultStem(r: ScenarioResult): string {
+  const { connections } = r.options;
+  return connections === DEFAULT_CONNECTIONS ? r.scenario : `${r.scenario}-${connections}-connections`;
+}
+
 export async function writeScenario(result: ScenarioResult): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
-  const json = path.join(RESULTS_DIR, `${result.scenario}.json`);
-  const md = path.join(RESULTS_DIR, `${result.scenario}.md`);
+  const stem = resultStem(result);
+  const json = path.join(RESULTS_DIR, `${stem}.json`);
+  const md = path.join(RESULTS_DIR, `${stem}.md`);
   await writeFile(json, JSON.stringify(result, null, 2) + '\n');
   await writeFile(md, renderMarkdown(result));
   return [json, md];
@@ -179,7 +188,8 @@ export function renderMarkdown(r: ScenarioResult): string {
     for (const m of p.byModule) lines.push(`| ${m.selfPct.toFixed(1)} | ${m.module} |`);
     lines.push('');
   }
-  lines.push('Regenerate with `npm run bench -- --scenario ' + r.scenario + '`; raw figures in `' + r.scenario + '.json`.', '');
+  const connections = r.options.connections === DEFAULT_CONNECTIONS ? '' : ` --connections ${r.options.connections}`;
+  lines.push('Regenerate with `npm run bench -- --scenario ' + r.scenario + connections + '`; raw figures in `' + resultStem(r) + '.json`.', '');
   return lines.join('\n');
 }
 

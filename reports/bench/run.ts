@@ -4,7 +4,7 @@ import { startDatabaseServer } from './database.js';
 import { writeIndexHtml } from './html-report.js';
 import { startRedis, REPO_ROOT, type RedisServer } from './processes.js';
 import { note, phase } from './progress.js';
-import { printSummary, writeScenario, type ScenarioResult } from './results.js';
+import { DEFAULT_CONNECTIONS, printSummary, writeScenario, type ScenarioResult } from './results.js';
 import { runClicksScenario } from './scenario-clicks.js';
 import { runPostbacksScenario } from './scenario-postbacks.js';
 import type { BenchContext, BenchOptions, Variant } from './targets.js';
@@ -70,7 +70,7 @@ function parseOptions(): { scenarios: ('clicks' | 'postbacks')[]; options: Bench
     scenarios: scenario === 'all' ? ['clicks', 'postbacks'] : [scenario],
     options: {
       durationS: positive('duration', values.duration, 10),
-      connections: positive('connections', values.connections, 10),
+      connections: positive('connections', values.connections, DEFAULT_CONNECTIONS),
       warmupS: positive('warmup', values.warmup, 3, 0),
       redis: values.redis || /^(1|true|yes)$/i.test(process.env.BENCH_REDIS ?? ''),
       cpuProf: values['cpu-prof'],
