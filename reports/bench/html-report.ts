@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Measurement } from './load.js';
 import { fmtInt, fmtMs } from './progress.js';
-import { cpuText, RESULTS_DIR, type ScenarioResult } from './results.js';
+import { cpuText, DEFAULT_CONNECTIONS, RESULTS_DIR, type ScenarioResult } from './results.js';
 
 /**
  * reports/bench/index.html, drawn from every results/*.json: per scenario, a bar chart of served
@@ -161,7 +161,7 @@ function profiles(r: ScenarioResult): string {
 function section(r: ScenarioResult): string {
   const m = r.machine;
   return (
-    `<section><h2>${esc(r.scenario)}${r.status === 'ok' ? '' : ` <small class="fail">${esc(r.status)}</small>`}</h2>` +
+    `<section><h2>${esc(r.scenario)}${r.options.connections === DEFAULT_CONNECTIONS ? '' : `, ${r.options.connections} connections`}${r.status === 'ok' ? '' : ` <small class="fail">${esc(r.status)}</small>`}</h2>` +
     `<p class="meta">${esc(r.date)} · ${esc(m.cpu)}, ${m.cores} cores, ${m.memoryGiB} GiB · Node ${esc(m.node)} · ${r.options.connections} connections, ${r.options.durationS} s per run after ${r.options.warmupS} s warm-up · ${esc(r.database)}</p>` +
     (r.note ? `<p class="note">${esc(r.note)}</p>` : '') +
     throughputChart(r) +
