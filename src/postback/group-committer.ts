@@ -34,6 +34,8 @@ export class GroupCommitter {
     private readonly refireWindowS: number,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Tests lower it to make postbacks queue into one group. */
+    private readonly maxConcurrentBatches = MAX_CONCURRENT_BATCHES,
   ) {}
 
   submit(item: CommitItem): Promise<CommitOutcome> {
@@ -50,7 +52,7 @@ export class GroupCommitter {
   }
 
   private pump(): void {
-    while (this.inflight < MAX_CONCURRENT_BATCHES && this.queue.length > 0) {
+    while (this.inflight < this.maxConcurrentBatches && this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       this.inflight++;
       void this.run(batch).finally(() => {
@@ -63,42 +65,46 @@ export class GroupCommitter {
 
   private async run(batch: Waiting[]): Promise<void> {
     this.metrics.commitBatchSize.observe(batch.length);
+    let undecided = batch;
     try {
-      const outcomes = await this.commitWithRetry(batch.map((w) => w.item));
-      batch.forEach((w, i) => w.resolve(outcomes[i] as CommitOutcome));
+      undecided = await this.commitNew(batch);
+      if (undecided.length > 0) {
+        const items = undecided.map((w) => w.item);
+        const outcomes = await this.withRetry(() => this.txSql.begin((tx) => commitBatch(tx, items, this.refireWindowS)));
+        undecided.forEach((w, i) => w.resolve(outcomes[i] as CommitOutcome));
+      }
     } catch (err) {
-      if (batch.length > 1 && !isDatabaseUnavailable(err)) {
+      // Postbacks already answered are committed: only the undecided ones are retried or refused.
+      if (undecided.length > 1 && !isDatabaseUnavailable(err)) {
         // One bad row must not fail its neighbours: isolate it by committing each alone.
-        await Promise.all(batch.map((w) => this.run([w])));
+        await Promise.all(undecided.map((w) => this.run([w])));
         return;
       }
       if (!isDatabaseUnavailable(err)) this.log.error({ err }, 'postback commit failed');
       const unavailable = new ApiError('unavailable');
-      for (const w of batch) w.reject(unavailable);
+      for (const w of undecided) w.reject(unavailable);
     }
   }
 
   /**
-   * New txids without message IDs (the common signed GET) commit in one statement; what it could not
-   * create (the txid exists) and everything else goes through the transaction of commit-batch.ts.
+   * New txids without message IDs (the common signed GET) commit in one statement and are answered
+   * at once. Returns the rest: what it could not create (the txid exists) and everything else, for
+   * the transaction of commit-batch.ts.
    */
-  private async commitWithRetry(items: CommitItem[]): Promise<CommitOutcome[]> {
-    const outcomes = new Array<CommitOutcome | undefined>(items.length);
-    const fresh = items.filter(isFresh);
-    const created = fresh.length > 0 ? await this.withRetry(() => commitFresh(this.sql, fresh, this.refireWindowS)) : new Set<string>();
-    const rest: number[] = [];
-    items.forEach((item, i) => {
+  private async commitNew(batch: Waiting[]): Promise<Waiting[]> {
+    const fresh = batch.map((w) => w.item).filter(isFresh);
+    if (fresh.length === 0) return batch;
+    const created = await this.withRetry(() => commitFresh(this.sql, fresh, this.refireWindowS));
+    const rest: Waiting[] = [];
+    for (const w of batch) {
+      const { item } = w;
       if (item.score && created.has(item.conversionId)) {
-        outcomes[i] = { kind: 'created', conversionId: item.conversionId, decision: item.score.decision, reasons: item.score.reasons, status: item.status };
+        w.resolve({ kind: 'created', conversionId: item.conversionId, decision: item.score.decision, reasons: item.score.reasons, status: item.status });
       } else {
-        rest.push(i);
+        rest.push(w);
       }
-    });
-    if (rest.length > 0) {
-      const resolved = await this.withRetry(() => this.txSql.begin((tx) => commitBatch(tx, rest.map((i) => items[i] as CommitItem), this.refireWindowS)));
-      rest.forEach((i, k) => (outcomes[i] = resolved[k]));
     }
-    return outcomes as CommitOutcome[];
+    return rest;
   }
 
   private async withRetry<T>(commit: () => Promise<T>): Promise<T> {
