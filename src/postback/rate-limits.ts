@@ -18,19 +18,29 @@ export class PostbackRateLimits {
     this.addressLimiter = this.limiter('rl:addr', addressPerS);
   }
 
+  /**
+   * Both limits are consumed at once (with Redis, one round trip instead of two). A request refused
+   * by its address still spends a point of its advertiser's: the address limit is the looser one
+   * (ADDRESS_RATE_LIMIT_PER_S, 1,000/s by default, against 200/s per advertiser), so checking it
+   * first never shielded an advertiser's budget anyway.
+   */
   async check(advertiserId: string | undefined, advertiserPerS: number | undefined, address: string): Promise<RateDecision> {
-    const byAddress = await this.consume(this.addressLimiter, address);
+    const [byAddress, byAdvertiser] = await Promise.all([
+      this.consume(this.addressLimiter, address),
+      advertiserId !== undefined && advertiserPerS !== undefined ? this.consume(this.advertiserLimiter(advertiserPerS), advertiserId) : undefined,
+    ]);
     if (byAddress !== undefined) return { ok: false, retryAfterS: byAddress, scope: 'address' };
-    if (advertiserId !== undefined && advertiserPerS !== undefined) {
-      let limiter = this.advertiserLimiters.get(advertiserPerS);
-      if (!limiter) {
-        limiter = this.limiter(`rl:adv:${advertiserPerS}`, advertiserPerS);
-        this.advertiserLimiters.set(advertiserPerS, limiter);
-      }
-      const byAdvertiser = await this.consume(limiter, advertiserId);
-      if (byAdvertiser !== undefined) return { ok: false, retryAfterS: byAdvertiser, scope: 'advertiser' };
-    }
+    if (byAdvertiser !== undefined) return { ok: false, retryAfterS: byAdvertiser, scope: 'advertiser' };
     return { ok: true };
+  }
+
+  private advertiserLimiter(perS: number): RateLimiterAbstract {
+    let limiter = this.advertiserLimiters.get(perS);
+    if (!limiter) {
+      limiter = this.limiter(`rl:adv:${perS}`, perS);
+      this.advertiserLimiters.set(perS, limiter);
+    }
+    return limiter;
   }
 
   /** undefined when allowed, else whole seconds to wait. */

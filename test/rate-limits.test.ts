@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { PostbackRateLimits } from '../src/postback/rate-limits.js';
+
+/**
+ * Postback rate limits, per source address and per advertiser, in memory and in Redis. With Redis
+ * the counters are shared, so two engine nodes do not double an advertiser's allowance.
+ */
+
+const redisUrl = inject('redisUrl');
+const clients: Redis[] = [];
+const redisClient = () => {
+  const client = new Redis(redisUrl as string, { maxRetriesPerRequest: 1 });
+  clients.push(client);
+  return client;
+};
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit()));
+});
+
+const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
+const address = () => `198.51.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
+
+async function decisions(limits: PostbackRateLimits[], n: number, advertiserId: string, perS: number, from: () => string) {
+  return Promise.all(Array.from({ length: n }, (_, i) => (limits[i % limits.length] as PostbackRateLimits).check(advertiserId, perS, from())));
+}
+
+describe.each([
+  { name: 'memory', skip: false, make: (addressPerS: number) => new PostbackRateLimits(undefined, addressPerS) },
+  { name: 'redis', skip: !redisUrl, make: (addressPerS: number) => new PostbackRateLimits(redisClient(), addressPerS) },
+])('$name rate limits', ({ skip, make }) => {
+  it.skipIf(skip)('refuses an advertiser over its rate per second, from any address, with a Retry-After', async () => {
+    const limits = make(1000);
+    const answers = await decisions([limits], 8, unique('adv'), 5, address);
+    expect(answers.filter((a) => a.ok)).toHaveLength(5);
+    expect(answers.filter((a) => !a.ok)).toEqual(Array(3).fill({ ok: false, retryAfterS: 1, scope: 'advertiser' }));
+  });
+
+  it.skipIf(skip)('refuses one address over its rate, whatever advertiser it names, and names the address as the cause', async () => {
+    const limits = make(4);
+    const from = address();
+    const answers = await Promise.all(Array.from({ length: 7 }, () => limits.check(unique('adv'), 1000, from)));
+    expect(answers.filter((a) => a.ok)).toHaveLength(4);
+    expect(answers.filter((a) => !a.ok)).toEqual(Array(3).fill({ ok: false, retryAfterS: 1, scope: 'address' }));
+    // Another address is not affected.
+    expect(await limits.check(unique('adv'), 1000, address())).toEqual({ ok: true });
+  });
+
+  it.skipIf(skip)('an unknown advertiser is limited by its address only', async () => {
+    const limits = make(2);
+    const from = address();
+    const answers = await Promise.all(Array.from({ length: 3 }, () => limits.check(undefined, undefined, from)));
+    expect(answers.map((a) => a.ok)).toEqual([true, true, false]);
+  });
+});
+
+describe('shared across nodes', () => {
+  it.skipIf(!redisUrl)('two nodes on one Redis share one advertiser allowance', async () => {
+    const nodes = [new PostbackRateLimits(redisClient(), 1000), new PostbackRateLimits(redisClient(), 1000)];
+    const answers = await decisions(nodes, 10, unique('adv'), 6, address);
+    expect(answers.filter((a) => a.ok)).toHaveLength(6);
+  });
+});
