@@ -334,6 +334,10 @@ describe('other refusals', () => {
     expect(decimals.json().error.details).toEqual([{ path: 'payout', message: expect.stringContaining('2 decimal places') }]);
     const repeated = await getSigned(`clickid=${clickid}&txid=a&txid=b`);
     expect(repeated.statusCode).toBe(400);
+    // JSON can carry a lone UTF-16 surrogate, which is not storable text: refused, never a 5xx.
+    const surrogate = await postJson(adv.id, { clickid, txid: uniqueTx(), ua: 'Mozilla/5.0 \ud800' });
+    expect(surrogate.statusCode).toBe(400);
+    expect(surrogate.json().error.details).toEqual([{ path: 'ua', message: 'must be valid Unicode text' }]);
     expect(await conversions()).toBe(before);
   });
 

@@ -24,6 +24,7 @@ export type PostbackFields = {
 };
 
 const noControl = /^[^\u0000-\u001f\u007f]*$/;
+const noLoneSurrogate = /^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
 
 const fieldSchema = z.object({
   clickid: z.string({ error: 'is required' }).min(1, 'is required').max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe characters'),
@@ -37,7 +38,13 @@ const fieldSchema = z.object({
     .max(64)
     .refine((v) => parseAddress(v) !== undefined, 'must be a canonical IPv4 or IPv6 address')
     .optional(),
-  ua: z.string().max(1024).regex(noControl, 'must not contain control characters').optional(),
+  ua: z
+    .string()
+    .max(1024)
+    .regex(noControl, 'must not contain control characters')
+    // A lone UTF-16 surrogate (possible in a JSON body or JWT claim) is not text PostgreSQL can store.
+    .regex(noLoneSurrogate, 'must be valid Unicode text')
+    .optional(),
 });
 
 /** Keys that carry signatures or tokens, not postback fields. */
