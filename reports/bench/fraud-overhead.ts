@@ -49,7 +49,8 @@ const BUDGET = 0.15;
 /** Before each measured run, wait up to this long for other processes to leave the CPU (targets.ts). */
 const QUIET_WAIT_S = 30;
 
-type Variant = { name: string; entry: string; redis: boolean };
+/** `scored: false` is a baseline; each scored variant is compared with the baseline of the same state backend. */
+type Variant = { name: string; entry: string; redis: boolean; scored: boolean };
 type Run = {
   variant: string;
   round: number;
@@ -125,10 +126,18 @@ async function main(): Promise<void> {
   const db = await startDatabaseServer((line) => note(line));
   const redis = values.redis ? await startRedis() : undefined;
   if (values.redis && !redis) throw new Error('--redis needs redis-server on the PATH');
+  // With REDIS_URL the rate limits and the replay cache live in Redis too: the Redis-state engine is
+  // compared with an engine on the same Redis that does not score, so only scoring is measured.
+  const withoutScoring = 'reports/bench/engine-without-scoring.ts';
   const variants: Variant[] = [
-    { name: 'without scoring', entry: 'reports/bench/engine-without-scoring.ts', redis: false },
-    { name: 'scoring, memory state', entry: 'src/main.ts', redis: false },
-    ...(redis ? [{ name: 'scoring, Redis state', entry: 'src/main.ts', redis: true }] : []),
+    { name: 'without scoring', entry: withoutScoring, redis: false, scored: false },
+    { name: 'scoring, memory state', entry: 'src/main.ts', redis: false, scored: true },
+    ...(redis
+      ? [
+          { name: 'without scoring, Redis', entry: withoutScoring, redis: true, scored: false },
+          { name: 'scoring, Redis state', entry: 'src/main.ts', redis: true, scored: true },
+        ]
+      : []),
   ];
   const runs: Run[] = [];
   try {
@@ -154,6 +163,8 @@ async function main(): Promise<void> {
     const best = mine.reduce((a, b) => (b.wallUsPerPostback < a.wallUsPerPostback ? b : a));
     return {
       variant: v.name,
+      redis: v.redis,
+      scored: v.scored,
       rps: best.rps,
       wallUsPerPostback: best.wallUsPerPostback,
       cpuUsPerPostback: best.cpuUsPerPostback ?? Number.NaN,
@@ -161,13 +172,16 @@ async function main(): Promise<void> {
       meanCpuUsPerPostback: mean(mine.map((r) => r.cpuUsPerPostback ?? Number.NaN)),
     };
   });
-  const base = summary[0] as (typeof summary)[number];
-  const rows = summary.map((s) => ({
-    ...s,
-    addedWall: s.wallUsPerPostback / base.wallUsPerPostback - 1,
-    addedCpu: s.cpuUsPerPostback / base.cpuUsPerPostback - 1,
-    addedMeanWall: s.meanWallUsPerPostback / base.meanWallUsPerPostback - 1,
-  }));
+  const rows = summary.map((s) => {
+    const base = summary.find((b) => !b.scored && b.redis === s.redis) as (typeof summary)[number];
+    return {
+      ...s,
+      against: base.variant,
+      addedWall: s.wallUsPerPostback / base.wallUsPerPostback - 1,
+      addedCpu: s.cpuUsPerPostback / base.cpuUsPerPostback - 1,
+      addedMeanWall: s.meanWallUsPerPostback / base.meanWallUsPerPostback - 1,
+    };
+  });
   const result = {
     date: new Date().toISOString(),
     machine: machineInfo(),
@@ -184,13 +198,13 @@ async function main(): Promise<void> {
     `${result.date}, ${result.machine.cpu} × ${result.machine.cores}, Node ${result.machine.node}; load average at the end ${result.loadAverage.map((l) => l.toFixed(2)).join(' ')}.`,
     `Workload: signed GET postbacks, a new txid on its own click per request, ${CONNECTIONS} connections, ${DURATION_S} s per run after ${WARMUP_S} s of warm-up, ${ROUNDS} rounds in alternating order. Budget: scoring adds at most ${BUDGET * 100} % to the time per postback.`,
     '',
-    'Best run of each engine (the least disturbed by other processes on the machine); means over all runs in the last two columns.',
+    'Best run of each engine (the least disturbed by other processes on the machine); means over all runs in the last two columns. Each scoring engine is compared with the engine without scoring on the same backend (with Redis, rate limits and the replay cache are in Redis for both).',
     '',
     '| engine | postbacks/s | time per postback (µs, 1/throughput) | engine CPU per postback (µs) | added time | added CPU | within budget | mean time per postback (µs) | added mean time |',
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
     ...rows.map(
-      (r, i) =>
-        `| ${r.variant} | ${r.rps.toFixed(0)} | ${r.wallUsPerPostback.toFixed(0)} | ${r.cpuUsPerPostback.toFixed(0)} | ${i === 0 ? '—' : pctText(r.addedWall)} | ${i === 0 ? '—' : pctText(r.addedCpu)} | ${i === 0 ? '' : r.addedWall <= BUDGET ? 'yes' : 'NO'} | ${r.meanWallUsPerPostback.toFixed(0)} | ${i === 0 ? '—' : pctText(r.addedMeanWall)} |`,
+      (r) =>
+        `| ${r.variant} | ${r.rps.toFixed(0)} | ${r.wallUsPerPostback.toFixed(0)} | ${r.cpuUsPerPostback.toFixed(0)} | ${r.scored ? pctText(r.addedWall) : '—'} | ${r.scored ? pctText(r.addedCpu) : '—'} | ${r.scored ? (r.addedWall <= BUDGET ? 'yes' : 'NO') : ''} | ${r.meanWallUsPerPostback.toFixed(0)} | ${r.scored ? pctText(r.addedMeanWall) : '—'} |`,
     ),
     '',
     '| run | engine | postbacks/s | engine CPU µs each | p50 ms | p99 ms | cores: engine / PostgreSQL / client / elsewhere | decisions | reused clicks |',
