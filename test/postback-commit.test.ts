@@ -2,12 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommitItem } from '../src/postback/commit-batch.js';
 import { commitFresh, isFresh, type FreshItem } from '../src/postback/commit-fresh.js';
 import type { ScoreResult } from '../src/postback/types.js';
+import type { Sql } from '../src/db/database.js';
+import { createLogger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics.js';
+import { GroupCommitter } from '../src/postback/group-committer.js';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 
 /**
- * The one-statement commit of new conversions: every row the transactional path would write (the
- * conversion, its first history row, its outbox row and the wake-up of the delivery workers), and
- * nothing for a txid that already exists, which it hands back to the transactional path.
+ * The intake's commit path. The one-statement commit of new conversions writes every row the
+ * transactional path would (the conversion, its first history row, its outbox row and the wake-up
+ * of the delivery workers), and nothing for a txid that already exists, which it hands back to the
+ * transactional path. The group committer answers what that statement created at once, so a failure
+ * of the transaction for the rest of the group never touches it.
  */
 
 let t: TestEngine;
@@ -126,5 +132,31 @@ describe('the one-statement commit', () => {
     expect(isFresh(item())).toBe(true);
     expect(isFresh({ ...item(), score: undefined })).toBe(false);
     expect(isFresh({ ...item(), message: { kind: 'webhook', id: 'msg_1', hashHex: '00' } })).toBe(false);
+  });
+});
+
+describe('group commit', () => {
+  it('answers a new txid as created even when the transaction for the rest of its group fails', async () => {
+    const existing = item({ score: flagged, status: 'pending' });
+    const first = new GroupCommitter(t.engine.sql, t.engine.txSql, 3600, createMetrics(), createLogger('silent'));
+    expect(await first.submit(existing)).toMatchObject({ kind: 'created', conversionId: existing.conversionId });
+
+    const failingTransactions = { begin: async () => Promise.reject(new Error('the transaction failed')) } as unknown as Sql;
+    const metrics = createMetrics();
+    // One commit at a time: while the first runs, the next two queue and then commit as one group.
+    const committer = new GroupCommitter(t.engine.sql, failingTransactions, 3600, metrics, createLogger('silent'), 1);
+    const fresh = item({ score: flagged });
+    const repeat = item({ txid: existing.txid, clickId: existing.clickId, score: flagged, status: 'pending' });
+    const [, freshOutcome, repeatOutcome] = await Promise.allSettled([committer.submit(item({ score: flagged })), committer.submit(fresh), committer.submit(repeat)]);
+    expect(freshOutcome).toEqual({
+      status: 'fulfilled',
+      value: { kind: 'created', conversionId: fresh.conversionId, decision: 'flagged', reasons: ['ip_burst', 'datacenter_ip'], status: 'approved' },
+    });
+    expect(repeatOutcome).toMatchObject({ status: 'rejected', reason: { code: 'unavailable' } });
+    // Two groups (1 and 2 postbacks), nothing retried alone: the created postback was never committed again.
+    const sizes = (await metrics.commitBatchSize.get()).values.filter((v) => v.metricName?.endsWith('_sum') || v.metricName?.endsWith('_count'));
+    expect(sizes.map((v) => v.value)).toEqual([3, 2]);
+    const rows = await t.sql`select id from conversions where txid in (${fresh.txid}, ${existing.txid}) order by id`;
+    expect(rows.map((r) => r.id).sort()).toEqual([existing.conversionId, fresh.conversionId].sort());
   });
 });
