@@ -31,6 +31,15 @@ export function addressRefusal(address: string): string | undefined {
   return undefined;
 }
 
+/** Why a DNS answer may not be used (its first forbidden address); undefined when every address is public. */
+function answerRefusal(answers: ResolvedAddress[]): string | undefined {
+  for (const a of answers) {
+    const refusal = addressRefusal(a.address);
+    if (refusal) return refusal;
+  }
+  return undefined;
+}
+
 /** How long a publisher's create or update waits for its host to resolve before accepting it unchecked. */
 const CHECK_RESOLVE_TIMEOUT_MS = 2_000;
 
@@ -48,11 +57,8 @@ export async function resolvedHostRefusal(hostname: string, resolve: Resolver): 
   });
   try {
     const answers = await Promise.race([resolve(host).catch(() => undefined), timeout]);
-    for (const a of answers ?? []) {
-      const refusal = addressRefusal(a.address);
-      if (refusal) return `host "${host}" resolves to a forbidden address: ${refusal}`;
-    }
-    return undefined;
+    const refusal = answerRefusal(answers ?? []);
+    return refusal ? `host "${host}" resolves to a forbidden address: ${refusal}` : undefined;
   } finally {
     clearTimeout(timer);
   }
@@ -62,12 +68,8 @@ export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupF
   return (hostname, options, callback) => {
     resolve(hostname).then(
       (answers) => {
-        if (!allowPrivate) {
-          for (const a of answers) {
-            const refusal = addressRefusal(a.address);
-            if (refusal) return callback(new DestinationRefusedError(`${hostname} resolved to a forbidden address: ${refusal}`), '', 0);
-          }
-        }
+        const refusal = allowPrivate ? undefined : answerRefusal(answers);
+        if (refusal) return callback(new DestinationRefusedError(`${hostname} resolved to a forbidden address: ${refusal}`), '', 0);
         const family = options.family === 4 || options.family === 6 ? options.family : 0;
         const usable = family === 0 ? answers : answers.filter((a) => a.family === family);
         const first = usable[0];
