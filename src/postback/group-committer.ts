@@ -6,10 +6,11 @@ import { commitBatch, type CommitItem, type CommitOutcome } from './commit-batch
 import { commitFresh, isFresh } from './commit-fresh.js';
 
 /**
- * Group commit. A postback is answered 200 only after its transaction commits, but concurrent
- * postbacks share transactions: while MAX_CONCURRENT_BATCHES transactions are in flight, new
- * arrivals queue, and the next free slot takes up to MAX_BATCH of them at once. Under light load a
- * postback commits alone with no added delay; under heavy load one fsync serves many.
+ * Group commit. A postback is answered 200 only after it is committed, but concurrent postbacks
+ * share commits: while MAX_CONCURRENT_BATCHES groups are in flight, new arrivals queue, and the next
+ * free slot takes up to MAX_BATCH of them at once. Under light load a postback commits alone with no
+ * added delay; under heavy load one fsync serves many. A group is one statement for its new txids
+ * (commit-fresh.ts) and, when needed, one transaction for the rest (commit-batch.ts).
  */
 
 /** Few enough to leave most of the pool (POOL_MAX) to clicks, pixels, workers and admin reads. */
