@@ -1,3 +1,4 @@
+import { countKey } from './addresses.js';
 import type { ClickObservation, ConversionObservation } from './state.js';
 
 /**
@@ -85,8 +86,9 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
 }
 
 /** The counters one click increments, with the lifetime each needs. */
-export function clickIncrements(prefix: string, click: ClickObservation, addressKey: string | undefined): { key: string; ttlMs: number }[] {
+export function clickIncrements(prefix: string, click: ClickObservation): { key: string; ttlMs: number }[] {
   const at = click.at.getTime();
+  const addressKey = click.address ? countKey(click.address) : undefined;
   const hour = Math.floor(at / HOUR_MS);
   const incs = [
     { key: `${prefix}offer:${click.offerId}:clk:${dayStamp(at)}`, ttlMs: OFFER_RETENTION_MS },

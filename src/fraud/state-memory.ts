@@ -1,4 +1,3 @@
-import { countKey } from './addresses.js';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState } from './state.js';
 import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 
@@ -72,7 +71,7 @@ export class MemoryFraudState implements FraudState {
 
   recordClick(click: ClickObservation): void {
     const now = click.at.getTime();
-    for (const inc of clickIncrements(this.prefix, click, click.address ? countKey(click.address) : undefined)) {
+    for (const inc of clickIncrements(this.prefix, click)) {
       const current = this.live(inc.key, now);
       if (current && typeof current.value === 'number') {
         current.value++;

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { countKey } from './addresses.js';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
 import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 import { encodePlan, runObserveScript } from './state-redis-script.js';
@@ -56,7 +55,7 @@ export class RedisFraudState implements FraudState {
 
   recordClick(click: ClickObservation): void {
     try {
-      for (const inc of clickIncrements(this.prefix, click, click.address ? countKey(click.address) : undefined)) {
+      for (const inc of clickIncrements(this.prefix, click)) {
         const entry = this.buffered.get(inc.key);
         if (entry) entry.n++;
         else if (this.buffered.size < MAX_BUFFERED_KEYS) this.buffered.set(inc.key, { n: 1, ttlMs: inc.ttlMs });
