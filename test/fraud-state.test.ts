@@ -1,29 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Scorer } from '../src/fraud/scorer.js';
 import { parseAddress } from '../src/net/cidr.js';
 import { MemoryFraudState } from '../src/fraud/state-memory.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
 import { BROWSER_UA, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
+import { testRedis } from './helpers/redis.js';
 
 /**
  * The same behaviour from both implementations of the scoring state: memory (one node) and Redis
  * (every node), the latter against the real redis-server that global-setup starts.
  */
 
-const redisUrl = inject('redisUrl');
-const clients: Redis[] = [];
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-});
-
-function redisClient(): Redis {
-  const client = new Redis(redisUrl as string, { maxRetriesPerRequest: 1 });
-  clients.push(client);
-  return client;
-}
+const { url: redisUrl, client: redisClient } = testRedis();
 
 type Backend = { name: string; skip: boolean; make(prefix: string): FraudState };
 const backends: Backend[] = [

@@ -1,23 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostbackRateLimits } from '../src/postback/rate-limits.js';
+import { testRedis } from './helpers/redis.js';
 
 /**
  * Postback rate limits, per source address and per advertiser, in memory and in Redis. With Redis
  * the counters are shared, so two engine nodes do not double an advertiser's allowance.
  */
 
-const redisUrl = inject('redisUrl');
-const clients: Redis[] = [];
-const redisClient = () => {
-  const client = new Redis(redisUrl as string, { maxRetriesPerRequest: 1 });
-  clients.push(client);
-  return client;
-};
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit()));
-});
+const { url: redisUrl, client: redisClient } = testRedis();
 
 const unique = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
 const address = () => `198.51.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
