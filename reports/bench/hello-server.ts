@@ -1,4 +1,5 @@
 import Fastify from 'fastify';
+import { serveUntilSignalled } from './serve.js';
 
 /**
  * The baseline: the smallest fastify server, on the same Node and machine as the engine. Every
@@ -9,14 +10,4 @@ import Fastify from 'fastify';
 const app = Fastify({ logger: false });
 app.get('/', async () => ({ hello: 'world' }));
 
-const port = Number(process.env.PORT ?? 0);
-await app.listen({ port, host: '127.0.0.1' });
-
-const stop = () => {
-  app.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await serveUntilSignalled(app);

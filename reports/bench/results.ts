@@ -22,7 +22,8 @@ export type Check = { description: string; expected: string; actual: string; pas
 
 export type TargetRun = {
   name: string;
-  variant: Variant;
+  /** `floor`: floor-server.ts, the contract's cryptography and nothing else, for scale (no goals). */
+  variant: Variant | 'floor';
   workload: string;
   measurement: Measurement;
   /** Served req/s of this run over the baseline's, both from this invocation. */

@@ -1,6 +1,7 @@
 import { latestProfile, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import { runLoad, type Measurement } from './load.js';
 import { withCosts } from './costs.js';
+import { measureClickFloor } from './floor.js';
 import { note, phase } from './progress.js';
 import { baselineOf, belowGoal, check, machineInfo, quietMachineCheck, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
 import { clickPath, seedCatalog } from './seed.js';
@@ -21,6 +22,7 @@ export const CLICK_P99_GOAL_MS = 10;
 export async function runClicksScenario(ctx: BenchContext, variants: Variant[], database: string): Promise<ScenarioResult> {
   const { connections, durationS, warmupS } = ctx.options;
   const baseline = await measureBaseline(ctx, 'before');
+  const floor = await measureClickFloor(ctx);
   const measured: { variant: Variant; measurement: Measurement; activity: Record<string, number> }[] = [];
   const checks: Check[] = [];
   const profiles: ProfileSummary[] = [];
@@ -76,7 +78,7 @@ export async function runClicksScenario(ctx: BenchContext, variants: Variant[], 
 
   const baselineAfter = await measureBaseline(ctx, 'after');
   const { baselineRps, drift } = baselineOf(baseline, baselineAfter);
-  checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, ...measured.map((m) => m.measurement)]));
+  checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, floor, ...measured.map((m) => m.measurement)]));
   const runs: TargetRun[] = measured.map(({ variant, measurement, activity }) => {
     const ratio = baselineRps > 0 ? measurement.rps / baselineRps : 0;
     const goals = [
@@ -88,6 +90,14 @@ export async function runClicksScenario(ctx: BenchContext, variants: Variant[], 
       ),
     ];
     return { name: 'click redirect GET /c/:offerId', variant, workload: 'GET /c/:offerId?pub=..&sub1=..', measurement, ratio, goals, details: activity };
+  });
+  runs.unshift({
+    name: 'click redirect GET /c/:offerId',
+    variant: 'floor',
+    workload: 'a click ID minted (one HMAC) and a 302, nothing validated, looked up or recorded',
+    measurement: floor,
+    ratio: baselineRps > 0 ? floor.rps / baselineRps : 0,
+    goals: [],
   });
 
   return {

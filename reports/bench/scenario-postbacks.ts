@@ -5,6 +5,7 @@ import { sleep } from './processes.js';
 import { note, phase } from './progress.js';
 import { baselineOf, check, machineInfo, quietMachineCheck, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
 import { withCosts } from './costs.js';
+import { measureDuplicateFloor } from './floor.js';
 import { mintClicks, seedCatalog } from './seed.js';
 import { webhookKey } from './signing.js';
 import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, waitForQuiet, type BenchContext, type RunningEngine, type Variant } from './targets.js';
@@ -33,6 +34,7 @@ class IntakeUnavailable extends Error {}
 
 export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[], database: string): Promise<ScenarioResult> {
   const baseline = await measureBaseline(ctx, 'before');
+  const floor = await measureDuplicateFloor(ctx);
   const measured: VariantRuns[] = [];
   const checks: Check[] = [];
   const profiles: ProfileSummary[] = [];
@@ -69,7 +71,7 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
 
   const baselineAfter = await measureBaseline(ctx, 'after');
   const { baselineRps, drift } = baselineOf(baseline, baselineAfter);
-  checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, ...measured.flatMap((v) => [v.distinct, v.duplicates])]));
+  checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, floor, ...measured.flatMap((v) => [v.distinct, v.duplicates])]));
   const ratio = (m: Measurement) => (baselineRps > 0 ? m.rps / baselineRps : 0);
   const runs: TargetRun[] = measured.flatMap((v) => [
     {
@@ -91,6 +93,14 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
       details: v.duplicateDetails,
     },
   ]);
+  runs.unshift({
+    name: 'postback, duplicates',
+    variant: 'floor',
+    workload: 'the GET signature and the click ID checked (two HMACs) and a fixed answer, nothing else',
+    measurement: floor,
+    ratio: ratio(floor),
+    goals: [],
+  });
 
   return {
     scenario: 'postbacks',
