@@ -165,6 +165,16 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     expect((await state.observe(conversion({ txid: 'after' }))).offerToday).toBe(2);
   });
 
+  it('reloads it for every postback of a burst sent together, each counted once', async () => {
+    const client = redisClient();
+    const state = new RedisFraudState(client, { prefix: prefix(), onError: () => undefined });
+    await state.observe(conversion({ txid: 'before' }));
+    await client.script('FLUSH');
+    const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => state.observe(conversion({ txid: `after${i}`, clickId: `c${i}` }))));
+    expect(burst.map((c) => c.offerToday).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6]);
+    expect((await state.observe(conversion({ txid: 'after0', clickId: 'c0' }))).offerToday).toBe(6);
+  });
+
   it('gives every key it writes an expiry', async () => {
     const p = prefix();
     const client = redisClient();

@@ -99,10 +99,3 @@ export class RedisFraudState implements FraudState {
     await this.flush();
   }
 }
-
-function sum(mget: unknown): number {
-  if (!Array.isArray(mget)) return 0;
-  let total = 0;
-  for (const v of mget) if (v !== null) total += Number(v) || 0;
-  return total;
-}
