@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Scorer } from '../src/fraud/scorer.js';
 import { parseAddress } from '../src/net/cidr.js';
-import { MemoryFraudState } from '../src/fraud/state-memory.js';
+import { MemoryFraudState, TimeSet } from '../src/fraud/state-memory.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
 import { BROWSER_UA, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
@@ -142,6 +143,37 @@ describe('memory scoring state', () => {
     await state.observe(conversion({ txid: 'late', clickId: 'late', at: t0 + 40 * 86_400_000, clickExpiresAt: t0 + 41 * 86_400_000 }));
     expect(busy).toBeGreaterThan(50);
     expect(state.size).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('TimeSet (the memory state\'s sorted set)', () => {
+  type Op = { op: 'add'; member: string; t: number } | { op: 'trim'; t: number } | { op: 'count'; t: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ op: fc.constant('add' as const), member: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'), t: fc.integer({ min: 0, max: 50 }) }),
+    fc.record({ op: fc.constant('trim' as const), t: fc.integer({ min: 0, max: 50 }) }),
+    fc.record({ op: fc.constant('count' as const), t: fc.integer({ min: 0, max: 50 }) }),
+  );
+
+  it('answers like a ZSET under any mix of ZADD NX, trims from the front and counts', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const set = new TimeSet();
+        const model = new Map<string, number>();
+        for (const o of ops) {
+          if (o.op === 'add') {
+            expect(set.add(o.member, o.t)).toBe(!model.has(o.member));
+            if (!model.has(o.member)) model.set(o.member, o.t);
+          } else if (o.op === 'trim') {
+            set.removeBelow(o.t);
+            for (const [m, t] of model) if (t < o.t) model.delete(m);
+          } else {
+            expect(set.countFrom(o.t)).toBe([...model.values()].filter((t) => t >= o.t).length);
+          }
+          expect(set.size).toBe(model.size);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

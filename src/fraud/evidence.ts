@@ -17,13 +17,18 @@ import type { ScoredEvidence } from './scorer.js';
 export type StoredEvidence = Partial<ScoredEvidence> & { code: string };
 
 export function storedEvidence(entries: readonly ScoredEvidence[]): StoredEvidence[] {
+  // Field by field, not by rest destructuring: this runs for every rule of every postback.
   return entries.map((e) => {
-    const { category: _derived, mode, evaluated, fired, points, ...rest } = e;
-    const out: StoredEvidence = { ...rest };
-    if (mode !== 'score') out.mode = mode;
-    if (!evaluated) out.evaluated = false;
-    if (fired) out.fired = true;
-    if (points !== 0) out.points = points;
+    const out: StoredEvidence = { code: e.code };
+    if (e.value !== undefined) out.value = e.value;
+    if (e.threshold !== undefined) out.threshold = e.threshold;
+    if (e.window !== undefined) out.window = e.window;
+    if (e.scope !== undefined) out.scope = e.scope;
+    if (e.note !== undefined) out.note = e.note;
+    if (e.mode !== 'score') out.mode = e.mode;
+    if (!e.evaluated) out.evaluated = false;
+    if (e.fired) out.fired = true;
+    if (e.points !== 0) out.points = e.points;
     return out;
   });
 }

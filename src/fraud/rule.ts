@@ -100,8 +100,28 @@ export function defineRule<S extends Shape>(def: {
   };
 }
 
-export const notEvaluated = (note: string, m: Omit<Measurement, 'note'> = {}): RuleOutcome => ({ ...m, evaluated: false, fired: false, note });
-export const measured = (fired: boolean, m: Measurement = {}): RuleOutcome => ({ ...m, evaluated: true, fired });
+// Built field by field rather than by spreading `m`: every postback makes one outcome per rule, and
+// a spread with extra properties is several times slower than a literal of one shape.
+export const notEvaluated = (note: string, m: Omit<Measurement, 'note'> = {}): RuleOutcome => ({
+  evaluated: false,
+  fired: false,
+  note,
+  value: m.value,
+  threshold: m.threshold,
+  window: m.window,
+  scope: m.scope,
+  points: m.points,
+});
+export const measured = (fired: boolean, m: Measurement = {}): RuleOutcome => ({
+  evaluated: true,
+  fired,
+  value: m.value,
+  threshold: m.threshold,
+  window: m.window,
+  scope: m.scope,
+  note: m.note,
+  points: m.points,
+});
 
 /** For rules that read shared counters: the reason they could not run, if they could not. */
 export function countsUnavailable(ctx: RuleContext): RuleOutcome | undefined {

@@ -136,14 +136,17 @@ export class MemoryFraudState implements FraudState {
 
 /**
  * A sorted set of members scored by time, like a Redis ZSET restricted to what the rules use. Times
- * arrive nearly in order, so inserts are appends and trims cut from the front.
+ * arrive nearly in order, so inserts are appends. Trimmed members are skipped by moving `head`, and
+ * the array is compacted only once they are half of it: cutting the front on every postback moved
+ * the whole array (an offer's eight days of conversions) each time.
  */
 export class TimeSet {
   private readonly scores = new Map<string, number>();
-  private readonly entries: { t: number; member: string }[] = [];
+  private entries: { t: number; member: string }[] = [];
+  private head = 0;
 
   get size(): number {
-    return this.entries.length;
+    return this.entries.length - this.head;
   }
 
   /** ZADD NX: a member already present keeps its first time. */
@@ -158,9 +161,14 @@ export class TimeSet {
 
   /** ZREMRANGEBYSCORE -inf (t: drops members strictly older than t. */
   removeBelow(t: number): void {
-    const n = this.lowerBound(t);
-    if (n === 0) return;
-    for (const e of this.entries.splice(0, n)) this.scores.delete(e.member);
+    const end = this.lowerBound(t);
+    if (end === this.head) return;
+    for (let i = this.head; i < end; i++) this.scores.delete((this.entries[i] as { member: string }).member);
+    this.head = end;
+    if (this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** ZCOUNT t +inf. */
@@ -169,7 +177,7 @@ export class TimeSet {
   }
 
   private lowerBound(t: number): number {
-    let lo = 0;
+    let lo = this.head;
     let hi = this.entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -180,7 +188,7 @@ export class TimeSet {
   }
 
   private upperBound(t: number): number {
-    let lo = 0;
+    let lo = this.head;
     let hi = this.entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;

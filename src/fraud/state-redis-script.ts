@@ -60,15 +60,22 @@ type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: stri
 export function encodePlan(plan: Plan, ttl: { address: number; offer: number; segment: number }): { keys: string[]; shape: string } {
   const keys: string[] = [];
   const key = (k: string) => keys.push(k);
+  /** Appends a run of keys; returns where it starts in KEYS (1-based, as Lua counts). */
   const range = (list: readonly string[]) => {
     const c = keys.length + 1;
     for (const k of list) key(k);
-    return { c, n: list.length };
+    return c;
   };
-  const a: ZArgs[] = plan.addresses.map((addr) => {
-    const k = key(addr.zset);
-    return { k, score: String(plan.at), cutoff: `(${plan.addressCutoff}`, ttl: String(ttl.address), from: String(plan.addressFrom), ...range(addr.clickKeys) };
-  });
+  // Literals of one shape rather than spreads: this runs for every postback.
+  const a: ZArgs[] = plan.addresses.map((addr) => ({
+    k: key(addr.zset),
+    score: String(plan.at),
+    cutoff: `(${plan.addressCutoff}`,
+    ttl: String(ttl.address),
+    from: String(plan.addressFrom),
+    c: range(addr.clickKeys),
+    n: addr.clickKeys.length,
+  }));
   const c = { k: key(plan.click.set), ttl: String(plan.click.ttlMs) };
   const o = plan.offer;
   const offer = {
@@ -78,11 +85,12 @@ export function encodePlan(plan: Plan, ttl: { address: number; offer: number; se
     ttl: String(ttl.offer),
     today: String(o.todayFrom),
     from: String(o.baselineFrom),
-    ...range(o.dayKeys),
+    c: range(o.dayKeys),
+    n: o.dayKeys.length,
   };
   const sg = plan.segment;
-  const s = sg
-    ? { k: key(sg.zset), score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), ...range(sg.clickKeys) }
+  const s: ZArgs | undefined = sg
+    ? { k: key(sg.zset), score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), c: range(sg.clickKeys), n: sg.clickKeys.length }
     : undefined;
   return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s }) };
 }
