@@ -27,7 +27,7 @@ export function registerPostbackRoutes(app: FastifyInstance, engine: Engine, int
   const handler = async (request: FastifyRequest<Params>, reply: FastifyReply) => {
     const receivedAt = new Date();
     const claimed = claimedIds(request);
-    const ctx: Context = { advertiserId: request.params.advertiserId.slice(0, 64), sourceIp: null, ...claimed };
+    const ctx: Context = { advertiserId: request.params.advertiserId.slice(0, 64), sourceIp: null, clickId: claimed.clickId, txid: claimed.txid };
     try {
       const body = await accept(request, engine, intake, ctx, receivedAt);
       engine.metrics.postbacks.inc({ outcome: body.duplicate ? 'duplicate' : body.decision });
@@ -164,7 +164,8 @@ function toBody(outcome: CommitOutcome) {
 function claimedIds(request: FastifyRequest): { clickId: string | null; txid: string | null } {
   const query = request.query as Record<string, unknown>;
   const body = request.body && typeof request.body === 'object' && !Buffer.isBuffer(request.body) ? (request.body as Record<string, unknown>) : {};
-  const fromRequest = pickIds({ ...query, ...body });
+  // The body's value wins over the query's, field by field (not by merging the two objects per request).
+  const fromRequest = pickIds({ clickid: body.clickid ?? query.clickid, txid: body.txid ?? query.txid });
   if (fromRequest.clickId || fromRequest.txid) return fromRequest;
   const token = postbackToken(request);
   if (!token) return fromRequest;
