@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Scorer } from '../src/fraud/scorer.js';
 import { parseAddress } from '../src/net/cidr.js';
 import { MemoryFraudState, TimeSet } from '../src/fraud/state-memory.js';
+import { SETTLE_MS } from '../src/fraud/closed-buckets.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
 import { BROWSER_UA, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
@@ -205,6 +206,32 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => state.observe(conversion({ txid: `after${i}`, clickId: `c${i}` }))));
     expect(burst.map((c) => c.offerToday).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6]);
     expect((await state.observe(conversion({ txid: 'after0', clickId: 'c0' }))).offerToday).toBe(6);
+  });
+
+  it('reads a settled closed hour once per node, and the hour still filling every time', async () => {
+    const p = prefix();
+    const state = new RedisFraudState(redisClient(), { prefix: p, onError: () => undefined });
+    const click = async (at: number) => {
+      state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', address: null, at: new Date(at) });
+      await state.flush();
+    };
+    await click(t0 - 120 * MINUTE);
+    await click(t0 - 30 * MINUTE);
+    // t0 is the start of an hour. Just after it, another node may still be flushing into the hour
+    // that just closed: its sum is read, not kept.
+    expect((await state.observe(conversion({ txid: 'a', at: t0 + 1_000 }))).segment?.clicks).toBe(2);
+    await click(t0 - MINUTE);
+    expect((await state.observe(conversion({ txid: 'b', at: t0 + SETTLE_MS }))).segment?.clicks).toBe(3);
+    // From now on this node keeps the closed hours' sum: a write into them (which no node makes once
+    // they have settled) is not read again, while the current hour always is.
+    await click(t0 - 5 * MINUTE);
+    await click(t0 + 10 * MINUTE);
+    const later = await state.observe(conversion({ txid: 'c', at: t0 + 20 * MINUTE }));
+    expect(later.segment?.clicks).toBe(4);
+    expect(later.offerBaseline.clicks).toBe(5);
+    // A node that has kept nothing reads every bucket.
+    const other = new RedisFraudState(redisClient(), { prefix: p, onError: () => undefined });
+    expect((await other.observe(conversion({ txid: 'd', at: t0 + 20 * MINUTE }))).segment?.clicks).toBe(5);
   });
 
   it('gives every key it writes an expiry', async () => {

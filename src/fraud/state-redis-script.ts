@@ -8,9 +8,9 @@ import type { Plan } from './state-keys.js';
  * encodes and parses one command instead of ~25: the MULTI cost about 250 µs of CPU per postback in
  * the client, the script a fraction of that (reports/bench/fraud-scoring.ts).
  *
- * KEYS are every key of the plan; ARGV[1] is the plan's shape as JSON, whose numbers are indexes
+ * KEYS are the plan's keys, less the closed buckets whose sums the node keeps (closed-buckets.ts); ARGV[1] is the plan's shape as JSON, whose numbers are indexes
  * into KEYS and whose scores are strings, passed to Redis verbatim (a Lua number would be reformatted).
- * Returns a flat list of integers, in the order `decodeCounts` reads them.
+ * Returns a flat list of integers, in the order RedisFraudState.observe reads them.
  */
 export const OBSERVE_SCRIPT = `
 local p = cjson.decode(ARGV[1])
@@ -24,6 +24,11 @@ local function clicks(first, n)
   end
   return total
 end
+-- A counter group: the closed buckets' sum (none sent when the node has it), then the current bucket.
+local function counters(g)
+  out[#out + 1] = clicks(g.c, g.n)
+  out[#out + 1] = clicks(g.u, 1)
+end
 local function zrecord(z)
   local k = KEYS[z.k]
   redis.call('ZADD', k, 'NX', z.score, m)
@@ -34,7 +39,7 @@ end
 for _, a in ipairs(p.a) do
   local k = zrecord(a)
   out[#out + 1] = redis.call('ZCOUNT', k, a.from, '+inf')
-  out[#out + 1] = clicks(a.c, a.n)
+  counters(a)
 end
 local set = KEYS[p.c.k]
 redis.call('SADD', set, m)
@@ -43,55 +48,56 @@ out[#out + 1] = redis.call('SCARD', set)
 local o = zrecord(p.o)
 out[#out + 1] = redis.call('ZCOUNT', o, p.o.today, '+inf')
 out[#out + 1] = redis.call('ZCOUNT', o, p.o.from, '+inf')
-out[#out + 1] = clicks(p.o.c, p.o.n)
+counters(p.o)
 if p.s then
   local s = zrecord(p.s)
   out[#out + 1] = redis.call('ZCOUNT', s, p.s.from, '+inf')
-  out[#out + 1] = clicks(p.s.c, p.s.n)
+  counters(p.s)
 end
 return out
 `;
 
 const SHA = createHash('sha1').update(OBSERVE_SCRIPT).digest('hex');
 
-type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: string; c: number; n: number };
+/** c, n: the closed buckets' keys in KEYS (1-based, as Lua counts; n = 0 sends none); u: the current bucket's. */
+type Counters = { c: number; n: number; u: number };
+type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: string } & Counters;
 
-/** The plan as KEYS and the JSON shape the script reads. */
-export function encodePlan(plan: Plan, ttl: { address: number; offer: number; segment: number }): { keys: string[]; shape: string } {
+/**
+ * The plan as KEYS and the JSON shape the script reads. `readClosed` says, per baseline group, whether
+ * the closed buckets must be read (the node does not have their sum); address groups always are.
+ */
+export function encodePlan(
+  plan: Plan,
+  ttl: { address: number; offer: number; segment: number },
+  readClosed: { offer: boolean; segment: boolean },
+): { keys: string[]; shape: string } {
   const keys: string[] = [];
   const key = (k: string) => keys.push(k);
-  /** Appends a run of keys; returns where it starts in KEYS (1-based, as Lua counts). */
-  const range = (list: readonly string[]) => {
+  const counters = (list: readonly string[], closed: boolean): Counters => {
     const c = keys.length + 1;
-    for (const k of list) key(k);
-    return c;
+    const from = closed ? 0 : list.length - 1;
+    for (let i = from; i < list.length; i++) key(list[i] as string);
+    return { c, n: closed ? list.length - 1 : 0, u: keys.length };
   };
-  // Literals of one shape rather than spreads: this runs for every postback.
-  const a: ZArgs[] = plan.addresses.map((addr) => ({
-    k: key(addr.zset),
-    score: String(plan.at),
-    cutoff: `(${plan.addressCutoff}`,
-    ttl: String(ttl.address),
-    from: String(plan.addressFrom),
-    c: range(addr.clickKeys),
-    n: addr.clickKeys.length,
-  }));
+  // Literals rather than spreads: this runs for every postback.
+  const a: ZArgs[] = plan.addresses.map((addr) => {
+    const k = key(addr.zset);
+    const g = counters(addr.clickKeys, true);
+    return { k, score: String(plan.at), cutoff: `(${plan.addressCutoff}`, ttl: String(ttl.address), from: String(plan.addressFrom), c: g.c, n: g.n, u: g.u };
+  });
   const c = { k: key(plan.click.set), ttl: String(plan.click.ttlMs) };
   const o = plan.offer;
-  const offer = {
-    k: key(o.zset),
-    score: String(plan.at),
-    cutoff: `(${o.cutoff}`,
-    ttl: String(ttl.offer),
-    today: String(o.todayFrom),
-    from: String(o.baselineFrom),
-    c: range(o.dayKeys),
-    n: o.dayKeys.length,
-  };
+  const ok = key(o.zset);
+  const og = counters(o.dayKeys, readClosed.offer);
+  const offer = { k: ok, score: String(plan.at), cutoff: `(${o.cutoff}`, ttl: String(ttl.offer), today: String(o.todayFrom), from: String(o.baselineFrom), c: og.c, n: og.n, u: og.u };
   const sg = plan.segment;
-  const s: ZArgs | undefined = sg
-    ? { k: key(sg.zset), score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), c: range(sg.clickKeys), n: sg.clickKeys.length }
-    : undefined;
+  let s: ZArgs | undefined;
+  if (sg) {
+    const k = key(sg.zset);
+    const g = counters(sg.clickKeys, readClosed.segment);
+    s = { k, score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), c: g.c, n: g.n, u: g.u };
+  }
   return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s }) };
 }
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
-import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
+import { ClosedBucketSums, type BucketRun } from './closed-buckets.js';
+import { clickIncrements, HOUR_MS, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 import { encodePlan, runObserveScript } from './state-redis-script.js';
 
 /**
@@ -29,6 +30,8 @@ export class RedisFraudState implements FraudState {
   private buffered = new Map<string, { n: number; ttlMs: number }>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Per node: a user address converts rarely, so only the offer and segment baselines are kept. */
+  private readonly closedSums = new ClosedBucketSums();
 
   constructor(private readonly redis: Redis, opts: { prefix: string; onError: StateErrorSink }) {
     this.prefix = opts.prefix;
@@ -37,7 +40,15 @@ export class RedisFraudState implements FraudState {
 
   async observe(obs: ConversionObservation): Promise<ConversionCounts> {
     const plan = planObservation(this.prefix, obs);
-    const { keys, shape } = encodePlan(plan, { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS });
+    const offerRun: BucketRun = { keys: plan.offer.dayKeys, currentFrom: plan.offer.todayFrom };
+    const segmentRun: BucketRun | undefined = plan.segment && { keys: plan.segment.clickKeys, currentFrom: startOfHour(plan.at) };
+    const offerClosed = this.closedSums.get(offerRun);
+    const segmentClosed = segmentRun && this.closedSums.get(segmentRun);
+    const { keys, shape } = encodePlan(
+      plan,
+      { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS },
+      { offer: offerClosed === undefined, segment: segmentClosed === undefined },
+    );
     const reply = await runObserveScript(this.redis, keys, shape);
     let i = 0;
     const next = (): number => {
@@ -45,11 +56,19 @@ export class RedisFraudState implements FraudState {
       if (typeof v !== 'number') throw new Error('the fraud state script returned a malformed reply');
       return v;
     };
-    const addresses = plan.addresses.map((a) => ({ key: a.key, conversions: next(), clicks: next() }));
+    /** A counter group's clicks: the closed buckets' sum (read now, or kept from before) plus the current bucket. */
+    const clicks = (run: BucketRun | undefined, kept: number | undefined): number => {
+      const closed = next();
+      const current = next();
+      if (kept !== undefined) return kept + current;
+      if (run) this.closedSums.remember(run, closed, plan.at);
+      return closed + current;
+    };
+    const addresses = plan.addresses.map((a) => ({ key: a.key, conversions: next(), clicks: clicks(undefined, undefined) }));
     const clickConversions = next();
     const offerToday = next();
-    const offerBaseline = { conversions: next(), clicks: next() };
-    const segment = plan.segment ? { conversions: next(), clicks: next() } : undefined;
+    const offerBaseline = { conversions: next(), clicks: clicks(offerRun, offerClosed) };
+    const segment = plan.segment ? { conversions: next(), clicks: clicks(segmentRun, segmentClosed) } : undefined;
     return { addresses, clickConversions, offerToday, offerBaseline, segment };
   }
 
@@ -98,4 +117,8 @@ export class RedisFraudState implements FraudState {
     this.timer = undefined;
     await this.flush();
   }
+}
+
+function startOfHour(at: number): number {
+  return Math.floor(at / HOUR_MS) * HOUR_MS;
 }
