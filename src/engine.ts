@@ -5,7 +5,7 @@ import { ClickLookup } from './click/click-lookup.js';
 import { insertClicks, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
-import { APPLICATION_NAME, connect, isDatabaseUnavailable, TX_POOL_MAX, type Sql } from './db/database.js';
+import { APPLICATION_NAME, connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, TX_POOL_MAX, type Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -78,6 +78,7 @@ export type EngineOptions = {
 export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {
   if (!config.databaseUrl) throw new Error('createEngine needs config.databaseUrl');
   const txSql = connect(config.databaseUrl, { max: TX_POOL_MAX });
+  const lookupSql = connect(config.databaseUrl, { max: LOOKUP_POOL_MAX, genericPlans: true });
   const metrics = createMetrics();
   const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
@@ -140,7 +141,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     metrics,
     tokens: new TokenVerifier(sql, config.adminToken),
     clickWriter,
-    clickLookup: new ClickLookup(sql, clickWriter),
+    clickLookup: new ClickLookup(lookupSql, clickWriter),
     redis,
     async close() {
       clearInterval(partitionTimer);
@@ -154,6 +155,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
       await fraudState.close();
       await redis?.quit().catch(() => undefined);
       await txSql.end({ timeout: 5 });
+      await lookupSql.end({ timeout: 5 });
     },
   };
 }

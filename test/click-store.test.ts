@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COPY_UNCONFIRMED, findClick, insertClicks, isUnconfirmedCopy, type ClickRow } from '../src/click/click-store.js';
+import { COPY_UNCONFIRMED, findClick, findClicks, insertClicks, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from '../src/click/click-store.js';
 import { BatchWriter } from '../src/db/batch-writer.js';
-import { isDatabaseUnavailable, type Sql } from '../src/db/database.js';
+import { connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, type Sql } from '../src/db/database.js';
 import { ClickLookup } from '../src/click/click-lookup.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -128,6 +128,23 @@ describe('the click writer end to end', () => {
   });
 });
 
+describe('click partitions', () => {
+  it('skips a day whose clicks already fell into the default partition, and still creates the others', async () => {
+    const scratch = await freshDatabase();
+    try {
+      const now = new Date();
+      const stranded = clickRow({ createdAt: new Date(now.getTime() + 5 * 86_400_000) });
+      await insertClicks(scratch.sql, [stranded]); // no partitions yet: it lands in clicks_default
+      const { created } = await maintainClickPartitions(scratch.sql, 30, now);
+      expect(created).toBe(15); // yesterday to two weeks ahead is 16 days, less the stranded one
+      const [row] = await scratch.sql<{ partition: string }[]>`select tableoid::regclass::text as partition from clicks where id = ${stranded.id}`;
+      expect(row?.partition).toBe('clicks_default');
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
+
 describe('click lookups for postbacks', () => {
   it('answers concurrent lookups with one query, each with its own click or nothing', async () => {
     const rows = Array.from({ length: 30 }, () => clickRow());
@@ -153,6 +170,36 @@ describe('click lookups for postbacks', () => {
     expect(answers[5]).toMatchObject({ subs: ['s1', null, 's3', null, null], ip: '203.0.113.7', userAgent: 'Mozilla/5.0' });
     expect(answers[30]).toBeUndefined();
     expect(answers[31]).toBeUndefined();
+  });
+
+  it('finds clicks across day partitions with one generic plan on the lookup pool', async () => {
+    const now = new Date();
+    await maintainClickPartitions(db.sql, 30, now);
+    const day = 86_400_000;
+    const rows = [
+      clickRow({ createdAt: new Date(now.getTime() - 1_000) }),
+      clickRow({ createdAt: new Date(now.getTime() - day) }),
+      clickRow({ createdAt: new Date(now.getTime() + 3 * day) }),
+      clickRow({ createdAt: new Date(now.getTime() - 400 * day) }), // older than every partition: the default one
+    ];
+    await insertClicks(db.sql, rows);
+    const lookupSql = connect(db.url, { max: LOOKUP_POOL_MAX, genericPlans: true });
+    try {
+      for (let i = 0; i < 7; i++) {
+        const found = await findClicks(lookupSql, [
+          ...rows.map((r) => ({ id: r.id, createdAt: r.createdAt })),
+          // In the range of the others but not this click's time: not found.
+          { id: (rows[0] as ClickRow).id, createdAt: (rows[1] as ClickRow).createdAt },
+        ]);
+        expect(found.map((c) => c.id).sort()).toEqual(rows.map((r) => r.id).sort());
+      }
+      const plans = await lookupSql<{ generic: number; custom: number }[]>`
+        select coalesce(sum(generic_plans), 0)::int as generic, coalesce(sum(custom_plans), 0)::int as custom
+        from pg_prepared_statements where statement like '%from clicks%'`;
+      expect(plans[0]?.custom).toBe(0);
+    } finally {
+      await lookupSql.end();
+    }
   });
 
   it('answers a click still in the write buffer without a query, and forgets it once written', async () => {

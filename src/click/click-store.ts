@@ -111,13 +111,25 @@ export async function findClick(sql: Sql, id: string, createdAt: Date): Promise<
 /** A click is its ID at its time (the primary key). */
 export const clickKey = (id: string, createdAt: Date): string => `${id}@${createdAt.getTime()}`;
 
-/** Several clicks in one query; the times prune the partitions, and each row must match its own pair. */
+/**
+ * The stored clicks among `keys`, in one query; each row must match its own (ID, time) pair. The time range (not a list of times) lets PostgreSQL prune
+ * partitions when the executor starts, so the statement can run its one cached generic plan. With a
+ * list, every call was planned anew to prune at plan time: about 80 µs of PostgreSQL CPU per call,
+ * four times the query itself, and growing with the number of day partitions. Run it on a pool with
+ * `plan_cache_mode = force_generic_plan` (database.ts): left to choose, PostgreSQL keeps planning.
+ */
 export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date }[]): Promise<StoredClick[]> {
   if (keys.length === 0) return [];
+  let first = Infinity;
+  let last = -Infinity;
+  for (const k of keys) {
+    first = Math.min(first, k.createdAt.getTime());
+    last = Math.max(last, k.createdAt.getTime());
+  }
   const rows = await sql`
     select id, created_at, offer_id, publisher_id, sub1, sub2, sub3, sub4, sub5, host(ip) as ip, user_agent
     from clicks
-    where id = any(${keys.map((k) => k.id)}::text[]) and created_at = any(${keys.map((k) => k.createdAt.toISOString())}::timestamptz[])`;
+    where id = any(${keys.map((k) => k.id)}::text[]) and created_at >= ${new Date(first).toISOString()}::timestamptz and created_at <= ${new Date(last).toISOString()}::timestamptz`;
   const wanted = new Set(keys.map((k) => clickKey(k.id, k.createdAt)));
   return rows
     .map((row) => ({

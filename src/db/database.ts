@@ -18,12 +18,19 @@ export const POOL_MAX = 20;
  */
 export const TX_POOL_MAX = 8;
 
-export function connect(url: string, opts: { max?: number; onnotice?: (n: unknown) => void } = {}): Sql {
+/** Click lookups by ID get a pool of their own whose statements always use their generic plan (see click-store.ts). */
+export const LOOKUP_POOL_MAX = 2;
+
+export function connect(url: string, opts: { max?: number; onnotice?: (n: unknown) => void; genericPlans?: boolean } = {}): Sql {
   return postgres(url, {
     max: opts.max ?? POOL_MAX,
     // bigint columns come back as bigint: money in minor units must never pass through a float.
     types: { bigint: postgres.BigInt },
-    connection: { TimeZone: 'UTC', application_name: APPLICATION_NAME },
+    connection: {
+      TimeZone: 'UTC',
+      application_name: APPLICATION_NAME,
+      ...(opts.genericPlans ? { plan_cache_mode: 'force_generic_plan' } : {}),
+    },
     onnotice: opts.onnotice ?? (() => undefined),
     idle_timeout: 30,
     connect_timeout: 5,
