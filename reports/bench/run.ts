@@ -7,7 +7,7 @@ import { note, phase } from './progress.js';
 import { DEFAULT_CONNECTIONS, printSummary, writeScenario, type ScenarioResult } from './results.js';
 import { runClicksScenario } from './scenario-clicks.js';
 import { runPostbacksScenario } from './scenario-postbacks.js';
-import type { BenchContext, BenchOptions, Variant } from './targets.js';
+import { warmMachine, type BenchContext, type BenchOptions, type Variant } from './targets.js';
 
 /**
  * `npm run bench -- [--scenario clicks|postbacks|all] [--duration 10] [--connections 10]`
@@ -106,6 +106,7 @@ async function main(): Promise<void> {
 
   const written: string[] = [];
   try {
+    await warmMachine(ctx);
     for (const scenario of scenarios) {
       if (interrupted) break;
       phase(`== scenario ${scenario}`);
