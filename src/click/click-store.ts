@@ -112,11 +112,12 @@ export async function findClick(sql: Sql, id: string, createdAt: Date): Promise<
 export const clickKey = (id: string, createdAt: Date): string => `${id}@${createdAt.getTime()}`;
 
 /**
- * The stored clicks among `keys`, in one query; each row must match its own (ID, time) pair. The time range (not a list of times) lets PostgreSQL prune
- * partitions when the executor starts, so the statement can run its one cached generic plan. With a
- * list, every call was planned anew to prune at plan time: about 80 µs of PostgreSQL CPU per call,
- * four times the query itself, and growing with the number of day partitions. Run it on a pool with
- * `plan_cache_mode = force_generic_plan` (database.ts): left to choose, PostgreSQL keeps planning.
+ * The stored clicks among `keys`, in one query; each row must match its own (ID, time) pair.
+ * The time range (not a list of times) lets PostgreSQL prune partitions when the executor starts,
+ * so the statement can run its one cached generic plan. With a list, every call was planned anew to
+ * prune at plan time: about 80 µs of PostgreSQL CPU per call, four times the query itself, and
+ * growing with the number of day partitions. Run it on a pool with `plan_cache_mode =
+ * force_generic_plan` (database.ts): left to choose, PostgreSQL keeps planning.
  */
 export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date }[]): Promise<StoredClick[]> {
   if (keys.length === 0) return [];

@@ -4,8 +4,9 @@
  * segment's 25 hour buckets: most of the ~40 keys each postback passed to the scoring script, which
  * encoding, sending and summing cost on both sides. A closed bucket stops changing once the last
  * node has flushed its buffered clicks into it (CLICK_FLUSH_MS after the bucket ends, plus the
- * write), so its sum is kept only when read at least SETTLE_MS after it closed, and reused until the
- * next bucket closes (the run of closed buckets then changes, and so does the cache key).
+ * write), so its sum is kept only when read at least SETTLE_MS after it closed (by the reading node's
+ * clock: nodes' clocks must agree to well within that), and reused until the next bucket closes (the
+ * run of closed buckets then changes, and so does the cache key).
  */
 
 export const SETTLE_MS = 5_000;

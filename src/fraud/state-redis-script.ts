@@ -8,8 +8,9 @@ import type { Plan } from './state-keys.js';
  * encodes and parses one command instead of ~25: the MULTI cost about 250 µs of CPU per postback in
  * the client, the script a fraction of that (reports/bench/fraud-scoring.ts).
  *
- * KEYS are the plan's keys, less the closed buckets whose sums the node keeps (closed-buckets.ts); ARGV[1] is the plan's shape as JSON, whose numbers are indexes
- * into KEYS and whose scores are strings, passed to Redis verbatim (a Lua number would be reformatted).
+ * KEYS are the plan's keys, less the closed buckets whose sums the node keeps (closed-buckets.ts).
+ * ARGV[1] is the plan's shape as JSON, whose numbers are indexes into KEYS and whose scores are
+ * strings, passed to Redis verbatim (a Lua number would be reformatted).
  * Returns a flat list of integers, in the order RedisFraudState.observe reads them.
  */
 export const OBSERVE_SCRIPT = `
