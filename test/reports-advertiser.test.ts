@@ -1,3 +1,4 @@
+import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, expectApiError } from './helpers/admin.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
@@ -69,6 +70,31 @@ describe('advertiser CSV against the engine', () => {
       expect.objectContaining({ conversionId: ids.extra, txid: 'tx-extra', payout: '2.50', currency: 'USD', source: 'pixel', decision: 'flagged' }),
     ]);
     expect(await snapshot()).toEqual(before);
+  });
+
+  it('gives the same findings as a spreadsheet with format=csv: one row per txid, both sides side by side', async () => {
+    const csv =
+      'txid,clickid,payout,currency,status,time\n' +
+      `tx-match,clk-match,2.50,USD,approved,${day}T10:00:00Z\n` +
+      `tx-payout,,=1+2,USD,approved,${day}T10:05:00Z\n`;
+    expectApiError(await upload(csv, `advertiserId=${advId}&format=csv`), 400, 'invalid_request');
+    const good = csv.replace('=1+2', '3.00') + `tx-missing,clk-x,1.00,EUR,pending,${day}T10:20:00Z\n`;
+    const res = await upload(good, `advertiserId=${advId}&format=csv&from=${day}T10:00:00Z&to=${day}T11:00:00Z`);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/csv/);
+    expect(res.headers['content-disposition']).toContain('advertiser-report.csv');
+    const sheet = parseCsv(res.body, { columns: true }) as Record<string, string>[];
+    expect(sheet.map((r) => [r.finding, r.line, r.txid, r.differences])).toEqual([
+      ['matched', '2', 'tx-match', ''],
+      ['differing', '3', 'tx-payout', 'payout'],
+      ['missing', '4', 'tx-missing', ''],
+      ['extra', '', 'tx-status', ''],
+      ['extra', '', 'tx-click', ''],
+      ['extra', '', 'tx-extra', ''],
+    ]);
+    expect(sheet[1]).toMatchObject({ conversion_id: ids.payout, advertiser_payout: '3.00', engine_payout: '2.50', advertiser_currency: 'USD', engine_currency: 'USD' });
+    expect(sheet[2]).toMatchObject({ conversion_id: '', advertiser_clickid: 'clk-x', advertiser_payout: '1.00', engine_payout: '' });
+    expect(sheet[5]).toMatchObject({ conversion_id: ids.extra, engine_payout: '2.50', advertiser_payout: '', engine_created_at: `${day}T11:00:00.000Z` });
   });
 
   it('takes an explicit window for extras, and accepts LF files, a header row alone and files above 16 KiB', async () => {

@@ -11,6 +11,7 @@ import type { AdvertiserRow } from './advertiser-csv.js';
  * - extra: the engine has a conversion created in [from, to] that the list lacks. By default the
  *   window spans the list's own first and last `time`, so a list of one day is not charged with
  *   every other day's conversions.
+ * It answers the report (JSON) and the same findings as rows for a spreadsheet.
  */
 
 export type DiffWindow = { from: Date; to: Date } | undefined;
@@ -66,6 +67,7 @@ export async function diffAdvertiserReport(sql: Sql, advertiserId: string, rows:
     : [];
 
   const byTxid = new Map(known.map((c) => [c.txid, c]));
+  const sheet: SheetRow[] = [];
   const matched: { line: number; txid: string; conversionId: string }[] = [];
   const missing: ReturnType<typeof advertiserView>[] = [];
   const differing: { line: number; txid: string; conversionId: string; differences: { field: string; advertiser: string; engine: string }[] }[] = [];
@@ -73,6 +75,7 @@ export async function diffAdvertiserReport(sql: Sql, advertiserId: string, rows:
     const c = byTxid.get(row.txid);
     if (!c) {
       missing.push(advertiserView(row));
+      sheet.push(sheetRow('missing', row, undefined, []));
       continue;
     }
     const currency = c.currency.trim();
@@ -86,16 +89,66 @@ export async function diffAdvertiserReport(sql: Sql, advertiserId: string, rows:
     if (row.clickid !== null && row.clickid !== c.click_id) differences.push({ field: 'clickid', advertiser: row.clickid, engine: c.click_id });
     if (differences.length === 0) matched.push({ line: row.line, txid: row.txid, conversionId: c.id });
     else differing.push({ line: row.line, txid: row.txid, conversionId: c.id, differences });
+    sheet.push(sheetRow(differences.length === 0 ? 'matched' : 'differing', row, c, differences.map((d) => d.field)));
   }
+  for (const c of extra) sheet.push(sheetRow('extra', undefined, c, []));
   return {
-    advertiserId,
-    from: window?.from.toISOString() ?? null,
-    to: window?.to.toISOString() ?? null,
-    summary: { rows: rows.length, matched: matched.length, differing: differing.length, missing: missing.length, extra: extra.length },
-    matched,
-    differing,
-    missing,
-    extra: extra.map(engineView),
+    report: {
+      advertiserId,
+      from: window?.from.toISOString() ?? null,
+      to: window?.to.toISOString() ?? null,
+      summary: { rows: rows.length, matched: matched.length, differing: differing.length, missing: missing.length, extra: extra.length },
+      matched,
+      differing,
+      missing,
+      extra: extra.map(engineView),
+    },
+    sheet,
+  };
+}
+
+/**
+ * The same findings as a spreadsheet (`format=csv`): one row per txid, the advertiser's values beside
+ * the engine's, in the file's order, then the extras. `differences` names the fields that differ.
+ */
+export const SHEET_COLUMNS = [
+  'finding',
+  'line',
+  'txid',
+  'conversion_id',
+  'differences',
+  'advertiser_clickid',
+  'engine_clickid',
+  'advertiser_payout',
+  'engine_payout',
+  'advertiser_currency',
+  'engine_currency',
+  'advertiser_status',
+  'engine_status',
+  'advertiser_time',
+  'engine_created_at',
+] as const;
+
+type SheetRow = Record<(typeof SHEET_COLUMNS)[number], string | number | null>;
+
+function sheetRow(finding: 'matched' | 'differing' | 'missing' | 'extra', row: AdvertiserRow | undefined, c: EngineRow | undefined, differences: string[]): SheetRow {
+  const engineCurrency = c?.currency.trim();
+  return {
+    finding,
+    line: row?.line ?? null,
+    txid: row?.txid ?? c?.txid ?? null,
+    conversion_id: c?.id ?? null,
+    differences: differences.join(' '),
+    advertiser_clickid: row?.clickid ?? null,
+    engine_clickid: c?.click_id ?? null,
+    advertiser_payout: row ? formatMoney(row.payoutMinor, row.currency) : null,
+    engine_payout: c && engineCurrency ? formatMoney(c.payout_minor, engineCurrency) : null,
+    advertiser_currency: row?.currency ?? null,
+    engine_currency: engineCurrency ?? null,
+    advertiser_status: row?.status ?? null,
+    engine_status: c?.status ?? null,
+    advertiser_time: row?.time.toISOString() ?? null,
+    engine_created_at: c?.created_at.toISOString() ?? null,
   };
 }
 

@@ -6,7 +6,7 @@ import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { parse } from '../http/validate.js';
 import { parseAdvertiserCsv } from './advertiser-csv.js';
-import { defaultWindow, diffAdvertiserReport } from './advertiser-diff.js';
+import { defaultWindow, diffAdvertiserReport, SHEET_COLUMNS } from './advertiser-diff.js';
 import { bothDates, isoTime } from './iso-time.js';
 import { PAYOUT_COLUMNS, payoutReport } from './payouts.js';
 
@@ -28,7 +28,7 @@ const payoutsQuery = z
   .superRefine(fromBeforeTo);
 
 const advertiserReportQuery = z
-  .object({ advertiserId: id, from: isoTime.optional(), to: isoTime.optional() })
+  .object({ advertiserId: id, from: isoTime.optional(), to: isoTime.optional(), format: z.enum(['json', 'csv']).default('json') })
   .strict()
   .superRefine((q, ctx) => {
     fromBeforeTo(q, ctx);
@@ -42,11 +42,10 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
     const q = parse(payoutsQuery, request.query);
     const report = await payoutReport(engine.sql, engine.catalog, q);
     if (q.format === 'csv') {
-      const csv = stringify(report.rows, { header: true, columns: [...PAYOUT_COLUMNS], record_delimiter: 'windows', escape_formulas: true });
       return reply
         .header('content-type', 'text/csv; charset=utf-8; header=present')
         .header('content-disposition', 'attachment; filename="payouts.csv"')
-        .send(csv);
+        .send(csvOf(report.rows, PAYOUT_COLUMNS));
     }
     return { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, publisherId: q.publisherId ?? null, ...report };
   });
@@ -63,7 +62,7 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
         throw err;
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = parse(advertiserReportQuery, request.query);
       if (!Buffer.isBuffer(request.body)) {
         throw new ApiError('unsupported_media_type', CSV_ONLY);
@@ -74,7 +73,19 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
       }
       const rows = parseAdvertiserCsv(request.body);
       const window = q.from && q.to ? { from: q.from, to: q.to } : defaultWindow(rows);
-      return diffAdvertiserReport(engine.sql, q.advertiserId, rows, window);
+      const { report, sheet } = await diffAdvertiserReport(engine.sql, q.advertiserId, rows, window);
+      if (q.format === 'csv') {
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8; header=present')
+          .header('content-disposition', 'attachment; filename="advertiser-report.csv"')
+          .send(csvOf(sheet, SHEET_COLUMNS));
+      }
+      return report;
     },
   );
+}
+
+/** CRLF (RFC 4180, what spreadsheets expect) and formula-looking cells escaped: these files get opened in Excel. */
+function csvOf(rows: object[], columns: readonly string[]): string {
+  return stringify(rows, { header: true, columns: [...columns], record_delimiter: 'windows', escape_formulas: true });
 }
