@@ -91,7 +91,12 @@ describe('two engine processes', () => {
     // Long enough for several ticks after the grace period.
     await sleep(7000);
 
-    const runs = await db.sql`select id, trigger, state, window_from, window_to, started_at, finished_at from reconciliation_runs order by started_at`;
+    // Ticks keep coming every 2 s: read the runs between two of them, when none is still running.
+    let runs = await db.sql`select id, trigger, state, window_from, window_to, started_at, finished_at from reconciliation_runs order by started_at`;
+    for (let tries = 0; runs.some((r) => r.state === 'running') && tries < 100; tries++) {
+      await sleep(50);
+      runs = await db.sql`select id, trigger, state, window_from, window_to, started_at, finished_at from reconciliation_runs order by started_at`;
+    }
     expect(runs.length).toBeGreaterThanOrEqual(2);
     expect(runs.every((r) => r.trigger === 'cron' && r.state === 'done')).toBe(true);
     const ends = runs.map((r) => (r.window_to as Date).getTime());
