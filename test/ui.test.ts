@@ -20,6 +20,7 @@ const UI_ROUTES = [
   '/v1/reconciliations',
   '/v1/reconciliations/:id',
   '/v1/reports/payouts',
+  '/v1/reconciliations/advertiser-report',
 ];
 
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };

@@ -6,6 +6,7 @@
 import { ApiFailure, api, session, setUnauthorizedHandler } from './api.js';
 import { $, toast } from './dom.js';
 import { age } from './format.js';
+import * as advertiserList from './advertiser-list.js';
 import * as payouts from './payouts.js';
 import * as reconciliation from './reconciliation.js';
 import * as review from './review.js';
@@ -114,6 +115,7 @@ function signOut(message) {
   state.loaded = { review: false, reconciliation: false, payouts: false };
   review.reset();
   reconciliation.reset();
+  advertiserList.reset();
   payouts.reset();
   showSignIn();
   $('signin-error').textContent = message ?? '';
@@ -195,6 +197,7 @@ function boot() {
   }
   review.init();
   reconciliation.init();
+  advertiserList.init();
   payouts.init();
   document.addEventListener('keydown', (event) => {
     if (session.token && state.tab === 'review' && !$('workspace').hidden) review.onKey(event);

@@ -68,3 +68,14 @@ export function table(caption, headers, rows, { numeric = [] } = {}) {
     ),
   );
 }
+
+/** Saves a fetched file (a CSV export) under `fileName` through a temporary link. */
+export async function saveDownload(res, fileName, type = 'text/csv') {
+  const blob = await res.blob();
+  const url = URL.createObjectURL(blob.type ? blob : new Blob([blob], { type }));
+  const link = h('a', { href: url, download: fileName, class: 'visually-hidden' }, 'download');
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -3,7 +3,7 @@
 
 import { api, showError } from './api.js';
 import { payoutChart } from './charts.js';
-import { $, clear, h, toast } from './dom.js';
+import { $, clear, h, saveDownload, toast } from './dom.js';
 import { addDecimal, compareDecimal, count, humanize, listOf, money, pick, plain } from './format.js';
 
 const payouts = { result: null };
@@ -197,13 +197,7 @@ async function downloadCsv() {
   button.textContent = 'Preparing CSV…';
   try {
     const res = await api('GET', `/v1/reports/payouts?${query.params}`, undefined, { accept: 'text/csv', raw: true });
-    const blob = await res.blob();
-    const url = URL.createObjectURL(blob.type ? blob : new Blob([blob], { type: 'text/csv' }));
-    const link = h('a', { href: url, download: `payouts_${query.fromDay}_${query.toDay}${query.publisher ? `_${query.publisher}` : ''}.csv`, class: 'visually-hidden' }, 'download');
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    await saveDownload(res, `payouts_${query.fromDay}_${query.toDay}${query.publisher ? `_${query.publisher}` : ''}.csv`);
     toast('CSV downloaded.');
   } catch (err) {
     showError(errorBox, 'Could not download the CSV.', err);
