@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COPY_UNCONFIRMED, findClick, findClicks, insertClicks, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from '../src/click/click-store.js';
+import {
+  ClickCopier,
+  COPY_UNCONFIRMED,
+  findClick,
+  findClicks,
+  insertClicks,
+  insertClicksIdempotently,
+  isUnconfirmedCopy,
+  maintainClickPartitions,
+  type ClickRow,
+} from '../src/click/click-store.js';
 import { BatchWriter } from '../src/db/batch-writer.js';
 import { connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, type Sql } from '../src/db/database.js';
 import { ClickLookup } from '../src/click/click-lookup.js';
@@ -91,15 +101,59 @@ describe('click batch writes (COPY)', () => {
   });
 });
 
+describe('COPY on a connection of its own', () => {
+  it('writes batch after batch while the shared pool is saturated with other queries', async () => {
+    const copier = new ClickCopier(db.url);
+    const busy = connect(db.url, { max: 2 });
+    try {
+      const batches = Array.from({ length: 40 }, () => Array.from({ length: 25 }, () => clickRow()));
+      let stop = false;
+      // Eight readers on two connections: postgres.js pipelines them onto busy connections, which
+      // broke a COPY sharing the pool (COPY_IN_PROGRESS, reset connections).
+      const readers = Array.from({ length: 8 }, async () => {
+        let n = 0;
+        while (!stop) {
+          await busy`select count(*) from clicks where id = ${`none-${n++}`}`;
+        }
+        return n;
+      });
+      for (const batch of batches) await copier.write(batch);
+      stop = true;
+      expect((await Promise.all(readers)).every((n) => n > 0)).toBe(true);
+      expect(await countOf(batches.flat().map((r) => r.id))).toBe(1000);
+    } finally {
+      await copier.close();
+      await busy.end();
+    }
+  });
+
+  it('opens a fresh connection after an unconfirmed COPY, so the next batch is not held up', async () => {
+    const copier = new ClickCopier(db.url, 300);
+    try {
+      const written = clickRow();
+      await copier.write([written]);
+      await expect(copier.write([clickRow(), written])).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
+      // On the same connection this batch would queue behind the COPY postgres.js never settled.
+      const next = Array.from({ length: 3 }, () => clickRow());
+      await copier.write(next);
+      expect(await countOf(next.map((r) => r.id))).toBe(3);
+    } finally {
+      await copier.close();
+    }
+  });
+});
+
 describe('the click writer end to end', () => {
   it('recovers from an unconfirmed COPY through the idempotent INSERT, and a bad row costs only itself', async () => {
     const writes: string[] = [];
+    const copier = new ClickCopier(db.url, 300);
     const writer = new BatchWriter<ClickRow>({
       name: 'clicks-test',
       maxDelayMs: 60_000, // only the test's flushes write
+      // As the engine writes: COPY through the copier, and after a failure the INSERT on the shared pool.
       write: async (rows, attempt) => {
         writes.push(attempt.afterFailure ? 'insert' : 'copy');
-        await insertClicks(db.sql, rows, attempt, 300);
+        await (attempt.afterFailure ? insertClicksIdempotently(db.sql, rows) : copier.write(rows));
       },
       isTransient: (err) => isDatabaseUnavailable(err) || isUnconfirmedCopy(err),
     });
@@ -125,6 +179,7 @@ describe('the click writer end to end', () => {
     expect(writes.at(-1)).toBe('copy');
     expect(await countOf([next.id])).toBe(1);
     await writer.close();
+    await copier.close();
   });
 });
 

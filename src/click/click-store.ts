@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Sql } from '../db/database.js';
+import { connect, type Sql } from '../db/database.js';
 
 export type ClickRow = {
   id: string;
@@ -30,6 +30,13 @@ export const COPY_UNCONFIRMED = 'COPY_UNCONFIRMED';
  * hottest write). COPY has no ON CONFLICT, so after any failure (which may have been a lost
  * acknowledgement of a batch that did commit) the writer's next batch goes through the idempotent
  * INSERT, which also reports PostgreSQL's errors faithfully.
+ *
+ * A COPY needs its connection to itself, one batch at a time: postgres.js pipelines queries onto
+ * busy connections, and a query sent behind a COPY on the same connection fails (COPY_IN_PROGRESS)
+ * or resets the connection, failing the COPY too; a second COPY sent behind the first receives the
+ * first one's closing CopyFail and fails (found when the simulator wrote clicks from 24 sessions at
+ * once). The engine's click writer therefore copies through a `ClickCopier`; this function is for
+ * callers that already guarantee both (tests writing one batch at a time).
  */
 export async function insertClicks(
   sql: Sql,
@@ -42,6 +49,37 @@ export async function insertClicks(
     return;
   }
   await copyClicks(sql, rows, copyDeadlineMs);
+}
+
+/**
+ * COPY on a one-connection pool of its own, for a caller that writes one batch at a time (the click
+ * batch writer). After a failed or unconfirmed COPY the connection is dropped and the next batch
+ * opens a fresh one: a COPY left unsettled by postgres.js must not hold up the batches after it.
+ */
+export class ClickCopier {
+  private pool: Sql | undefined;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly deadlineMs = COPY_DEADLINE_MS,
+  ) {}
+
+  async write(rows: ClickRow[]): Promise<void> {
+    this.pool ??= connect(this.databaseUrl, { max: 1 });
+    const pool = this.pool;
+    try {
+      await copyClicks(pool, rows, this.deadlineMs);
+    } catch (err) {
+      this.pool = undefined;
+      void pool.end({ timeout: 0 }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end({ timeout: 5 });
+    this.pool = undefined;
+  }
 }
 
 /** A COPY that was not confirmed in time: it may or may not have committed; retrying is safe. */
@@ -63,8 +101,14 @@ async function copyClicks(sql: Sql, rows: ClickRow[], deadlineMs: number): Promi
       reject(Object.assign(new Error(`COPY into clicks was not confirmed within ${deadlineMs} ms`), { code: COPY_UNCONFIRMED }));
     }, deadlineMs);
   });
+  // Failures are reported once, through the race below. What the stream or the pipeline says after
+  // the race is settled (postgres.js destroys a finished COPY stream, and a late error can follow a
+  // deadline) must not surface as an unhandled 'error' event or rejection, which would end the process.
+  stream.on('error', () => undefined);
+  const copied = pipeline(Readable.from([text]), stream);
+  copied.catch(() => undefined);
   try {
-    await Promise.race([pipeline(Readable.from([text]), stream), deadline]);
+    await Promise.race([copied, deadline]);
   } finally {
     clearTimeout(timer);
   }
@@ -79,7 +123,8 @@ const COPY_SPECIAL = /[\\\t\n\r\0]/;
 const COPY_SPECIAL_ALL = /[\\\t\n\r\0]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-async function insertClicksIdempotently(sql: Sql, rows: ClickRow[]): Promise<void> {
+/** INSERT … ON CONFLICT DO NOTHING: safe to repeat, and safe beside other queries on any pool. */
+export async function insertClicksIdempotently(sql: Sql, rows: ClickRow[]): Promise<void> {
   const col = <K>(f: (r: ClickRow) => K) => rows.map(f);
   await sql`
     insert into clicks (${sql.unsafe(CLICK_COLUMNS)})

@@ -6,7 +6,7 @@ export const APPLICATION_NAME = `postback-engine-${process.pid}`;
 export type Sql = postgres.Sql<{ bigint: bigint }>;
 export type TxSql = postgres.TransactionSql<{ bigint: bigint }>;
 
-/** Plain-query pool size per engine process; with the other two pools a node holds at most 30 connections. */
+/** Plain-query pool size per engine process; with the other pools a node holds at most 31 connections. */
 export const POOL_MAX = 20;
 
 /**

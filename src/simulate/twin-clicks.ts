@@ -1,5 +1,5 @@
 import { mintClickId } from '../click/click-id.js';
-import { insertClicks } from '../click/click-store.js';
+import { insertClicksIdempotently } from '../click/click-store.js';
 import type { Sql } from '../db/database.js';
 import type { SimCatalog } from './catalog.js';
 import type { ClickSpec } from './plan.js';
@@ -10,7 +10,8 @@ import type { ClickSpec } from './plan.js';
  * "twin" of its user's click: the same offer, publisher, sub1, address and user agent, stamped
  * `ctitS` seconds ago. The simulator is a trusted test harness: it reads the engine's click key from
  * `click_keys`, mints the twin's ID with the engine's own `mintClickId` (so it authenticates like any
- * click ID), and writes the click row with the engine's own `insertClicks` before the postback.
+ * click ID), and writes the click row with the engine's INSERT (sessions run concurrently on one pool,
+ * which COPY does not allow) before the postback.
  *
  * Every click the engine counts still arrives through GET /c (the session's click step, in real
  * time), so address, offer and segment click counters see exactly what the HTTP traffic was; the twin
@@ -29,7 +30,7 @@ export class TwinClicks {
     if (!publisher) throw new Error(`unknown simulated publisher ${spec.publisher}`);
     const createdAt = new Date(Date.now() - Math.round(ctitS * 1000));
     const id = mintClickId(this.catalog.clickKey, { advertiserSeq: this.catalog.advertiser.seq, offerSeq: offer.seq, publisherSeq: publisher.seq }, createdAt);
-    await insertClicks(this.sql, [
+    await insertClicksIdempotently(this.sql, [
       {
         id,
         createdAt,
