@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { TokenVerifier } from './auth/tokens.js';
 import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
 import { ClickLookup } from './click/click-lookup.js';
-import { ClickCopier, insertClicksIdempotently, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
+import { ClickBatchStore, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
 import { APPLICATION_NAME, connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, TX_POOL_MAX, type Sql } from './db/database.js';
@@ -88,11 +88,10 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   await catalog.load();
   catalog.startPolling();
 
-  const clickCopier = new ClickCopier(config.databaseUrl);
+  const clickBatches = new ClickBatchStore(sql, config.databaseUrl);
   const clickWriter = new BatchWriter<ClickRow>({
     name: 'clicks',
-    // COPY on its own connection; after a failure, the idempotent INSERT on the shared pool.
-    write: (rows, attempt) => (attempt.afterFailure ? insertClicksIdempotently(sql, rows) : clickCopier.write(rows)),
+    write: (rows, attempt) => clickBatches.write(rows, attempt),
     keyOf: (row) => row.id,
     isTransient: (err) => isDatabaseUnavailable(err) || isUnconfirmedCopy(err),
     onFlush: (size, ms) => {
@@ -153,7 +152,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
       await deliveries.stop();
       await intake.close();
       await clickWriter.close();
-      await clickCopier.close();
+      await clickBatches.close();
       await pixelWriter.close();
       await fraudState.close();
       await redis?.quit().catch(() => undefined);

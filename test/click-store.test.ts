@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ClickCopier,
+  ClickBatchStore,
   COPY_UNCONFIRMED,
   findClick,
   findClicks,
-  insertClicks,
   insertClicksIdempotently,
   isUnconfirmedCopy,
   maintainClickPartitions,
@@ -16,12 +15,16 @@ import { ClickLookup } from '../src/click/click-lookup.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 
 let db: TestDatabase;
+/** Batches written as the engine writes them, one at a time. */
+let batches: ClickBatchStore;
 
 beforeAll(async () => {
   db = await freshDatabase();
+  batches = new ClickBatchStore(db.sql, db.url);
 });
 
 afterAll(async () => {
+  await batches.close();
   await db.drop();
 });
 
@@ -49,7 +52,7 @@ async function countOf(ids: string[]): Promise<number> {
 describe('click batch writes (COPY)', () => {
   it('writes every row of a batch with its fields, times to the millisecond, nulls as nulls', async () => {
     const rows = Array.from({ length: 250 }, () => clickRow());
-    await insertClicks(db.sql, rows);
+    await batches.write(rows);
     expect(await countOf(rows.map((r) => r.id))).toBe(250);
     const sample = rows[17] as ClickRow;
     const stored = await findClick(db.sql, sample.id, sample.createdAt);
@@ -71,7 +74,7 @@ describe('click batch writes (COPY)', () => {
       ip: '2001:db8::1',
     });
     const plainNull = clickRow({ subs: [null, null, null, null, null], ip: null, userAgent: null });
-    await insertClicks(db.sql, [awkward, plainNull]);
+    await batches.write([awkward, plainNull]);
     expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.subs).toEqual(awkward.subs);
     expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.userAgent).toBe(awkward.userAgent);
     expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.ip).toBe('2001:db8::1');
@@ -80,33 +83,36 @@ describe('click batch writes (COPY)', () => {
 
   it('a batch retried after a failure (perhaps a lost acknowledgement) writes nothing twice and loses no new row', async () => {
     const batch = Array.from({ length: 40 }, () => clickRow());
-    await insertClicks(db.sql, batch);
+    await batches.write(batch);
     // The retry carries the same rows, plus rows that arrived meanwhile (the writer re-queues in front).
     const later = Array.from({ length: 5 }, () => clickRow());
-    await insertClicks(db.sql, [...batch, ...later], { afterFailure: true });
+    await batches.write([...batch, ...later], { afterFailure: true });
     expect(await countOf([...batch, ...later].map((r) => r.id))).toBe(45);
   });
 
   it('a COPY that PostgreSQL refuses is reported as unconfirmed by the deadline, writes none of its rows, and leaves the pool usable', async () => {
+    const refusing = new ClickBatchStore(db.sql, db.url, 300);
     const written = clickRow();
-    await insertClicks(db.sql, [written]);
+    await batches.write([written]);
     const fresh = clickRow();
     const started = Date.now();
-    await expect(insertClicks(db.sql, [fresh, written], { afterFailure: false }, 300)).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
+    await expect(refusing.write([fresh, written])).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(await countOf([fresh.id])).toBe(0);
     // Every connection of the pool still answers (none is stuck in the refused COPY).
     const answers = await Promise.all(Array.from({ length: 10 }, () => db.sql`select 1 as one`));
     expect(answers.map(([r]) => r?.one)).toEqual(Array(10).fill(1));
+    await refusing.close();
   });
 });
 
 describe('COPY on a connection of its own', () => {
   it('writes batch after batch while the shared pool is saturated with other queries', async () => {
-    const copier = new ClickCopier(db.url);
     const busy = connect(db.url, { max: 2 });
+    // The store's shared pool is the saturated one, as the engine's is under load.
+    const store = new ClickBatchStore(busy, db.url);
     try {
-      const batches = Array.from({ length: 40 }, () => Array.from({ length: 25 }, () => clickRow()));
+      const rowBatches = Array.from({ length: 40 }, () => Array.from({ length: 25 }, () => clickRow()));
       let stop = false;
       // Eight readers on two connections: postgres.js pipelines them onto busy connections, which
       // broke a COPY sharing the pool (COPY_IN_PROGRESS, reset connections).
@@ -117,28 +123,28 @@ describe('COPY on a connection of its own', () => {
         }
         return n;
       });
-      for (const batch of batches) await copier.write(batch);
+      for (const batch of rowBatches) await store.write(batch);
       stop = true;
       expect((await Promise.all(readers)).every((n) => n > 0)).toBe(true);
-      expect(await countOf(batches.flat().map((r) => r.id))).toBe(1000);
+      expect(await countOf(rowBatches.flat().map((r) => r.id))).toBe(1000);
     } finally {
-      await copier.close();
+      await store.close();
       await busy.end();
     }
   });
 
   it('opens a fresh connection after an unconfirmed COPY, so the next batch is not held up', async () => {
-    const copier = new ClickCopier(db.url, 300);
+    const store = new ClickBatchStore(db.sql, db.url, 300);
     try {
       const written = clickRow();
-      await copier.write([written]);
-      await expect(copier.write([clickRow(), written])).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
+      await store.write([written]);
+      await expect(store.write([clickRow(), written])).rejects.toMatchObject({ code: COPY_UNCONFIRMED });
       // On the same connection this batch would queue behind the COPY postgres.js never settled.
       const next = Array.from({ length: 3 }, () => clickRow());
-      await copier.write(next);
+      await store.write(next);
       expect(await countOf(next.map((r) => r.id))).toBe(3);
     } finally {
-      await copier.close();
+      await store.close();
     }
   });
 });
@@ -146,19 +152,18 @@ describe('COPY on a connection of its own', () => {
 describe('the click writer end to end', () => {
   it('recovers from an unconfirmed COPY through the idempotent INSERT, and a bad row costs only itself', async () => {
     const writes: string[] = [];
-    const copier = new ClickCopier(db.url, 300);
+    const store = new ClickBatchStore(db.sql, db.url, 300);
     const writer = new BatchWriter<ClickRow>({
       name: 'clicks-test',
       maxDelayMs: 60_000, // only the test's flushes write
-      // As the engine writes: COPY through the copier, and after a failure the INSERT on the shared pool.
       write: async (rows, attempt) => {
         writes.push(attempt.afterFailure ? 'insert' : 'copy');
-        await (attempt.afterFailure ? insertClicksIdempotently(db.sql, rows) : copier.write(rows));
+        await store.write(rows, attempt);
       },
       isTransient: (err) => isDatabaseUnavailable(err) || isUnconfirmedCopy(err),
     });
     const already = clickRow();
-    await insertClicks(db.sql, [already]);
+    await batches.write([already]);
     const good = Array.from({ length: 3 }, () => clickRow());
     const bad = clickRow({ ip: 'not-an-address' });
     for (const row of [good[0], already, good[1], bad, good[2]] as ClickRow[]) writer.add(row);
@@ -179,7 +184,7 @@ describe('the click writer end to end', () => {
     expect(writes.at(-1)).toBe('copy');
     expect(await countOf([next.id])).toBe(1);
     await writer.close();
-    await copier.close();
+    await store.close();
   });
 });
 
@@ -189,7 +194,7 @@ describe('click partitions', () => {
     try {
       const now = new Date();
       const stranded = clickRow({ createdAt: new Date(now.getTime() + 5 * 86_400_000) });
-      await insertClicks(scratch.sql, [stranded]); // no partitions yet: it lands in clicks_default
+      await insertClicksIdempotently(scratch.sql, [stranded]); // no partitions yet: it lands in clicks_default
       const { created } = await maintainClickPartitions(scratch.sql, 30, now);
       expect(created).toBe(15); // yesterday to two weeks ahead is 16 days, less the stranded one
       const [row] = await scratch.sql<{ partition: string }[]>`select tableoid::regclass::text as partition from clicks where id = ${stranded.id}`;
@@ -203,7 +208,7 @@ describe('click partitions', () => {
 describe('click lookups for postbacks', () => {
   it('answers concurrent lookups with one query, each with its own click or nothing', async () => {
     const rows = Array.from({ length: 30 }, () => clickRow());
-    await insertClicks(db.sql, rows);
+    await batches.write(rows);
     let queries = 0;
     const counting = ((...args: Parameters<Sql>) => {
       queries++;
@@ -237,7 +242,7 @@ describe('click lookups for postbacks', () => {
       clickRow({ createdAt: new Date(now.getTime() + 3 * day) }),
       clickRow({ createdAt: new Date(now.getTime() - 400 * day) }), // older than every partition: the default one
     ];
-    await insertClicks(db.sql, rows);
+    await batches.write(rows);
     const lookupSql = connect(db.url, { max: LOOKUP_POOL_MAX, genericPlans: true });
     try {
       for (let i = 0; i < 7; i++) {
@@ -263,7 +268,7 @@ describe('click lookups for postbacks', () => {
       queries++;
       return db.sql(...args);
     }) as unknown as Sql;
-    const writer = new BatchWriter<ClickRow>({ name: 'lookup-test', write: (rows, attempt) => insertClicks(db.sql, rows, attempt), keyOf: (r) => r.id, maxDelayMs: 60_000 });
+    const writer = new BatchWriter<ClickRow>({ name: 'lookup-test', write: (rows, attempt) => batches.write(rows, attempt), keyOf: (r) => r.id, maxDelayMs: 60_000 });
     const lookup = new ClickLookup(counting, writer);
     const fresh = clickRow({ subs: ['buffered', null, null, null, null] });
     writer.add(fresh);

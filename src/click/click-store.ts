@@ -25,60 +25,49 @@ export const COPY_DEADLINE_MS = 10_000;
 export const COPY_UNCONFIRMED = 'COPY_UNCONFIRMED';
 
 /**
- * Writes a batch with COPY, much cheaper than INSERT … unnest on both sides (no array
- * serialisation in the engine, no array parsing and projection in PostgreSQL; clicks are the
- * hottest write). COPY has no ON CONFLICT, so after any failure (which may have been a lost
- * acknowledgement of a batch that did commit) the writer's next batch goes through the idempotent
- * INSERT, which also reports PostgreSQL's errors faithfully.
+ * Where the click batch writer's batches go. COPY, much cheaper than INSERT … unnest on both sides
+ * (no array serialisation in the engine, no array parsing and projection in PostgreSQL; clicks are
+ * the hottest write). COPY has no ON CONFLICT, so after any failure (which may have been a lost
+ * acknowledgement of a batch that did commit) the next batch goes through the idempotent INSERT,
+ * which also reports PostgreSQL's errors faithfully.
  *
  * A COPY needs its connection to itself, one batch at a time: postgres.js pipelines queries onto
  * busy connections, and a query sent behind a COPY on the same connection fails (COPY_IN_PROGRESS)
  * or resets the connection, failing the COPY too; a second COPY sent behind the first receives the
  * first one's closing CopyFail and fails (found when the simulator wrote clicks from 24 sessions at
- * once). The engine's click writer therefore copies through a `ClickCopier`; this function is for
- * callers that already guarantee both (tests writing one batch at a time).
+ * once). So COPY runs on a one-connection pool of its own, for a caller that writes one batch at a
+ * time (BatchWriter does), and after a failed or unconfirmed COPY that connection is dropped and the
+ * next batch opens a fresh one: a COPY left unsettled by postgres.js must not hold up the batches
+ * after it. The INSERT runs on the shared pool.
  */
-export async function insertClicks(
-  sql: Sql,
-  rows: ClickRow[],
-  attempt: { afterFailure: boolean } = { afterFailure: false },
-  copyDeadlineMs = COPY_DEADLINE_MS,
-): Promise<void> {
-  if (attempt.afterFailure) {
-    await insertClicksIdempotently(sql, rows);
-    return;
-  }
-  await copyClicks(sql, rows, copyDeadlineMs);
-}
-
-/**
- * COPY on a one-connection pool of its own, for a caller that writes one batch at a time (the click
- * batch writer). After a failed or unconfirmed COPY the connection is dropped and the next batch
- * opens a fresh one: a COPY left unsettled by postgres.js must not hold up the batches after it.
- */
-export class ClickCopier {
-  private pool: Sql | undefined;
+export class ClickBatchStore {
+  private copyPool: Sql | undefined;
 
   constructor(
+    private readonly sql: Sql,
     private readonly databaseUrl: string,
-    private readonly deadlineMs = COPY_DEADLINE_MS,
+    private readonly copyDeadlineMs = COPY_DEADLINE_MS,
   ) {}
 
-  async write(rows: ClickRow[]): Promise<void> {
-    this.pool ??= connect(this.databaseUrl, { max: 1 });
-    const pool = this.pool;
+  async write(rows: ClickRow[], attempt: { afterFailure: boolean } = { afterFailure: false }): Promise<void> {
+    if (attempt.afterFailure) {
+      await insertClicksIdempotently(this.sql, rows);
+      return;
+    }
+    this.copyPool ??= connect(this.databaseUrl, { max: 1 });
+    const pool = this.copyPool;
     try {
-      await copyClicks(pool, rows, this.deadlineMs);
+      await copyClicks(pool, rows, this.copyDeadlineMs);
     } catch (err) {
-      this.pool = undefined;
+      this.copyPool = undefined;
       void pool.end({ timeout: 0 }).catch(() => undefined);
       throw err;
     }
   }
 
   async close(): Promise<void> {
-    await this.pool?.end({ timeout: 5 });
-    this.pool = undefined;
+    await this.copyPool?.end({ timeout: 5 });
+    this.copyPool = undefined;
   }
 }
 
