@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -7,6 +6,7 @@ import { RECONCILE_LOCK_KEY } from '../src/reconcile/lock.js';
 import { countRows, createToken, expectApiError } from './helpers/admin.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { mintClick, uniqueTx } from './helpers/postback.js';
+import { runReconcileCli } from './helpers/process.js';
 import { firePixel, reconcile, removeRunFiles, sleep, startRun, windowNow, type RunBody } from './helpers/reconcile.js';
 
 /** The reconciliation API's edges (roles, validation, listing, root-cause export), its report files, the lock and the CLI. */
@@ -158,18 +158,7 @@ describe('one run at a time', () => {
 });
 
 describe('npm run reconcile', () => {
-  const cli = (args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/reconcile/cli.ts', ...args], {
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: t.url, LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = (args: string[]) => runReconcileCli({ DATABASE_URL: t.url }, args);
 
   it('runs the same reconciliation from the command line', async () => {
     const w = windowNow();

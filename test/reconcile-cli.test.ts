@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPORTS_DIR } from '../src/reconcile/reconciler.js';
 import { ADMIN } from './helpers/engine.js';
-import { spawnEngine, type EngineProcess } from './helpers/process.js';
+import { runReconcileCli, spawnEngine, type EngineProcess } from './helpers/process.js';
 
 /**
  * `npm run reconcile` without DATABASE_URL while `npm start` runs on the same DATA_DIR: the CLI must
@@ -25,20 +24,6 @@ afterAll(async () => {
   for (const ext of ['csv', 'html']) if (runId) await rm(path.join(REPORTS_DIR, `reconciliation-${runId}.${ext}`), { force: true });
 });
 
-function cli(env: Record<string, string>, args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/reconcile/cli.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe('npm run reconcile on the embedded PostgreSQL', () => {
   it('runs against the running engine’s server and leaves the engine serving', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'pbe-cli-'));
@@ -49,7 +34,7 @@ describe('npm run reconcile on the embedded PostgreSQL', () => {
 
     const to = new Date();
     const from = new Date(to.getTime() - 3600_000);
-    const out = await cli({ DATA_DIR: dataDir }, ['--from', from.toISOString(), '--to', to.toISOString(), '--json']);
+    const out = await runReconcileCli({ DATA_DIR: dataDir }, ['--from', from.toISOString(), '--to', to.toISOString(), '--json']);
     expect(out.code, out.stderr).toBe(0);
     expect(out.stderr).toContain("the engine's embedded PostgreSQL");
     const run = JSON.parse(out.stdout) as { id: string; trigger: string };

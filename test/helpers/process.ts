@@ -65,3 +65,20 @@ export async function spawnEngine(env: Record<string, string>): Promise<EnginePr
   };
 }
 
+/**
+ * `npm run reconcile -- <args>` as a process, with only the environment the test gives (plus PATH
+ * and HOME), so a developer's DATABASE_URL or DATA_DIR cannot leak in.
+ */
+export function runReconcileCli(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/reconcile/cli.ts', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
