@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResolvedAddress } from '../src/delivery/destination-guard.js';
+import type { ResolvedAddress, Resolver } from '../src/delivery/destination-guard.js';
 import { DeliveryWorker } from '../src/delivery/worker.js';
 import { FAST_DELIVERY, insertConversionsWithDeliveries, startReceiver, waitForState, type Receiver } from './helpers/delivery-receiver.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
@@ -15,6 +15,16 @@ let t: TestEngine;
 let rx: Receiver;
 let ids: { advertiserId: string; offerId: string; publisherId: string };
 let port: string;
+
+/** DNS from a table; a name not in it does not resolve. `onLookup` sees every name asked for. */
+function tableResolver(answers: Record<string, ResolvedAddress[]>, onLookup: (host: string) => void = () => undefined): Resolver {
+  return async (host) => {
+    onLookup(host);
+    const answer = answers[host];
+    if (!answer) throw Object.assign(new Error(`no such host ${host}`), { code: 'ENOTFOUND' });
+    return answer;
+  };
+}
 
 beforeAll(async () => {
   rx = await startReceiver(() => ({ status: 200 }));
@@ -60,13 +70,7 @@ describe('SSRF protection', () => {
       ],
       'public.test': [{ address: '8.8.8.8', family: 4 }],
     };
-    const dns = await startTestEngine({ allowPrivateDestinations: false }, {
-      resolve: async (host) => {
-        const answer = answers[host];
-        if (!answer) throw Object.assign(new Error(`no such host ${host}`), { code: 'ENOTFOUND' });
-        return answer;
-      },
-    });
+    const dns = await startTestEngine({ allowPrivateDestinations: false }, { resolve: tableResolver(answers) });
     try {
       const create = (host: string) =>
         dns.app.inject({ method: 'POST', url: '/v1/publishers', headers: auth(), payload: { name: host, postbackUrl: `https://${host}/pb?c={sub1}` } });
@@ -145,12 +149,7 @@ describe('SSRF protection', () => {
       { sql: t.engine.sql, txSql: t.engine.txSql, catalog: t.engine.catalog, log: t.engine.log, registry: new Registry(), config: t.engine.config },
       {
         pollMs: 50,
-        resolve: async (host) => {
-          lookups.push(host);
-          const answer = answers[host];
-          if (!answer) throw Object.assign(new Error(`unexpected lookup ${host}`), { code: 'ENOTFOUND' });
-          return answer;
-        },
+        resolve: tableResolver(answers, (host) => lookups.push(host)),
       },
     );
     await worker.start();
