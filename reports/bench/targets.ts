@@ -33,18 +33,16 @@ export type BenchContext = {
 
 export type Variant = 'memory' | 'redis';
 
+const startHelloWorld = (name: string) =>
+  startServer({ name, nodeArgs: ['--import', 'tsx', 'reports/bench/hello-server.ts'], env: {}, readyPath: '/' });
+
 /**
  * The hello-world baseline; a scenario measures it before and after the engine and uses the mean,
  * so a neighbour that loads the machine for part of the run shows as drift instead of a skewed ratio.
  */
 export async function measureBaseline(ctx: BenchContext, when: 'before' | 'after'): Promise<Measurement> {
   phase(`baseline (${when}): starting the bare fastify hello-world server (reports/bench/hello-server.ts)`);
-  const hello = await startServer({
-    name: 'hello-world',
-    nodeArgs: ['--import', 'tsx', 'reports/bench/hello-server.ts'],
-    env: {},
-    readyPath: '/',
-  });
+  const hello = await startHelloWorld('hello-world');
   try {
     const { connections, durationS, warmupS } = ctx.options;
     const url = hello.baseUrl + '/';
@@ -68,7 +66,7 @@ const MACHINE_WARMUP_S = 8;
 export async function warmMachine(ctx: BenchContext): Promise<void> {
   if (ctx.options.warmupS <= 0) return;
   phase(`warming the machine and the load generator: ${MACHINE_WARMUP_S} s on a throwaway hello-world (not measured)`);
-  const hello = await startServer({ name: 'hello-world (warm-up)', nodeArgs: ['--import', 'tsx', 'reports/bench/hello-server.ts'], env: {}, readyPath: '/' });
+  const hello = await startHelloWorld('hello-world (warm-up)');
   try {
     await runLoad({ label: 'warm-up of the machine', url: hello.baseUrl + '/', connections: ctx.options.connections, durationS: MACHINE_WARMUP_S, expectedStatus: 200 });
   } finally {
