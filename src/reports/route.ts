@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { requireRole } from '../auth/guard.js';
@@ -42,10 +42,7 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
     const q = parse(payoutsQuery, request.query);
     const report = await payoutReport(engine.sql, engine.catalog, q);
     if (q.format === 'csv') {
-      return reply
-        .header('content-type', 'text/csv; charset=utf-8; header=present')
-        .header('content-disposition', 'attachment; filename="payouts.csv"')
-        .send(csvOf(report.rows, PAYOUT_COLUMNS));
+      return sendCsv(reply, 'payouts.csv', report.rows, PAYOUT_COLUMNS);
     }
     return { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, publisherId: q.publisherId ?? null, ...report };
   });
@@ -75,17 +72,17 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
       const window = q.from && q.to ? { from: q.from, to: q.to } : defaultWindow(rows);
       const { report, sheet } = await diffAdvertiserReport(engine.sql, q.advertiserId, rows, window);
       if (q.format === 'csv') {
-        return reply
-          .header('content-type', 'text/csv; charset=utf-8; header=present')
-          .header('content-disposition', 'attachment; filename="advertiser-report.csv"')
-          .send(csvOf(sheet, SHEET_COLUMNS));
+        return sendCsv(reply, 'advertiser-report.csv', sheet, SHEET_COLUMNS);
       }
       return report;
     },
   );
 }
 
-/** CRLF (RFC 4180, what spreadsheets expect) and formula-looking cells escaped: these files get opened in Excel. */
-function csvOf(rows: object[], columns: readonly string[]): string {
-  return stringify(rows, { header: true, columns: [...columns], record_delimiter: 'windows', escape_formulas: true });
+/** A CSV download: CRLF (RFC 4180, what spreadsheets expect), formula-looking cells escaped, as these files get opened in Excel. */
+function sendCsv(reply: FastifyReply, fileName: string, rows: object[], columns: readonly string[]) {
+  return reply
+    .header('content-type', 'text/csv; charset=utf-8; header=present')
+    .header('content-disposition', `attachment; filename="${fileName}"`)
+    .send(stringify(rows, { header: true, columns: [...columns], record_delimiter: 'windows', escape_formulas: true }));
 }
