@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { CpuProbe } from './cpu-usage.js';
 import { runLoad, type Measurement } from './load.js';
 import { PostbackLedger } from './postback-ledger.js';
 import { startServer, type ServerProcess } from './processes.js';
 import { phase } from './progress.js';
 import { clickPath, mintClicks, type Catalog } from './seed.js';
 import { webhookKey } from './signing.js';
-import { waitForQuiet, type BenchContext } from './targets.js';
+import { warmThenMeasure, type BenchContext } from './targets.js';
 
 /**
  * Measures `floor-server.ts` with the same requests, connections and client-side work as the
@@ -17,7 +16,7 @@ import { waitForQuiet, type BenchContext } from './targets.js';
 const FLOOR_CATALOG: Catalog = { advertiserId: 'adv_floor', secret: '', publisherId: 'pub_floor', offerId: 'off_floor' };
 const FLOOR_CLICKS = 2_000;
 
-async function withFloor<T>(ctx: BenchContext, use: (floor: ServerProcess, secret: string) => Promise<T>): Promise<T> {
+async function withFloor<T>(use: (floor: ServerProcess, secret: string) => Promise<T>): Promise<T> {
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   phase('floor: starting the bare fastify server with only the click-ID and signature checks (reports/bench/floor-server.ts)');
   const floor = await startServer({
@@ -35,14 +34,9 @@ async function withFloor<T>(ctx: BenchContext, use: (floor: ServerProcess, secre
 
 /** `GET /c/:offerId` minting a click ID and recording nothing. */
 export async function measureClickFloor(ctx: BenchContext): Promise<Measurement> {
-  const { connections, durationS, warmupS } = ctx.options;
-  return withFloor(ctx, async (floor) => {
+  return withFloor(async (floor) => {
     const requests = [{ method: 'GET' as const, path: clickPath(FLOOR_CATALOG, 'bench') }];
-    const url = floor.baseUrl;
-    if (warmupS > 0) await runLoad({ label: 'warm-up floor, click redirect', url, connections, durationS: warmupS, requests, expectedStatus: 302 });
-    const cpu = new CpuProbe(floor.pid, undefined);
-    await waitForQuiet(ctx.options.quietWaitS, cpu);
-    return runLoad({ label: 'measure floor, click redirect', url, connections, durationS, requests, expectedStatus: 302, cpu });
+    return warmThenMeasure(ctx, floor, 'floor, click redirect', floor.baseUrl, 302, requests);
   });
 }
 
@@ -51,8 +45,8 @@ export async function measureClickFloor(ctx: BenchContext): Promise<Measurement>
  * the client parses each answer the same way). The warm-up sends the distinct txids the replays use.
  */
 export async function measureDuplicateFloor(ctx: BenchContext): Promise<Measurement> {
-  const { connections, durationS, warmupS } = ctx.options;
-  return withFloor(ctx, async (floor, secret) => {
+  const { connections, warmupS } = ctx.options;
+  return withFloor(async (floor, secret) => {
     const url = floor.baseUrl;
     const clicks = await mintClicks(url, FLOOR_CATALOG, FLOOR_CLICKS, connections);
     const ledger = new PostbackLedger(FLOOR_CATALOG.advertiserId, webhookKey(secret), clicks);
@@ -65,10 +59,6 @@ export async function measureDuplicateFloor(ctx: BenchContext): Promise<Measurem
       requests: ledger.distinctRequests(),
       expectedStatus: 200,
     });
-    const requests = ledger.replayRequests();
-    if (warmupS > 0) await runLoad({ label: 'warm-up floor, duplicates', url, connections, durationS: warmupS, requests, expectedStatus: 200 });
-    const cpu = new CpuProbe(floor.pid, undefined);
-    await waitForQuiet(ctx.options.quietWaitS, cpu);
-    return runLoad({ label: 'measure floor, duplicates', url, connections, durationS, requests, expectedStatus: 200, cpu });
+    return warmThenMeasure(ctx, floor, 'floor, duplicates', url, 200, ledger.replayRequests());
   });
 }

@@ -1,3 +1,4 @@
+import type autocannon from 'autocannon';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CpuProbe } from './cpu-usage.js';
@@ -44,15 +45,29 @@ export async function measureBaseline(ctx: BenchContext, when: 'before' | 'after
   phase(`baseline (${when}): starting the bare fastify hello-world server (reports/bench/hello-server.ts)`);
   const hello = await startHelloWorld('hello-world');
   try {
-    const { connections, durationS, warmupS } = ctx.options;
-    const url = hello.baseUrl + '/';
-    if (warmupS > 0) await runLoad({ label: `warm-up hello-world (${when})`, url, connections, durationS: warmupS, expectedStatus: 200 });
-    const cpu = new CpuProbe(hello.pid, undefined);
-    await waitForQuiet(ctx.options.quietWaitS, cpu);
-    return await runLoad({ label: `measure hello-world (${when})`, url, connections, durationS, expectedStatus: 200, cpu });
+    return await warmThenMeasure(ctx, hello, `hello-world (${when})`, hello.baseUrl + '/', 200);
   } finally {
     await hello.stop();
   }
+}
+
+/**
+ * A bare server's measured run: a warm-up (unless --warmup 0), a wait for a quiet machine, then the
+ * run, with the server's CPU probed.
+ */
+export async function warmThenMeasure(
+  ctx: BenchContext,
+  server: ServerProcess,
+  name: string,
+  url: string,
+  expectedStatus: number,
+  requests?: autocannon.Request[],
+): Promise<Measurement> {
+  const { connections, durationS, warmupS } = ctx.options;
+  if (warmupS > 0) await runLoad({ label: `warm-up ${name}`, url, connections, durationS: warmupS, requests, expectedStatus });
+  const cpu = new CpuProbe(server.pid, undefined);
+  await waitForQuiet(ctx.options.quietWaitS, cpu);
+  return runLoad({ label: `measure ${name}`, url, connections, durationS, requests, expectedStatus, cpu });
 }
 
 /** Seconds of load on a throwaway hello-world before the first measured run of an invocation. */
