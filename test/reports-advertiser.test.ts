@@ -77,7 +77,9 @@ describe('advertiser CSV against the engine', () => {
       'txid,clickid,payout,currency,status,time\n' +
       `tx-match,clk-match,2.50,USD,approved,${day}T10:00:00Z\n` +
       `tx-payout,,=1+2,USD,approved,${day}T10:05:00Z\n`;
+    const before = await snapshot();
     expectApiError(await upload(csv, `advertiserId=${advId}&format=csv`), 400, 'invalid_request');
+    expectApiError(await upload(csv.replace('=1+2', '3.00'), `advertiserId=${advId}&format=xlsx`), 400, 'invalid_request');
     const good = csv.replace('=1+2', '3.00') + `tx-missing,clk-x,1.00,EUR,pending,${day}T10:20:00Z\n`;
     const res = await upload(good, `advertiserId=${advId}&format=csv&from=${day}T10:00:00Z&to=${day}T11:00:00Z`);
     expect(res.statusCode, res.body).toBe(200);
@@ -95,6 +97,7 @@ describe('advertiser CSV against the engine', () => {
     expect(sheet[1]).toMatchObject({ conversion_id: ids.payout, advertiser_payout: '3.00', engine_payout: '2.50', advertiser_currency: 'USD', engine_currency: 'USD' });
     expect(sheet[2]).toMatchObject({ conversion_id: '', advertiser_clickid: 'clk-x', advertiser_payout: '1.00', engine_payout: '' });
     expect(sheet[5]).toMatchObject({ conversion_id: ids.extra, engine_payout: '2.50', advertiser_payout: '', engine_created_at: `${day}T11:00:00.000Z` });
+    expect(await snapshot()).toEqual(before);
   });
 
   it('takes an explicit window for extras, and accepts LF files, a header row alone and files above 16 KiB', async () => {
