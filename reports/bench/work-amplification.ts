@@ -1,8 +1,12 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuProbe } from './cpu-usage.js';
 import { runLoad } from './load.js';
 import { startServer } from './processes.js';
 import { fmtInt, phase } from './progress.js';
+import { RESULTS_DIR } from './results.js';
 
 /**
  * `npx tsx reports/bench/work-amplification.ts [--duration 5] [--connections 10]`
@@ -11,7 +15,7 @@ import { fmtInt, phase } from './progress.js';
  * against the same load as the ratio benchmarks. Prints req/s and the wall time each request costs
  * (1/throughput): where that grows by more than the work added, a microsecond of engine work costs
  * more than a microsecond of throughput on this machine (the less busy load generator must be woken
- * up for each answer). Prints figures only; the ratio benchmarks are `npm run bench`.
+ * up for each answer). Writes results/work-amplification.md; the ratio benchmarks are `npm run bench`.
  */
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '10' } } });
@@ -34,11 +38,29 @@ for (const spinUs of SPINS_US) {
 }
 
 const base = rows[0];
-process.stdout.write('\nwork per request   req/s    µs per request   added µs   added / work   cores: server / client\n');
-for (const r of rows) {
+const lines = rows.map((r) => {
   const added = base ? r.usPerRequest - base.usPerRequest : 0;
-  const factor = r.spinUs > 0 ? (added / r.spinUs).toFixed(2) + '×' : '—';
+  return { ...r, added, factor: r.spinUs > 0 ? `${(added / r.spinUs).toFixed(2)}×` : '—' };
+});
+process.stdout.write('\nwork per request   req/s    µs per request   added µs   added / work   cores: server / client\n');
+for (const r of lines) {
   process.stdout.write(
-    `${String(r.spinUs).padStart(8)} µs ${fmtInt(r.rps).padStart(12)} ${r.usPerRequest.toFixed(1).padStart(14)} ${added.toFixed(1).padStart(12)} ${factor.padStart(12)}   ${r.serverCores.toFixed(2)} / ${r.clientCores.toFixed(2)}\n`,
+    `${String(r.spinUs).padStart(8)} µs ${fmtInt(r.rps).padStart(12)} ${r.usPerRequest.toFixed(1).padStart(14)} ${r.added.toFixed(1).padStart(12)} ${r.factor.padStart(12)}   ${r.serverCores.toFixed(2)} / ${r.clientCores.toFixed(2)}\n`,
   );
 }
+
+const md = [
+  '# What a µs of work per request costs in throughput',
+  '',
+  `${new Date().toISOString()}, ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} × ${os.cpus().length}, Node ${process.version}; ${connections} connections, ${durationS} s per run after 2 s of warm-up.`,
+  'A fastify 302 route doing the given busy work per request (`spin-server.ts`), each in its own process, all in this run; the first row is the baseline.',
+  '',
+  '| work per request (µs) | req/s | µs per request (1/throughput) | added µs | added / work | cores: server / client |',
+  '|---:|---:|---:|---:|---:|---|',
+  ...lines.map((r) => `| ${r.spinUs} | ${fmtInt(r.rps)} | ${r.usPerRequest.toFixed(1)} | ${r.added.toFixed(1)} | ${r.factor} | ${r.serverCores.toFixed(2)} / ${r.clientCores.toFixed(2)} |`),
+  '',
+].join('\n');
+await mkdir(RESULTS_DIR, { recursive: true });
+const file = path.join(RESULTS_DIR, 'work-amplification.md');
+await writeFile(file, md);
+process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)}\n`);
