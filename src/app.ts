@@ -3,6 +3,9 @@ import { registerAdvertiserRoutes } from './admin/advertisers-route.js';
 import { registerOfferRoutes } from './admin/offers-route.js';
 import { registerPublisherRoutes } from './admin/publishers-route.js';
 import { registerTokenRoutes } from './auth/tokens-route.js';
+import { registerAuditRoutes } from './audit/audit-route.js';
+import { registerFxRoutes } from './fx/fx-route.js';
+import { registerAttemptRoutes } from './postback/attempts-route.js';
 import { registerClickRoutes } from './click/route.js';
 import type { Engine } from './engine.js';
 import { isDatabaseUnavailable } from './db/database.js';
@@ -80,6 +83,9 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   registerReportRoutes(app, engine);
   registerDeliveryRoutes(app, engine);
   registerFraudRoutes(app, engine);
+  registerAuditRoutes(app, engine);
+  registerAttemptRoutes(app, engine);
+  registerFxRoutes(app, engine);
   registerUiRoutes(app, engine);
   return app;
 }

@@ -10,6 +10,8 @@ import { advertiserCreate, advertiserPatch, DEFAULT_RATE_LIMIT_PER_S } from './s
 import { requireJsonBody } from './json-only.js';
 import { newWebhookSecret } from './secrets.js';
 import { advertiserView } from './views.js';
+import { auditEntityChange, lockedSnapshot, secretSnapshot } from '../audit/admin-snapshots.js';
+import { actorOf, recordAudit } from '../audit/audit-log.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -34,6 +36,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
                 ${body.rateLimit?.perS ?? DEFAULT_RATE_LIMIT_PER_S})`;
       await tx`insert into advertiser_secrets (id, advertiser_id, secret) values (${secret.id}, ${id}, ${secret.key})`;
       await bumpCatalogVersion(tx);
+      await auditEntityChange(tx, actorOf(request.principal), 'create', 'advertiser', id, null, { secretShown: true });
     });
     await catalog.load();
     const view = advertiserView(find(id));
@@ -54,12 +57,14 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
     if (auth.includes('jwt') && !jwt) throw invalidRequest([{ path: 'jwt', message: 'is required when auth includes jwt' }]);
     const allowlist = body.ipAllowlist?.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text) ?? current.ipAllowlist;
     await txSql.begin(async (tx) => {
+      const before = await lockedSnapshot(tx, 'advertiser', current.id);
       await tx`update advertisers set
           name = ${body.name ?? current.name}, ip_allowlist = ${allowlist}, auth = ${auth},
           jwt = ${jwt ? tx.json(jwt as never) : null}, rate_limit_per_s = ${body.rateLimit?.perS ?? current.rateLimitPerS},
           updated_at = now()
         where id = ${current.id}`;
       await bumpCatalogVersion(tx);
+      await auditEntityChange(tx, actorOf(request.principal), 'update', 'advertiser', current.id, before);
     });
     await catalog.load();
     return advertiserView(find(current.id));
@@ -73,6 +78,8 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
         returning created_at`;
       await tx`update advertisers set updated_at = now() where id = ${advertiser.id}`;
       await bumpCatalogVersion(tx);
+      const after = await secretSnapshot(tx, secret.id);
+      await recordAudit(tx, { actor: actorOf(request.principal), action: 'create', entity: 'advertiser_secret', entityId: secret.id, before: null, after });
       return rows;
     });
     await catalog.load();
@@ -82,11 +89,14 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
   app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { onRequest: admin }, async (request, reply) => {
     const advertiser = find(request.params.id);
     const revoked = await txSql.begin(async (tx) => {
+      const before = await secretSnapshot(tx, request.params.secretId);
       const rows = await tx`update advertiser_secrets set revoked_at = now()
         where id = ${request.params.secretId} and advertiser_id = ${advertiser.id} and revoked_at is null returning id`;
       if (rows.length > 0) {
         await tx`update advertisers set updated_at = now() where id = ${advertiser.id}`;
         await bumpCatalogVersion(tx);
+        const after = await secretSnapshot(tx, request.params.secretId);
+        await recordAudit(tx, { actor: actorOf(request.principal), action: 'revoke', entity: 'advertiser_secret', entityId: request.params.secretId, before, after });
       }
       return rows.length;
     });

@@ -9,6 +9,8 @@ import { parseMoney } from '../money.js';
 import { offerCreate, offerPatch } from './schemas.js';
 import { requireJsonBody } from './json-only.js';
 import { offerView } from './views.js';
+import { auditEntityChange, lockedSnapshot } from '../audit/admin-snapshots.js';
+import { actorOf } from '../audit/audit-log.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -39,6 +41,7 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
         values (${id}, ${body.advertiserId}, ${body.name}, ${body.url}, ${payout.minor}, ${body.currency},
                 ${body.clickTtlS}, ${body.dailyCap ?? null}, ${tx.json((body.fraud ?? {}) as never)})`;
       await bumpCatalogVersion(tx);
+      await auditEntityChange(tx, actorOf(request.principal), 'create', 'offer', id, null);
     });
     await catalog.load();
     return reply.code(201).send(offerView(find(id)));
@@ -63,12 +66,14 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
     issues.push(...checkFraud(body.fraud));
     if (issues.length > 0) throw invalidRequest(issues);
     await txSql.begin(async (tx) => {
+      const before = await lockedSnapshot(tx, 'offer', current.id);
       await tx`update offers set name = ${body.name ?? current.name}, url = ${body.url ?? current.url},
           payout_minor = ${payoutMinor}, click_ttl_s = ${body.clickTtlS ?? current.clickTtlS},
           daily_cap = ${body.dailyCap === undefined ? current.dailyCap : body.dailyCap},
           fraud = ${tx.json((body.fraud ?? current.fraud) as never)}, updated_at = now()
         where id = ${current.id}`;
       await bumpCatalogVersion(tx);
+      await auditEntityChange(tx, actorOf(request.principal), 'update', 'offer', current.id, before);
     });
     await catalog.load();
     return offerView(find(current.id));

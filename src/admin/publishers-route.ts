@@ -10,6 +10,8 @@ import { publisherSchemas } from './schemas.js';
 import { requireJsonBody } from './json-only.js';
 import { newWebhookSecret } from './secrets.js';
 import { publisherView } from './views.js';
+import { auditEntityChange, lockedSnapshot } from '../audit/admin-snapshots.js';
+import { actorOf } from '../audit/audit-log.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -40,6 +42,7 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
       await tx`insert into publishers (id, name, postback_url, method, secret)
         values (${id}, ${body.name}, ${body.postbackUrl}, ${body.method}, ${secret.key})`;
       await bumpCatalogVersion(tx);
+      await auditEntityChange(tx, actorOf(request.principal), 'create', 'publisher', id, null, { secretShown: true });
     });
     await catalog.load();
     return reply.code(201).send({ ...publisherView(find(id)), secret: secret.text });
@@ -56,10 +59,12 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     const body = parse(schemas.patch, request.body);
     await refuseResolvedPrivateHost(body.postbackUrl);
     await txSql.begin(async (tx) => {
+      const before = await lockedSnapshot(tx, 'publisher', current.id);
       await tx`update publishers set name = ${body.name ?? current.name}, postback_url = ${body.postbackUrl ?? current.postbackUrl},
           method = ${body.method ?? current.method}, updated_at = now()
         where id = ${current.id}`;
       await bumpCatalogVersion(tx);
+      await auditEntityChange(tx, actorOf(request.principal), 'update', 'publisher', current.id, before);
     });
     await catalog.load();
     return publisherView(find(current.id));

@@ -1,3 +1,5 @@
+import { auditEntityChange, snapshot } from '../audit/admin-snapshots.js';
+import type { Actor } from '../audit/audit-log.js';
 import { bumpCatalogVersion } from '../catalog/catalog.js';
 import type { Sql } from '../db/database.js';
 import { writeOutcomes, type AttemptRecord } from './outcome-writer.js';
@@ -36,16 +38,18 @@ export async function disableOnGone(
 
 export type EnableResult = { found: false } | { found: true; wasDisabled: boolean; resumed: number };
 
-/** Re-enables a disabled endpoint and makes its deliveries still inside their window due now. */
-export async function enablePublisher(txSql: Sql, publisherId: string): Promise<EnableResult> {
+/** Re-enables a disabled endpoint and makes its deliveries still inside their window due now; audited when it changes something. */
+export async function enablePublisher(txSql: Sql, publisherId: string, actor: Actor): Promise<EnableResult> {
   return txSql.begin(async (tx) => {
     const [before] = await tx<{ disabled: boolean }[]>`
       select disabled_at is not null as disabled from publishers where id = ${publisherId} for update`;
     if (!before) return { found: false } as const;
     // Enabling an enabled endpoint changes nothing: it must not pull scheduled retries forward.
     if (!before.disabled) return { found: true, wasDisabled: false, resumed: 0 } as const;
+    const shownBefore = await snapshot(tx, 'publisher', publisherId);
     await tx`update publishers set disabled_at = null, disabled_reason = null, updated_at = now() where id = ${publisherId}`;
     await bumpCatalogVersion(tx);
+    await auditEntityChange(tx, actor, 'enable', 'publisher', publisherId, shownBefore);
     const resumed = await tx`update deliveries set next_attempt_at = now(), updated_at = now()
       where publisher_id = ${publisherId} and state in ('pending', 'failed') and deadline_at > now()
         and (lease_until is null or lease_until <= now())

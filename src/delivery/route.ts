@@ -6,6 +6,7 @@ import type { Engine } from '../engine.js';
 import { ApiError, invalidRequest } from '../errors.js';
 import { parse } from '../http/validate.js';
 import { enablePublisher } from './endpoint.js';
+import { actorOf } from '../audit/audit-log.js';
 import { decodeCursor, getDelivery, listDeliveries } from './views.js';
 
 /** CONTRACT §6: the delivery log, replay, and re-enabling an endpoint a 410 disabled. */
@@ -56,7 +57,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, engine: Engine): vo
   });
 
   app.post<IdParams>('/v1/publishers/:id/enable', { onRequest: admin }, async (request) => {
-    const result = await enablePublisher(engine.txSql, request.params.id);
+    const result = await enablePublisher(engine.txSql, request.params.id, actorOf(request.principal));
     if (!result.found) throw new ApiError('not_found', 'No such publisher.');
     await engine.catalog.load();
     const publisher = engine.catalog.publishers.get(request.params.id);

@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { requireJsonBody } from '../admin/json-only.js';
+import { actorOf } from '../audit/audit-log.js';
+import { requireRole } from '../auth/guard.js';
+import type { Engine } from '../engine.js';
+import { ApiError, invalidRequest } from '../errors.js';
+import { parseUtcDay, utcDay } from '../http/utc-day.js';
+import { parse } from '../http/validate.js';
+import { checkRates, getRates, listRates, putRates } from './fx-store.js';
+
+const ratesBody = z.object({ base: z.string(), rates: z.record(z.string(), z.unknown()) }).strict();
+
+const listQuery = z
+  .object({
+    from: utcDay.optional(),
+    to: utcDay.optional(),
+    limit: z.coerce.number().int().min(1).max(366).default(31),
+    cursor: utcDay.optional(),
+  })
+  .strict();
+
+type DateParams = { Params: { date: string } };
+
+function dayParam(text: string): string {
+  const day = parseUtcDay(text);
+  if (!day) throw invalidRequest([{ path: 'date', message: 'must be a calendar day YYYY-MM-DD (UTC)' }]);
+  return day;
+}
+
+export function registerFxRoutes(app: FastifyInstance, engine: Engine): void {
+  const finance = requireRole(engine.tokens, 'finance');
+
+  app.put<DateParams>('/v1/fx-rates/:date', { onRequest: [finance, requireJsonBody] }, async (request) => {
+    const day = parseUtcDay(request.params.date);
+    const body = parse(ratesBody, request.body);
+    const input = { base: body.base, rates: body.rates as Record<string, string> };
+    const issues = [...(day ? [] : [{ path: 'date', message: 'must be a calendar day YYYY-MM-DD (UTC)' }]), ...checkRates(input)];
+    if (issues.length > 0 || !day) throw invalidRequest(issues);
+    return (await putRates(engine.txSql, actorOf(request.principal), day, input)).set;
+  });
+
+  app.get<DateParams>('/v1/fx-rates/:date', { onRequest: finance }, async (request) => {
+    const set = await getRates(engine.sql, dayParam(request.params.date));
+    if (!set) throw new ApiError('not_found', 'No rates are stored for that day.');
+    return set;
+  });
+
+  app.get('/v1/fx-rates', { onRequest: finance }, async (request) => {
+    const q = parse(listQuery, request.query);
+    return listRates(engine.sql, { from: q.from, to: q.to, limit: q.limit, before: q.cursor });
+  });
+}
