@@ -61,6 +61,8 @@ describe('PUT /v1/fx-rates/:date', () => {
       ['2026-03-02', { base: 'USD', rates: { eur: '0.9', USD: '1' } }, ['rates.eur', 'rates.USD']],
       ['2026-03-02', { base: 'USD', rates: {} }, ['rates']],
       ['2026-03-02', { base: 'USD', rates: { EUR: '0.9' }, note: 'x' }, ['note']],
+      ['2026-02-29', { base: 'usd', rates: { EUR: '0.9' } }, ['date', 'base']],
+      ['2026-02-29', { rates: { EUR: '0.9' } }, ['date', 'base']],
     ];
     for (const [date, payload, paths] of cases) {
       expectApiError(await put(date, payload, finance), 400, 'invalid_request', paths);

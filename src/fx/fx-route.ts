@@ -4,7 +4,7 @@ import { requireJsonBody } from '../admin/json-only.js';
 import { actorOf } from '../audit/audit-log.js';
 import { requireRole } from '../auth/guard.js';
 import type { Engine } from '../engine.js';
-import { ApiError, invalidRequest } from '../errors.js';
+import { ApiError, invalidRequest, issuesToDetails, type FieldIssue } from '../errors.js';
 import { parseUtcDay, utcDay } from '../http/utc-day.js';
 import { parse } from '../http/validate.js';
 import { checkRates, getRates, listRates, putRates } from './fx-store.js';
@@ -32,11 +32,14 @@ export function registerFxRoutes(app: FastifyInstance, engine: Engine): void {
   const finance = requireRole(engine.tokens, 'finance');
 
   app.put<DateParams>('/v1/fx-rates/:date', { onRequest: [finance, requireJsonBody] }, async (request) => {
+    // The day and the body are checked together, so one answer names every bad field.
     const day = parseUtcDay(request.params.date);
-    const body = parse(ratesBody, request.body);
-    const input = { base: body.base, rates: body.rates as Record<string, string> };
-    const issues = [...(day ? [] : [{ path: 'date', message: 'must be a calendar day YYYY-MM-DD (UTC)' }]), ...checkRates(input)];
-    if (issues.length > 0 || !day) throw invalidRequest(issues);
+    const issues: FieldIssue[] = day ? [] : [{ path: 'date', message: 'must be a calendar day YYYY-MM-DD (UTC)' }];
+    const body = ratesBody.safeParse(request.body ?? {});
+    if (!body.success) issues.push(...issuesToDetails(body.error.issues));
+    const input = body.success ? { base: body.data.base, rates: body.data.rates as Record<string, string> } : undefined;
+    if (input) issues.push(...checkRates(input));
+    if (issues.length > 0 || !day || !input) throw invalidRequest(issues);
     return (await putRates(engine.txSql, actorOf(request.principal), day, input)).set;
   });
 
