@@ -157,6 +157,18 @@ describe('every admin write leaves exactly one audit row', () => {
     expect(updated.rows[0]?.after).toMatchObject({ payout: '3.10' });
   });
 
+  it('two concurrent changes of one offer chain: the second one\'s before is the first one\'s after', async () => {
+    const { rows } = await audited(() =>
+      Promise.all([patch(t.app, `/v1/offers/${offerId}`, { name: 'First' }), patch(t.app, `/v1/offers/${offerId}`, { name: 'Second' })]),
+    );
+    expect(rows).toHaveLength(2);
+    const [earlier, later] = rows as [AuditRow, AuditRow];
+    expect(later.before).toEqual(earlier.after);
+    const [stored] = await t.sql`select name from offers where id = ${offerId}`;
+    expect((later.after as { name: string }).name).toBe(stored?.name);
+    await patch(t.app, `/v1/offers/${offerId}`, { name: 'Offer' });
+  });
+
   it('token create and revoke, with the acting token as actor', async () => {
     const admin = await createToken(t.app, 'admin');
     rememberToken(admin.token);
@@ -306,9 +318,10 @@ describe('GET /v1/audit', () => {
     const res = await get(t.app, `/v1/audit?entity=offer&entityId=${offerId}`);
     expect(res.statusCode).toBe(200);
     const items = res.json().items;
-    expect(items.map((i: { action: string }) => i.action)).toEqual(['update', 'create']);
+    expect(items.map((i: { action: string }) => i.action)).toEqual(['update', 'update', 'update', 'update', 'create']);
     expect(Object.keys(items[0]).sort()).toEqual(['action', 'actor', 'after', 'at', 'before', 'entity', 'entityId']);
-    expect(items[0]).toMatchObject({ actor: ENV_ACTOR, entity: 'offer', entityId: offerId, before: { payout: '2.50' }, after: { payout: '3.10' } });
+    expect(items[3]).toMatchObject({ actor: ENV_ACTOR, entity: 'offer', entityId: offerId, before: { payout: '2.50' }, after: { payout: '3.10' } });
+    expect(items[0]).toMatchObject({ after: { name: 'Offer', payout: '3.10' } });
 
     const tokens = (await get(t.app, '/v1/audit?entity=token&limit=500')).json().items as { entity: string }[];
     const [{ n } = { n: 0 }] = await t.sql<{ n: number }[]>`select count(*)::int as n from admin_audit where entity = 'token'`;
