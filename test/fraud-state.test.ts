@@ -238,9 +238,12 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     const p = prefix();
     const client = redisClient();
     const state = new RedisFraudState(client, { prefix: p, onError: () => undefined });
-    state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', address: parseAddress('198.51.100.7') ?? null, at: new Date() });
+    // Redis expires keys on its own clock, so every time in this test is read from the real clock once:
+    // a fixed click time mixed with the real one made the click's keys expire as the calendar moved on.
+    const now = Date.now();
+    state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', address: parseAddress('198.51.100.7') ?? null, at: new Date(now) });
     await state.flush();
-    await state.observe(conversion({ at: Date.now() }));
+    await state.observe(conversion({ at: now, clickAt: now - 10 * MINUTE, clickExpiresAt: now + 86_400_000 }));
     const keys = await client.keys(`${p}*`);
     expect(keys.length).toBeGreaterThanOrEqual(7);
     for (const key of keys) expect(await client.pttl(key), key).toBeGreaterThan(0);
