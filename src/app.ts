@@ -11,6 +11,7 @@ import type { Engine } from './engine.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
+import { forbiddenFlatKey, forbiddenKeyError } from './http/safe-parse.js';
 import { registerConversionRoutes } from './conversions/route.js';
 import { registerDeliveryRoutes } from './delivery/route.js';
 import { registerFraudRoutes } from './fraud/route.js';
@@ -49,6 +50,8 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
   // (callback style) because a promise per request per hook showed in the click redirect's profile.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    const forbidden = forbiddenFlatKey(request.query as object);
+    if (forbidden !== undefined && !request.routeOptions.config.ownsFieldChecks) return done(forbiddenKeyError(forbidden));
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {

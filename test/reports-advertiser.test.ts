@@ -123,7 +123,7 @@ describe('a malformed file is a 400 naming the line, and changes nothing', () =>
       [`${header}${good('a')}"unclosed,,2.50,USD,approved,${day}T10:00:00Z\r\n`, /line 3/i],
       [`${header}${good('a')}b,,2.50,USD,approved,${day}T10:00:00Z,surplus\r\n`, /line 3/i],
       [`${header}${good('a')}${good('b')}c,,2.5x,USD,approved,${day}T10:00:00Z\r\n`, /line 4: payout/, ['line 4.payout']],
-      [`${header}${good('a')}"a, ""b""",,2.50,USD,approved,${day}T10:00:00Z\r\n`, /line 3: txid/, ['line 3.txid']],
+      [`${header}${good('a')}"a\u0007b",,2.50,USD,approved,${day}T10:00:00Z\r\n`, /line 3: txid/, ['line 3.txid']],
       [`${header}${good('a')}${good('a')}`, /line 3: txid repeats the txid of line 2/, ['line 3.txid']],
       [`${header}x,,2.50,XXX,maybe,noon\r\n`, /line 2/, ['line 2.currency', 'line 2.status', 'line 2.time']],
       [`${header}x,,2.505,USD,approved,${day}T10:00:00Z\r\n`, /line 2: payout USD has 2 decimal places/, ['line 2.payout']],

@@ -13,13 +13,21 @@ export type ValidClick = { clickId: string; claims: ClickClaims; offer: Offer; p
 
 export type ClickValidity = { ok: true; click: ValidClick } | { ok: false; reason: InvalidClickReason; detail: string };
 
+/** {clickid}, ${click_id}, [CLICK_ID], ##clickid##, %%clickid%%, <clickid>: how trackers spell a macro. */
+const UNEXPANDED_MACRO = /^\s*(\{.*\}|\$\{.*\}|\[.*\]|##.*##|%%.*%%|<.*>)\s*$/;
+
 /** A click time this far ahead of our clock is a key compromise or a clock fault, not a real click. */
 const FUTURE_SKEW_MS = 5 * 60_000;
 
 export function checkClick(catalog: Catalog, clickId: string, advertiserId: string, now: Date = new Date()): ClickValidity {
   const verified = verifyClickId(clickId, catalog.clickKeys);
   if (!verified.ok) {
-    const detail = verified.reason === 'malformed' ? 'not a click ID minted by this engine' : 'click ID signature does not verify';
+    const detail =
+      verified.reason === 'malformed'
+        ? UNEXPANDED_MACRO.test(clickId)
+          ? `not a click ID minted by this engine: "${clickId.slice(0, 40)}" looks like a macro the advertiser's platform did not expand; pass the click ID it received on the landing URL`
+          : 'not a click ID minted by this engine'
+        : 'click ID signature does not verify';
     return { ok: false, reason: verified.reason, detail };
   }
   const { claims } = verified;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Sql } from '../db/database.js';
 import { invalidRequest } from '../errors.js';
 import { formatMoney } from '../money.js';
+import { EXTERNAL_ID_MAX, isTxid, TXID_RULE } from '../ids.js';
 
 /**
  * The conversions list for analysts and finance: filters, newest first, keyset pagination. The cursor
@@ -22,8 +23,8 @@ export const listQuery = z
     advertiserId: id.optional(),
     offerId: id.optional(),
     publisherId: id.optional(),
-    txid: id.optional(),
-    clickid: id.optional(),
+    txid: z.string().refine(isTxid, TXID_RULE).optional(),
+    clickid: z.string().min(1).max(EXTERNAL_ID_MAX).optional(),
     from: isoTime.optional(),
     to: isoTime.optional(),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),

@@ -1,10 +1,18 @@
 import type { FastifyInstance } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
+import { forbiddenKeyError, forbiddenKeyIn, parseUrlEncoded } from './safe-parse.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The body bytes exactly as received: signatures are computed over these, never a re-serialisation. */
     rawBody?: Buffer;
+    /** A `__proto__`/`constructor` key in the body, left for a route that refuses it itself (config.ownsFieldChecks). */
+    forbiddenKey?: string;
+  }
+  interface FastifyContextConfig {
+    /** The route refuses forbidden keys itself, so that the refusal is logged with its context (postbacks). */
+    ownsFieldChecks?: boolean;
   }
 }
 
@@ -20,23 +28,31 @@ export function registerBodyParsers(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     request.rawBody = body;
     if (body.length === 0) return done(null, undefined);
+    let value: unknown;
     try {
-      done(null, JSON.parse(body.toString('utf8')));
+      value = JSON.parse(body.toString('utf8'));
     } catch {
-      done(new ApiError('invalid_request', 'The body is not valid JSON.'), undefined);
+      return done(new ApiError('invalid_request', 'The body is not valid JSON.'), undefined);
     }
+    done(refuseForbiddenKey(request, forbiddenKeyIn(value)), value);
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     request.rawBody = body;
-    const form: Record<string, string | string[]> = {};
-    for (const [key, value] of new URLSearchParams(body.toString('utf8'))) {
-      const existing = form[key];
-      form[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
-    }
-    done(null, form);
+    const form = parseUrlEncoded(body.toString('utf8'));
+    done(refuseForbiddenKey(request, forbiddenKeyIn(form)), form);
   });
   app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     request.rawBody = body;
     done(null, body);
   });
+}
+
+/** null: parsing goes on (no forbidden key, or the route refuses it itself and logs why). */
+function refuseForbiddenKey(request: FastifyRequest, key: string | undefined): ApiError | null {
+  if (key === undefined) return null;
+  if (request.routeOptions.config.ownsFieldChecks) {
+    request.forbiddenKey = key;
+    return null;
+  }
+  return forbiddenKeyError(key);
 }

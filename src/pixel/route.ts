@@ -3,7 +3,7 @@ import { Counter } from 'prom-client';
 import { checkClick } from '../click/click-validity.js';
 import { verifyClickId } from '../click/click-id.js';
 import type { Engine } from '../engine.js';
-import { OPAQUE_ID } from '../ids.js';
+import { isTxid } from '../ids.js';
 import { resolveSourceAddress } from '../net/source-address.js';
 import type { PixelRow } from './pixel-store.js';
 
@@ -36,7 +36,7 @@ export function toPixelRow(engine: Engine, request: FastifyRequest, now: Date): 
   const txid = single(query, 'txid');
   const rawEvent = single(query, 'event');
   const event = rawEvent === undefined || rawEvent === '' ? 'conversion' : rawEvent;
-  if (clickId === undefined || txid === undefined || !OPAQUE_ID.test(txid) || !EVENT.test(event)) return undefined;
+  if (clickId === undefined || txid === undefined || !isTxid(txid) || !EVENT.test(event)) return undefined;
   const { catalog } = engine;
   const verified = verifyClickId(clickId, catalog.clickKeys);
   if (!verified.ok) return undefined;

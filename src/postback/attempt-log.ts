@@ -101,15 +101,18 @@ async function insertAttempts(sql: Sql, rows: AttemptRow[]): Promise<void> {
                          ${rows.map((r) => (r.detail === undefined ? null : JSON.stringify(r.detail)))}::text[]::jsonb[])`;
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** NUL and lone surrogates are not text PostgreSQL stores; an attacker's bytes must not fail the batch. */
 function stripNul(text: string | null): string | null {
-  return text === null ? null : text.replaceAll('\u0000', '');
+  return text === null ? null : text.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\ufffd');
 }
 
 function withoutNul(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '');
+  if (typeof value === 'string') return stripNul(value);
   if (Array.isArray(value)) return value.map(withoutNul);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\u0000', ''), withoutNul(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [stripNul(k), withoutNul(v)]));
   }
   return value;
 }

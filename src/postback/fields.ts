@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Offer } from '../catalog/catalog.js';
 import { invalidRequest, issuesToDetails, type FieldIssue } from '../errors.js';
-import { OPAQUE_ID } from '../ids.js';
+import { EXTERNAL_ID_MAX, isTxid, TXID_RULE } from '../ids.js';
+import { forbiddenKeyError, forbiddenKeyIn } from '../http/safe-parse.js';
 import { isCurrency, parseMoney } from '../money.js';
 import { parseAddress } from '../net/cidr.js';
 
@@ -27,8 +28,10 @@ const noControl = /^[^\u0000-\u001f\u007f]*$/;
 const noLoneSurrogate = /^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
 
 const fieldSchema = z.object({
-  clickid: z.string({ error: 'is required' }).min(1, 'is required').max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe characters'),
-  txid: z.string({ error: 'is required' }).regex(OPAQUE_ID, 'must be 1-64 URL-safe characters'),
+  // Any present click ID is judged by click validity (422 malformed), an unexpanded {clickid} macro
+  // included: the advertiser needs to hear "not our click ID", not a lesson in URL-safe characters.
+  clickid: z.string({ error: 'is required' }).min(1, 'is required').max(EXTERNAL_ID_MAX, `must be at most ${EXTERNAL_ID_MAX} characters`),
+  txid: z.string({ error: 'is required' }).refine(isTxid, TXID_RULE),
   event: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -').default('conversion'),
   status: z.enum(['approved', 'pending', 'rejected'], { error: 'must be approved, pending or rejected' }).default('approved'),
   payout: z.string().max(40).optional(),
@@ -55,8 +58,11 @@ const TRANSPORT_KEYS = new Set(['ts', 'sig', 'token']);
  * different copies (first vs last) are how signed and processed content are made to disagree.
  */
 export function parseFields(input: Record<string, unknown>): PostbackFields {
+  const forbidden = forbiddenKeyIn(input);
+  if (forbidden !== undefined) throw forbiddenKeyError(forbidden);
   const issues: FieldIssue[] = [];
-  const flat: Record<string, unknown> = {};
+  // Null prototype: no key sent by a client can reach Object.prototype through this object.
+  const flat: Record<string, unknown> = Object.create(null);
   for (const [key, value] of Object.entries(input)) {
     if (TRANSPORT_KEYS.has(key)) continue;
     if (Array.isArray(value)) {

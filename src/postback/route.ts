@@ -10,6 +10,8 @@ import { resolveSourceAddress } from '../net/source-address.js';
 import { authenticate, postbackToken } from './authenticate.js';
 import type { CommitOutcome } from './commit-batch.js';
 import { parseFields, resolvePayout, type PostbackFields } from './fields.js';
+import { forbiddenFlatKey, forbiddenKeyError } from '../http/safe-parse.js';
+import { EXTERNAL_ID_MAX } from '../ids.js';
 import type { PostbackIntake } from './intake.js';
 
 /**
@@ -50,8 +52,9 @@ export function registerPostbackRoutes(app: FastifyInstance, engine: Engine, int
       throw err;
     }
   };
-  app.get<Params>('/postback/:advertiserId', handler);
-  app.post<Params>('/postback/:advertiserId', handler);
+  // The route refuses __proto__/constructor keys itself, so the refusal lands in the attempt log.
+  app.get<Params>('/postback/:advertiserId', { config: { ownsFieldChecks: true } }, handler);
+  app.post<Params>('/postback/:advertiserId', { config: { ownsFieldChecks: true } }, handler);
 }
 
 async function accept(request: FastifyRequest<Params>, engine: Engine, intake: PostbackIntake, ctx: Context, receivedAt: Date) {
@@ -72,6 +75,8 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
 
   const nowS = Math.floor(receivedAt.getTime() / 1000);
   const auth = await authenticate(request, advertiser, intake.jwks, config.signatureToleranceS, nowS);
+  const forbidden = request.forbiddenKey ?? forbiddenFlatKey(request.query as object);
+  if (forbidden !== undefined) throw forbiddenKeyError(forbidden);
   Object.assign(ctx, pickIds(auth.fields));
   const fields = parseFields(auth.fields);
 
@@ -178,8 +183,8 @@ function claimedIds(request: FastifyRequest): { clickId: string | null; txid: st
 
 function pickIds(fields: Record<string, unknown>): { clickId: string | null; txid: string | null } {
   return {
-    clickId: typeof fields.clickid === 'string' ? fields.clickid.slice(0, 64) : null,
-    txid: typeof fields.txid === 'string' ? fields.txid.slice(0, 64) : null,
+    clickId: typeof fields.clickid === 'string' ? fields.clickid.slice(0, EXTERNAL_ID_MAX) : null,
+    txid: typeof fields.txid === 'string' ? fields.txid.slice(0, EXTERNAL_ID_MAX) : null,
   };
 }
 

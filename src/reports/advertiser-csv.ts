@@ -1,6 +1,6 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import { invalidRequest, type FieldIssue } from '../errors.js';
-import { OPAQUE_ID } from '../ids.js';
+import { isTxid, TXID_RULE } from '../ids.js';
 import { isCurrency, parseMoney } from '../money.js';
 
 /**
@@ -124,7 +124,7 @@ export function parseAdvertiserCsv(body: Buffer): AdvertiserRow[] {
     const status = get('status').toLowerCase();
     const time = parseTime(get('time'));
     const before = issues.length;
-    if (!OPAQUE_ID.test(txid)) bad('txid', 'must be 1-64 URL-safe characters');
+    if (!isTxid(txid)) bad('txid', TXID_RULE);
     else if (seen.has(txid)) bad('txid', `repeats the txid of line ${seen.get(txid)}`);
     if (clickid !== '' && !CLICK_ID.test(clickid)) bad('clickid', 'must be empty or 1-64 URL-safe characters');
     if (!isCurrency(currency)) bad('currency', 'must be an ISO 4217 code such as USD');
