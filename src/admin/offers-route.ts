@@ -37,8 +37,8 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
     if (issues.length > 0 || !payout.ok) throw invalidRequest(issues);
     const id = newId('off');
     await txSql.begin(async (tx) => {
-      await tx`insert into offers (id, advertiser_id, name, url, payout_minor, currency, click_ttl_s, daily_cap, fraud)
-        values (${id}, ${body.advertiserId}, ${body.name}, ${body.url}, ${payout.minor}, ${body.currency},
+      await tx`insert into offers (id, advertiser_id, name, url, payout_minor, revenue_minor, currency, click_ttl_s, daily_cap, fraud)
+        values (${id}, ${body.advertiserId}, ${body.name}, ${body.url}, ${payout.minor}, ${payout.minor}, ${body.currency},
                 ${body.clickTtlS}, ${body.dailyCap ?? null}, ${tx.json((body.fraud ?? {}) as never)})`;
       await bumpCatalogVersion(tx);
       await auditEntityChange(tx, actorOf(request.principal), 'create', 'offer', id, null);

@@ -186,8 +186,8 @@ async function insertConversions(tx: TxSql, rows: ScoredItem[]): Promise<Map<str
   const col = <T>(f: (r: ScoredItem) => T) => rows.map(f);
   const inserted = await tx<{ id: string; created_at: Date }[]>`
     insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-      sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
-    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, cur, dec, score,
+      sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
+    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, payout, cur, dec, score,
            array(select jsonb_array_elements_text(reasons::jsonb)), evidence::jsonb, 's2s', uip, uua, sip
     from unnest(${col((r) => r.conversionId)}::text[], ${col((r) => r.advertiserId)}::text[], ${col((r) => r.offerId)}::text[],
                 ${col((r) => r.publisherId)}::text[], ${col((r) => r.clickId)}::text[], ${col((r) => r.clickCreatedAt.toISOString())}::timestamptz[],

@@ -64,8 +64,8 @@ export async function commitFresh(sql: Sql, items: FreshItem[], refireWindowS: n
     ),
     inserted as (
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-        sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
-      select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, cur, dec, score,
+        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
+      select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, payout, cur, dec, score,
              array(select jsonb_array_elements_text(reasons)), evidence, 's2s', uip, uua, sip
       from input
       on conflict (advertiser_id, txid) do nothing

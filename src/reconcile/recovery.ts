@@ -26,10 +26,10 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
         and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
     ), inserted as (
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-        sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
+        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
         created_at, updated_at)
       select new_id('cv'), c.advertiser_id, c.offer_id, c.publisher_id, c.click_id, c.click_created_at, c.txid, c.event, 'approved',
-             k.sub1, k.sub2, k.sub3, k.sub4, k.sub5, o.payout_minor, o.currency, 'flagged',
+             k.sub1, k.sub2, k.sub3, k.sub4, k.sub5, o.payout_minor, o.revenue_minor, o.currency, 'flagged',
              coalesce((o.fraud ->> 'flagAt')::smallint, ${DEFAULT_FLAG_AT}::smallint), array['s2s_missing'],
              jsonb_build_array(jsonb_build_object(
                'code', 's2s_missing', 'mode', 'score', 'evaluated', true,

@@ -130,10 +130,10 @@ export async function insertConversionsWithDeliveries(
   const subs = opts.subs ?? [];
   const created = await sql<{ id: string; created_at: Date }[]>`
     insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-                             sub1, sub2, sub3, sub4, sub5, payout_minor, currency, decision, score, source)
+                             sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, source)
     select u.id, ${ids.advertiserId}, ${ids.offerId}, ${ids.publisherId}, u.click, now(), u.txid, 'conversion',
            ${opts.status ?? 'approved'}, ${subs[0] ?? null}, ${subs[1] ?? null}, ${subs[2] ?? null}, ${subs[3] ?? null}, ${subs[4] ?? null},
-           ${opts.payoutMinor ?? 250n}, ${opts.currency ?? 'USD'}, 'accepted', 0, 's2s'
+           ${opts.payoutMinor ?? 250n}, ${opts.payoutMinor ?? 250n}, ${opts.currency ?? 'USD'}, 'accepted', 0, 's2s'
     from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.click)}::text[],
                 ${rows.map((r) => r.txid)}::text[]) as u(id, click, txid)
     returning id, created_at`;

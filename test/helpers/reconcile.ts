@@ -80,6 +80,7 @@ export type ConversionSeed = {
   txid: string;
   clickId?: string;
   payoutMinor: bigint;
+  revenueMinor?: bigint;
   currency: string;
   status?: 'approved' | 'pending' | 'rejected';
   decision?: 'accepted' | 'flagged' | 'rejected';
@@ -96,9 +97,9 @@ export async function insertConversion(sql: Sql, c: ConversionSeed): Promise<str
   const id = `cv_test_${Date.now().toString(36)}_${seq}`;
   await sql`
     insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-                             payout_minor, currency, decision, score, source, review_state, created_at)
+                             payout_minor, revenue_minor, currency, decision, score, source, review_state, created_at)
     values (${id}, ${c.advertiserId}, ${c.offerId}, ${c.publisherId}, ${c.clickId ?? `clk_${id}`}, now(), ${c.txid}, 'conversion',
-            ${c.status ?? 'approved'}, ${c.payoutMinor.toString()}::bigint, ${c.currency}, ${c.decision ?? 'accepted'}, 0, ${c.source ?? 's2s'},
+            ${c.status ?? 'approved'}, ${c.payoutMinor.toString()}::bigint, ${(c.revenueMinor ?? c.payoutMinor).toString()}::bigint, ${c.currency}, ${c.decision ?? 'accepted'}, 0, ${c.source ?? 's2s'},
             ${c.reviewState ?? 'none'}, ${(c.createdAt ?? new Date()).toISOString()}::timestamptz)`;
   return id;
 }
