@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import { registerAdvertiserRoutes } from './admin/advertisers-route.js';
 import { registerOfferRoutes } from './admin/offers-route.js';
 import { registerPublisherRoutes } from './admin/publishers-route.js';
@@ -27,8 +27,13 @@ const requestIdPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-
 let requestCounter = 0;
 const nextRequestId = () => requestIdPrefix + (++requestCounter).toString(36);
 
+export type AppOptions = {
+  /** Told of every route as it is registered (fastify's onRoute), so a test can cover routes added later without a list of its own. */
+  onRoute?: (route: RouteOptions) => void;
+};
+
 /** Builds the HTTP layer over an engine; tests use `inject()`, main.ts listens. */
-export async function buildApp(engine: Engine): Promise<FastifyInstance> {
+export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: engine.log as unknown as FastifyBaseLogger,
     // Per-request log lines would cost more than a click redirect itself; metrics cover traffic.
@@ -42,9 +47,19 @@ export async function buildApp(engine: Engine): Promise<FastifyInstance> {
     requestIdHeader: false,
     // Request IDs correlate logs and errors; they need to be unique, not secret.
     genReqId: nextRequestId,
+    // Fastify answers a path it cannot route (bad percent-encoding, an over-long parameter) with a body of its own; give it the contract's.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const apiError =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ApiError('uri_too_long', 'A path segment is longer than any ID this engine issues or accepts.')
+          : new ApiError('invalid_request', 'The URL path is not valid percent-encoded UTF-8.');
+      return reply.code(apiError.status).send(apiError.toBody());
+    },
   });
 
   registerBodyParsers(app);
+  const { onRoute } = opts;
+  if (onRoute) app.addHook('onRoute', (route) => onRoute(route));
 
   // Set before the handler so every reply carries it, error replies included; hooks are sync
   // (callback style) because a promise per request per hook showed in the click redirect's profile.
@@ -109,6 +124,8 @@ function toApiError(error: FastifyError | ApiError): ApiError {
       break;
   }
   if (isDatabaseUnavailable(error)) return new ApiError('unavailable');
+  // PostgreSQL text cannot hold NUL ("invalid byte sequence", 22021): a NUL in an ID, query or body value is the sender's error.
+  if ((error as { code?: unknown }).code === '22021') return new ApiError('invalid_request', 'The request holds a NUL character, which no field may contain.');
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     return new ApiError('invalid_request', error.message);
   }

@@ -19,6 +19,7 @@ export const ERRORS = {
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   conflict: { status: 409, message: 'The request conflicts with what is already recorded.' },
   payload_too_large: { status: 413, message: 'The body is larger than 16 KiB.' },
+  uri_too_long: { status: 414, message: 'The URL is too long.' },
   unsupported_media_type: { status: 415, message: 'Unsupported content type.' },
   invalid_click: { status: 422, message: 'The click ID is not valid for this advertiser.' },
   rate_limited: { status: 429, message: 'Too many requests.' },
