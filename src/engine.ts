@@ -85,6 +85,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   await ensureClickKey(txSql);
   await maintainClickPartitions(sql, CLICK_RETENTION_DAYS);
   const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'));
+  await catalog.listen();
   await catalog.load();
   catalog.startPolling();
 
@@ -147,6 +148,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     async close() {
       clearInterval(partitionTimer);
       catalog.stopPolling();
+      await catalog.stopListening();
       await reconcileSchedule?.stop();
       await reconciler.close();
       await deliveries.stop();

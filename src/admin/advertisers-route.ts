@@ -19,8 +19,9 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
   const admin = requireRole(engine.tokens, 'admin');
   const { txSql, catalog } = engine;
 
-  const find = (id: string) => {
-    const advertiser = catalog.advertisers.get(id);
+  // Another node may have created it a moment ago: a miss is checked against the database.
+  const find = async (id: string) => {
+    const advertiser = await catalog.findFresh(`advertiser:${id}`, (c) => c.advertisers.get(id));
     if (!advertiser) throw new ApiError('not_found', 'No such advertiser.');
     return advertiser;
   };
@@ -39,18 +40,21 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
       await auditEntityChange(tx, actorOf(request.principal), 'create', 'advertiser', id, null, { secretShown: true });
     });
     await catalog.load();
-    const view = advertiserView(find(id));
+    const view = advertiserView(await find(id));
     return reply.code(201).send({ ...view, secrets: [{ id: secret.id, secret: secret.text, createdAt: view.secrets[0]?.createdAt }] });
   });
 
-  app.get('/v1/advertisers', { onRequest: admin }, async () => ({
-    items: [...catalog.advertisers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(advertiserView),
-  }));
+  app.get('/v1/advertisers', { onRequest: admin }, async () => {
+    await catalog.refresh();
+    return {
+      items: [...catalog.advertisers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(advertiserView),
+    };
+  });
 
-  app.get<IdParams>('/v1/advertisers/:id', { onRequest: admin }, async (request) => advertiserView(find(request.params.id)));
+  app.get<IdParams>('/v1/advertisers/:id', { onRequest: admin }, async (request) => advertiserView(await find(request.params.id)));
 
   app.patch<IdParams>('/v1/advertisers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
-    const current = find(request.params.id);
+    const current = await find(request.params.id);
     const body = parse(advertiserPatch, request.body);
     const auth = body.auth ?? current.auth;
     const jwt = body.jwt === undefined ? current.jwt : body.jwt;
@@ -67,11 +71,11 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
       await auditEntityChange(tx, actorOf(request.principal), 'update', 'advertiser', current.id, before);
     });
     await catalog.load();
-    return advertiserView(find(current.id));
+    return advertiserView(await find(current.id));
   });
 
   app.post<IdParams>('/v1/advertisers/:id/secrets', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {
-    const advertiser = find(request.params.id);
+    const advertiser = await find(request.params.id);
     const secret = { id: newId('sec'), ...newWebhookSecret() };
     const [row] = await txSql.begin(async (tx) => {
       const rows = await tx`insert into advertiser_secrets (id, advertiser_id, secret) values (${secret.id}, ${advertiser.id}, ${secret.key})
@@ -87,7 +91,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
   });
 
   app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { onRequest: admin }, async (request, reply) => {
-    const advertiser = find(request.params.id);
+    const advertiser = await find(request.params.id);
     const revoked = await txSql.begin(async (tx) => {
       const before = await secretSnapshot(tx, request.params.secretId);
       const rows = await tx`update advertiser_secrets set revoked_at = now()

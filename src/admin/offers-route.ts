@@ -18,8 +18,9 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
   const admin = requireRole(engine.tokens, 'admin');
   const { txSql, catalog } = engine;
 
-  const find = (id: string) => {
-    const offer = catalog.offers.get(id);
+  // Another node may have created it a moment ago: a miss is checked against the database.
+  const find = async (id: string) => {
+    const offer = await catalog.findFresh(`offer:${id}`, (c) => c.offers.get(id));
     if (!offer) throw new ApiError('not_found', 'No such offer.');
     return offer;
   };
@@ -44,17 +45,20 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
       await auditEntityChange(tx, actorOf(request.principal), 'create', 'offer', id, null);
     });
     await catalog.load();
-    return reply.code(201).send(offerView(find(id)));
+    return reply.code(201).send(offerView(await find(id)));
   });
 
-  app.get('/v1/offers', { onRequest: admin }, async () => ({
-    items: [...catalog.offers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(offerView),
-  }));
+  app.get('/v1/offers', { onRequest: admin }, async () => {
+    await catalog.refresh();
+    return {
+      items: [...catalog.offers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(offerView),
+    };
+  });
 
-  app.get<IdParams>('/v1/offers/:id', { onRequest: admin }, async (request) => offerView(find(request.params.id)));
+  app.get<IdParams>('/v1/offers/:id', { onRequest: admin }, async (request) => offerView(await find(request.params.id)));
 
   app.patch<IdParams>('/v1/offers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
-    const current = find(request.params.id);
+    const current = await find(request.params.id);
     const body = parse(offerPatch, request.body);
     const issues: FieldIssue[] = [];
     let payoutMinor = current.payoutMinor;
@@ -76,6 +80,6 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
       await auditEntityChange(tx, actorOf(request.principal), 'update', 'offer', current.id, before);
     });
     await catalog.load();
-    return offerView(find(current.id));
+    return offerView(await find(current.id));
   });
 }

@@ -20,8 +20,9 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
   const { txSql, catalog } = engine;
   const schemas = publisherSchemas(engine.config.allowPrivateDestinations);
 
-  const find = (id: string) => {
-    const publisher = catalog.publishers.get(id);
+  // Another node may have created it a moment ago: a miss is checked against the database.
+  const find = async (id: string) => {
+    const publisher = await catalog.findFresh(`publisher:${id}`, (c) => c.publishers.get(id));
     if (!publisher) throw new ApiError('not_found', 'No such publisher.');
     return publisher;
   };
@@ -45,17 +46,20 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
       await auditEntityChange(tx, actorOf(request.principal), 'create', 'publisher', id, null, { secretShown: true });
     });
     await catalog.load();
-    return reply.code(201).send({ ...publisherView(find(id)), secret: secret.text });
+    return reply.code(201).send({ ...publisherView(await find(id)), secret: secret.text });
   });
 
-  app.get('/v1/publishers', { onRequest: admin }, async () => ({
-    items: [...catalog.publishers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(publisherView),
-  }));
+  app.get('/v1/publishers', { onRequest: admin }, async () => {
+    await catalog.refresh();
+    return {
+      items: [...catalog.publishers.values()].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map(publisherView),
+    };
+  });
 
-  app.get<IdParams>('/v1/publishers/:id', { onRequest: admin }, async (request) => publisherView(find(request.params.id)));
+  app.get<IdParams>('/v1/publishers/:id', { onRequest: admin }, async (request) => publisherView(await find(request.params.id)));
 
   app.patch<IdParams>('/v1/publishers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
-    const current = find(request.params.id);
+    const current = await find(request.params.id);
     const body = parse(schemas.patch, request.body);
     await refuseResolvedPrivateHost(body.postbackUrl);
     await txSql.begin(async (tx) => {
@@ -67,6 +71,6 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
       await auditEntityChange(tx, actorOf(request.principal), 'update', 'publisher', current.id, before);
     });
     await catalog.load();
-    return publisherView(find(current.id));
+    return publisherView(await find(current.id));
   });
 }

@@ -4,11 +4,16 @@ import { parseCidrList, type Cidr } from '../net/cidr.js';
 /**
  * Each node's in-memory copy of advertisers, offers, publishers and click keys. The hot paths (click
  * redirect, postback intake) read it without touching PostgreSQL. Admin writes bump
- * `catalog_version`; every node polls that single row, so a change is live everywhere within
- * CATALOG_POLL_MS plus one reload, well inside the contract's 5 s.
+ * `catalog_version` and NOTIFY every node in the same transaction, so PostgreSQL delivers the news at
+ * commit; the poll of that single row stays as a backstop for a listener that was reconnecting.
+ * A notification can still arrive after the creating call has answered, so a miss is confirmed
+ * against the database (`findFresh`) before anyone answers 404.
  */
 
 export const CATALOG_POLL_MS = 1000;
+export const CATALOG_CHANNEL = 'catalog_changed';
+/** Misses remembered until the next reload: enough for a flood of random IDs, bounded in memory. */
+export const KNOWN_MISSING_MAX = 10_000;
 
 export type AuthMethod = 'hmac' | 'jwt';
 export type JwtSettings = {
@@ -82,6 +87,9 @@ export class Catalog {
   /** Loads by start order: one that started earlier must never overwrite what a later one applied. */
   private loadsStarted = 0;
   private loadApplied = 0;
+  /** IDs confirmed absent since the last reload: a repeated unknown ID costs no query. */
+  private readonly knownMissing = new Set<string>();
+  private unlisten: (() => Promise<void>) | undefined;
 
   constructor(private readonly sql: Sql, private readonly onError: (err: unknown) => void = () => undefined) {}
 
@@ -174,6 +182,25 @@ export class Catalog {
     this.clickKeys = nextKeys;
     this.mintingKey = keys[0] ? nextKeys.get(keys[0].kid) : undefined;
     this.version = versionRow?.version ?? 0n;
+    this.knownMissing.clear();
+  }
+
+  /**
+   * `find` in the catalog; on a miss, once more after a refresh that sees every change committed
+   * before the call. Concurrent misses share one refresh (single flight), and a miss confirmed since
+   * the last reload is answered from memory, so unknown IDs cannot turn into a flood of queries.
+   * `missKey` names what was looked for, e.g. `offer:off_x`.
+   */
+  async findFresh<T>(missKey: string, find: (catalog: this) => T | undefined): Promise<T | undefined> {
+    const hit = find(this);
+    if (hit !== undefined || this.knownMissing.has(missKey)) return hit;
+    await this.refresh();
+    const found = find(this);
+    if (found === undefined) {
+      if (this.knownMissing.size >= KNOWN_MISSING_MAX) this.knownMissing.clear();
+      this.knownMissing.add(missKey);
+    }
+    return found;
   }
 
   /**
@@ -213,9 +240,29 @@ export class Catalog {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+
+  /**
+   * Reload on every catalog NOTIFY. postgres.js re-listens after a lost connection and calls
+   * `onlisten` again; notifications sent meanwhile were lost, so that refresh catches up.
+   */
+  async listen(): Promise<void> {
+    const onChange = () => {
+      this.refresh().catch(this.onError);
+    };
+    const { unlisten } = await this.sql.listen(CATALOG_CHANNEL, onChange, onChange);
+    this.unlisten = unlisten;
+  }
+
+  async stopListening(): Promise<void> {
+    const unlisten = this.unlisten;
+    this.unlisten = undefined;
+    if (unlisten) await unlisten().catch(this.onError);
+  }
 }
 
-/** Call inside every admin write transaction so all nodes pick the change up. */
+/** Call inside every admin write transaction so all nodes pick the change up: NOTIFY fires at commit. */
 export async function bumpCatalogVersion(tx: Sql | import('../db/database.js').TxSql): Promise<void> {
-  await tx`update catalog_version set version = version + 1`;
+  await tx`
+    with bumped as (update catalog_version set version = version + 1 returning version)
+    select pg_notify(${CATALOG_CHANNEL}, version::text) from bumped`;
 }

@@ -16,6 +16,22 @@ export type ClickValidity = { ok: true; click: ValidClick } | { ok: false; reaso
 /** {clickid}, ${click_id}, [CLICK_ID], ##clickid##, %%clickid%%, <clickid>: how trackers spell a macro. */
 const UNEXPANDED_MACRO = /^\s*(\{.*\}|\$\{.*\}|\[.*\]|##.*##|%%.*%%|<.*>)\s*$/;
 
+/**
+ * `checkClick`, but a click whose offer, publisher or advertiser this node has not loaded yet (created
+ * on another node a moment ago) is looked up in the database before it is called unknown.
+ */
+export async function checkClickFresh(catalog: Catalog, clickId: string, advertiserId: string, now: Date = new Date()): Promise<ClickValidity> {
+  const first = checkClick(catalog, clickId, advertiserId, now);
+  if (first.ok || first.reason !== 'unknown') return first;
+  const verified = verifyClickId(clickId, catalog.clickKeys);
+  if (!verified.ok) return first;
+  const { advertiserSeq, offerSeq, publisherSeq } = verified.claims;
+  await catalog.findFresh(`click:${advertiserSeq}:${offerSeq}:${publisherSeq}`, (c) =>
+    c.advertisersBySeq.has(advertiserSeq) && c.offersBySeq.has(offerSeq) && c.publishersBySeq.has(publisherSeq) ? true : undefined,
+  );
+  return checkClick(catalog, clickId, advertiserId, now);
+}
+
 /** A click time this far ahead of our clock is a key compromise or a clock fault, not a real click. */
 const FUTURE_SKEW_MS = 5 * 60_000;
 

@@ -26,12 +26,14 @@ function landingUrl(template: string, values: Record<string, string>): string {
 
 export function registerClickRoutes(app: FastifyInstance, engine: Engine): void {
   app.get<{ Params: { offerId: string }; Querystring: Record<string, unknown> }>('/c/:offerId', async (request, reply) => {
-    const offer = engine.catalog.offers.get(request.params.offerId);
+    const { catalog } = engine;
+    const offerId = request.params.offerId;
+    const offer = await catalog.findFresh(`offer:${offerId}`, (c) => c.offers.get(offerId));
     if (!offer) throw new ApiError('unknown_offer');
     const q = parse(clickQuery, request.query);
-    const publisher = engine.catalog.publishers.get(q.pub);
+    const publisher = await catalog.findFresh(`publisher:${q.pub}`, (c) => c.publishers.get(q.pub));
     if (!publisher) throw new ApiError('unknown_publisher');
-    const advertiser = engine.catalog.advertisers.get(offer.advertiserId);
+    const advertiser = catalog.advertisers.get(offer.advertiserId);
     const key = engine.catalog.mintingKey;
     if (!advertiser || !key) throw new ApiError('unavailable', 'The engine has not finished loading its catalog.');
 

@@ -20,7 +20,7 @@ export function registerFraudRoutes(app: FastifyInstance, engine: Engine): void 
 
   app.get('/v1/fraud/rules', { preHandler: anyRole }, async (request) => {
     const { offerId } = parse(query, request.query);
-    const offer = offerId === undefined ? undefined : engine.catalog.offers.get(offerId);
+    const offer = offerId === undefined ? undefined : await engine.catalog.findFresh(`offer:${offerId}`, (c) => c.offers.get(offerId));
     if (offerId !== undefined && !offer) throw new ApiError('not_found', 'No such offer.');
     const effective = offer ? offerFraud(offer) : undefined;
     return {

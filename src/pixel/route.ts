@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
-import { checkClick } from '../click/click-validity.js';
+import { checkClickFresh } from '../click/click-validity.js';
 import { verifyClickId } from '../click/click-id.js';
 import type { Engine } from '../engine.js';
 import { isTxid } from '../ids.js';
@@ -30,7 +30,7 @@ function single(query: Query, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export function toPixelRow(engine: Engine, request: FastifyRequest, now: Date): PixelRow | undefined {
+export async function toPixelRow(engine: Engine, request: FastifyRequest, now: Date): Promise<PixelRow | undefined> {
   const query = (request.query ?? {}) as Query;
   const clickId = single(query, 'clickid');
   const txid = single(query, 'txid');
@@ -40,10 +40,11 @@ export function toPixelRow(engine: Engine, request: FastifyRequest, now: Date): 
   const { catalog } = engine;
   const verified = verifyClickId(clickId, catalog.clickKeys);
   if (!verified.ok) return undefined;
-  const owner = catalog.advertisersBySeq.get(verified.claims.advertiserSeq);
+  const { advertiserSeq } = verified.claims;
+  const owner = await catalog.findFresh(`advertiserSeq:${advertiserSeq}`, (c) => c.advertisersBySeq.get(advertiserSeq));
   if (!owner) return undefined;
   // The same test a postback for this click would face (owner, offer, publisher, TTL, clock skew).
-  const validity = checkClick(catalog, clickId, owner.id, now);
+  const validity = await checkClickFresh(catalog, clickId, owner.id, now);
   if (!validity.ok) return undefined;
   const { click } = validity;
   const source = resolveSourceAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], engine.config.trustProxy);
@@ -78,7 +79,7 @@ export function registerPixelRoutes(app: FastifyInstance, engine: Engine): void 
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       let outcome: Outcome = 'invalid';
       try {
-        const row = toPixelRow(engine, request, new Date());
+        const row = await toPixelRow(engine, request, new Date());
         if (row) outcome = engine.pixelWriter.add(row) ? 'recorded' : 'dropped';
       } catch (err) {
         // Whatever went wrong, the page that embeds the pixel still gets its image.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
-import { checkClick } from '../click/click-validity.js';
+import { checkClickFresh } from '../click/click-validity.js';
 import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -63,7 +63,8 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
   if (!source.ok) throw new ApiError('ip_not_allowed', `The source address could not be determined: ${source.why}.`);
   ctx.sourceIp = source.text;
 
-  const advertiser = catalog.advertisers.get(request.params.advertiserId);
+  const advertiserId = request.params.advertiserId;
+  const advertiser = await catalog.findFresh(`advertiser:${advertiserId}`, (c) => c.advertisers.get(advertiserId));
   const rate = await intake.rateLimits.check(advertiser?.id, advertiser?.rateLimitPerS, source.text);
   if (!rate.ok) {
     throw new ApiError('rate_limited', `Over the ${rate.scope}'s postback rate.`, { headers: { 'retry-after': String(rate.retryAfterS) } });
@@ -80,7 +81,7 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
   Object.assign(ctx, pickIds(auth.fields));
   const fields = parseFields(auth.fields);
 
-  const validity = checkClick(catalog, fields.clickid, advertiser.id, receivedAt);
+  const validity = await checkClickFresh(catalog, fields.clickid, advertiser.id, receivedAt);
   if (!validity.ok) throw new ApiError('invalid_click', validity.detail, { extra: { reason: validity.reason } });
   const { click } = validity;
   const money = resolvePayout(fields, click.offer);
