@@ -22,6 +22,7 @@ export const ERRORS = {
   uri_too_long: { status: 414, message: 'The URL is too long.' },
   unsupported_media_type: { status: 415, message: 'Unsupported content type.' },
   invalid_click: { status: 422, message: 'The click ID is not valid for this advertiser.' },
+  unknown_event: { status: 422, message: 'The offer has no goal for this event.' },
   rate_limited: { status: 429, message: 'Too many requests.' },
   internal_error: { status: 500, message: 'Internal error.' },
   unavailable: { status: 503, message: 'The request could not be made durable; retry it.' },

@@ -41,7 +41,11 @@ function item(overrides: Partial<CommitItem> = {}): FreshItem {
     event: 'conversion',
     status: 'approved',
     payoutMinor: 9_007_199_254_740_993n, // above 2^53: must not pass through a double
+    revenueMinor: 9_007_199_254_740_995n,
+    amountMinor: null,
     currency: 'USD',
+    caps: [],
+    receivedAt: new Date('2026-11-22T01:02:04.000Z'),
     subs: ['s1', null, 's3', null, null],
     userIp: '203.0.113.9',
     userAgent: 'Mozilla/5.0 "quoted" \\ back',

@@ -7,6 +7,7 @@ import { parse } from '../http/validate.js';
 import { newId } from '../ids.js';
 import { parseMoney } from '../money.js';
 import { offerCreate, offerPatch } from './schemas.js';
+import { checkTerms } from '../offers/terms.js';
 import { requireJsonBody } from './json-only.js';
 import { offerView } from './views.js';
 import { auditEntityChange, lockedSnapshot } from '../audit/admin-snapshots.js';
@@ -34,12 +35,17 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
     if (!catalog.advertisers.has(body.advertiserId)) issues.push({ path: 'advertiserId', message: 'no such advertiser' });
     const payout = parseMoney(body.payout, body.currency);
     if (!payout.ok) issues.push({ path: 'payout', message: payout.message });
+    // §10: revenue defaults to the payout.
+    const revenue = parseMoney(body.revenue ?? body.payout, body.currency);
+    if (!revenue.ok && body.revenue !== undefined) issues.push({ path: 'revenue', message: revenue.message });
+    issues.push(...checkTerms(body.goals, body.caps, body.currency));
     issues.push(...checkFraud(body.fraud));
-    if (issues.length > 0 || !payout.ok) throw invalidRequest(issues);
+    if (issues.length > 0 || !payout.ok || !revenue.ok) throw invalidRequest(issues);
     const id = newId('off');
     await txSql.begin(async (tx) => {
-      await tx`insert into offers (id, advertiser_id, name, url, payout_minor, revenue_minor, currency, click_ttl_s, daily_cap, fraud)
-        values (${id}, ${body.advertiserId}, ${body.name}, ${body.url}, ${payout.minor}, ${payout.minor}, ${body.currency},
+      await tx`insert into offers (id, advertiser_id, name, url, payout_minor, revenue_minor, currency, goals, caps, click_ttl_s, daily_cap, fraud)
+        values (${id}, ${body.advertiserId}, ${body.name}, ${body.url}, ${payout.minor}, ${revenue.minor}, ${body.currency},
+                ${tx.json((body.goals ?? {}) as never)}, ${tx.json((body.caps ?? []) as never)},
                 ${body.clickTtlS}, ${body.dailyCap ?? null}, ${tx.json((body.fraud ?? {}) as never)})`;
       await bumpCatalogVersion(tx);
       await auditEntityChange(tx, actorOf(request.principal), 'create', 'offer', id, null);
@@ -67,12 +73,22 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
       if (payout.ok) payoutMinor = payout.minor;
       else issues.push({ path: 'payout', message: payout.message });
     }
+    // An offer whose revenue was never set apart from its payout keeps following it.
+    let revenueMinor = current.revenueMinor === current.payoutMinor ? payoutMinor : current.revenueMinor;
+    if (body.revenue !== undefined) {
+      const revenue = parseMoney(body.revenue, current.currency);
+      if (revenue.ok) revenueMinor = revenue.minor;
+      else issues.push({ path: 'revenue', message: revenue.message });
+    }
+    issues.push(...checkTerms(body.goals, body.caps, current.currency));
     issues.push(...checkFraud(body.fraud));
     if (issues.length > 0) throw invalidRequest(issues);
     await txSql.begin(async (tx) => {
       const before = await lockedSnapshot(tx, 'offer', current.id);
       await tx`update offers set name = ${body.name ?? current.name}, url = ${body.url ?? current.url},
-          payout_minor = ${payoutMinor}, click_ttl_s = ${body.clickTtlS ?? current.clickTtlS},
+          payout_minor = ${payoutMinor}, revenue_minor = ${revenueMinor},
+          goals = ${tx.json((body.goals ?? current.goalsInput) as never)}, caps = ${tx.json((body.caps ?? current.capsInput) as never)},
+          click_ttl_s = ${body.clickTtlS ?? current.clickTtlS},
           daily_cap = ${body.dailyCap === undefined ? current.dailyCap : body.dailyCap},
           fraud = ${tx.json((body.fraud ?? current.fraud) as never)}, updated_at = now()
         where id = ${current.id}`;

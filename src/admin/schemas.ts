@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isCurrency } from '../money.js';
 import { parseCidr } from '../net/cidr.js';
 import { checkDestinationUrl, parseHttpUrl } from '../net/destination.js';
+import { capsSchema, goalsSchema } from '../offers/terms.js';
 
 /** Request bodies of the admin API. Objects are strict: an unknown field is a 400, never ignored. */
 
@@ -99,7 +100,10 @@ export const offerCreate = z
     name,
     url: offerUrl,
     payout,
+    revenue: payout.optional(),
     currency: z.string().refine(isCurrency, 'must be an ISO 4217 currency code such as USD'),
+    goals: goalsSchema.optional(),
+    caps: capsSchema.optional(),
     clickTtlS: z.number().int().min(1).max(31_536_000).default(DEFAULT_CLICK_TTL_S),
     dailyCap: z.number().int().min(1).max(100_000_000).nullable().optional(),
     fraud: fraudSettings.optional(),
@@ -111,6 +115,9 @@ export const offerPatch = z
     name: name.optional(),
     url: offerUrl.optional(),
     payout: payout.optional(),
+    revenue: payout.optional(),
+    goals: goalsSchema.optional(),
+    caps: capsSchema.optional(),
     clickTtlS: z.number().int().min(1).max(31_536_000).optional(),
     dailyCap: z.number().int().min(1).max(100_000_000).nullable().optional(),
     fraud: fraudSettings.optional(),

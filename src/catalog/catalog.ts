@@ -1,5 +1,6 @@
 import type { Sql } from '../db/database.js';
 import { parseCidrList, type Cidr } from '../net/cidr.js';
+import { loadCaps, loadGoals, type Cap, type CapsInput, type Goal, type GoalsInput } from '../offers/terms.js';
 
 /**
  * Each node's in-memory copy of advertisers, offers, publishers and click keys. The hot paths (click
@@ -46,7 +47,13 @@ export type Offer = {
   name: string;
   url: string;
   payoutMinor: bigint;
+  revenueMinor: bigint;
   currency: string;
+  /** As stored (what the admin API returns) and parsed (what the intake prices with). */
+  goalsInput: GoalsInput;
+  goals: Record<string, Goal>;
+  capsInput: CapsInput;
+  caps: Cap[];
   clickTtlS: number;
   dailyCap: number | null;
   fraud: Record<string, unknown>;
@@ -99,7 +106,7 @@ export class Catalog {
     const [advertisers, secrets, offers, publishers, keys] = await Promise.all([
       this.sql`select id, seq, name, ip_allowlist, auth, jwt, rate_limit_per_s, created_at, updated_at from advertisers`,
       this.sql`select id, advertiser_id, secret, created_at from advertiser_secrets where revoked_at is null order by created_at desc`,
-      this.sql`select id, seq, advertiser_id, name, url, payout_minor, currency, click_ttl_s, daily_cap, fraud, created_at, updated_at from offers`,
+      this.sql`select id, seq, advertiser_id, name, url, payout_minor, revenue_minor, currency, goals, caps, click_ttl_s, daily_cap, fraud, created_at, updated_at from offers`,
       this.sql`select id, seq, name, postback_url, method, secret, disabled_at, disabled_reason, created_at, updated_at from publishers`,
       this.sql`select kid, secret, created_at from click_keys where retired_at is null order by created_at desc, kid desc`,
     ]);
@@ -140,7 +147,12 @@ export class Catalog {
         name: o.name,
         url: o.url,
         payoutMinor: o.payout_minor,
+        revenueMinor: o.revenue_minor,
         currency: o.currency,
+        goalsInput: o.goals,
+        goals: loadGoals(o.goals, o.currency),
+        capsInput: o.caps,
+        caps: loadCaps(o.caps, o.currency),
         clickTtlS: o.click_ttl_s,
         dailyCap: o.daily_cap,
         fraud: o.fraud,

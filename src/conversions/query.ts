@@ -50,7 +50,14 @@ function decodeCursor(text: string): Cursor {
 
 const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
 
-export type ConversionRow = Record<string, unknown> & { id: string; created_at: Date; payout_minor: bigint; currency: string };
+export type ConversionRow = Record<string, unknown> & {
+  id: string;
+  created_at: Date;
+  payout_minor: bigint;
+  revenue_minor: bigint;
+  amount_minor: bigint | null;
+  currency: string;
+};
 
 export function conversionView(r: ConversionRow) {
   return {
@@ -66,6 +73,9 @@ export function conversionView(r: ConversionRow) {
     reasons: r.reasons,
     status: r.status,
     payout: formatMoney(r.payout_minor, r.currency),
+    revenue: formatMoney(r.revenue_minor, r.currency),
+    margin: formatMoney(r.revenue_minor - r.payout_minor, r.currency),
+    amount: r.amount_minor === null ? null : formatMoney(r.amount_minor, r.currency),
     currency: r.currency.trim(),
     source: r.source,
     reviewState: r.review_state,

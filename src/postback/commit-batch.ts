@@ -1,5 +1,6 @@
 import type { TxSql } from '../db/database.js';
 import { enqueueDeliveriesOf } from '../delivery/outbox.js';
+import type { Cap } from '../offers/terms.js';
 import type { Decision, ScoreResult } from './types.js';
 
 /**
@@ -22,7 +23,12 @@ export type CommitItem = {
   event: string;
   status: 'approved' | 'pending' | 'rejected';
   payoutMinor: bigint;
+  revenueMinor: bigint;
+  amountMinor: bigint | null;
   currency: string;
+  /** The offer's caps when it has any: such an item commits under the caps' row locks (caps.ts). */
+  caps: readonly Cap[];
+  receivedAt: Date;
   subs: (string | null)[];
   userIp: string | null;
   userAgent: string | null;
@@ -186,19 +192,20 @@ async function insertConversions(tx: TxSql, rows: ScoredItem[]): Promise<Map<str
   const col = <T>(f: (r: ScoredItem) => T) => rows.map(f);
   const inserted = await tx<{ id: string; created_at: Date }[]>`
     insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-      sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
-    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, payout, cur, dec, score,
+      sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, amount_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
+    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score,
            array(select jsonb_array_elements_text(reasons::jsonb)), evidence::jsonb, 's2s', uip, uua, sip
     from unnest(${col((r) => r.conversionId)}::text[], ${col((r) => r.advertiserId)}::text[], ${col((r) => r.offerId)}::text[],
                 ${col((r) => r.publisherId)}::text[], ${col((r) => r.clickId)}::text[], ${col((r) => r.clickCreatedAt.toISOString())}::timestamptz[],
                 ${col((r) => r.txid)}::text[], ${col((r) => r.event)}::text[], ${col((r) => r.status)}::text[],
                 ${col((r) => r.subs[0] ?? null)}::text[], ${col((r) => r.subs[1] ?? null)}::text[], ${col((r) => r.subs[2] ?? null)}::text[],
                 ${col((r) => r.subs[3] ?? null)}::text[], ${col((r) => r.subs[4] ?? null)}::text[],
-                ${col((r) => r.payoutMinor.toString())}::bigint[], ${col((r) => r.currency)}::text[], ${col((r) => r.score.decision)}::text[],
+                ${col((r) => r.payoutMinor.toString())}::bigint[], ${col((r) => r.revenueMinor.toString())}::bigint[],
+                ${col((r) => r.amountMinor?.toString() ?? null)}::bigint[], ${col((r) => r.currency)}::text[], ${col((r) => r.score.decision)}::text[],
                 ${col((r) => r.score.score)}::smallint[], ${col((r) => JSON.stringify(r.score.reasons))}::text[],
                 ${col((r) => JSON.stringify(r.score.evidence))}::text[], ${col((r) => r.userIp)}::inet[], ${col((r) => r.userAgent)}::text[],
                 ${col((r) => r.sourceIp)}::inet[])
-      as u(id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, cur, dec, score, reasons, evidence, uip, uua, sip)
+      as u(id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score, reasons, evidence, uip, uua, sip)
     on conflict (advertiser_id, txid) do nothing
     returning id, created_at`;
   return new Map(inserted.map((r) => [r.id, r.created_at]));

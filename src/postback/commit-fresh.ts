@@ -45,6 +45,8 @@ export async function commitFresh(sql: Sql, items: FreshItem[], refireWindowS: n
     s5: r.subs[4] ?? null,
     // A string: JSON numbers are doubles, and money never passes through a float.
     payout: r.payoutMinor.toString(),
+    revenue: r.revenueMinor.toString(),
+    amount: r.amountMinor?.toString() ?? null,
     cur: r.currency,
     dec: r.score.decision,
     score: r.score.score,
@@ -59,13 +61,13 @@ export async function commitFresh(sql: Sql, items: FreshItem[], refireWindowS: n
     with input as (
       select * from jsonb_to_recordset(${sql.json(rows as never)}) as u(
         id text, adv text, off text, pub text, clk text, clk_at timestamptz, txid text, ev text, st text,
-        s1 text, s2 text, s3 text, s4 text, s5 text, payout bigint, cur text, dec text, score smallint,
+        s1 text, s2 text, s3 text, s4 text, s5 text, payout bigint, revenue bigint, amount bigint, cur text, dec text, score smallint,
         reasons jsonb, evidence jsonb, uip inet, uua text, sip inet, dlv text)
     ),
     inserted as (
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
-      select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, payout, cur, dec, score,
+        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, amount_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
+      select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score,
              array(select jsonb_array_elements_text(reasons)), evidence, 's2s', uip, uua, sip
       from input
       on conflict (advertiser_id, txid) do nothing

@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import type { Offer } from '../catalog/catalog.js';
 import { invalidRequest, issuesToDetails, type FieldIssue } from '../errors.js';
 import { EXTERNAL_ID_MAX, isTxid, TXID_RULE } from '../ids.js';
 import { forbiddenKeyError, forbiddenKeyIn } from '../http/safe-parse.js';
-import { isCurrency, parseMoney } from '../money.js';
+import { isCurrency } from '../money.js';
 import { parseAddress } from '../net/cidr.js';
 
 /**
@@ -19,6 +18,8 @@ export type PostbackFields = {
   event: string;
   status: PostbackStatus;
   payout: string | undefined;
+  revenue: string | undefined;
+  amount: string | undefined;
   currency: string | undefined;
   ip: string | undefined;
   ua: string | undefined;
@@ -35,6 +36,8 @@ const fieldSchema = z.object({
   event: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -').default('conversion'),
   status: z.enum(['approved', 'pending', 'rejected'], { error: 'must be approved, pending or rejected' }).default('approved'),
   payout: z.string().max(40).optional(),
+  revenue: z.string().max(40).optional(),
+  amount: z.string().max(40).optional(),
   currency: z.string().refine(isCurrency, 'must be an ISO 4217 currency code such as USD').optional(),
   ip: z
     .string()
@@ -52,6 +55,8 @@ const fieldSchema = z.object({
 
 /** Keys that carry signatures or tokens, not postback fields. */
 const TRANSPORT_KEYS = new Set(['ts', 'sig', 'token']);
+/** A JSON body or JWT may send these as numbers; they are read from their decimal text, never as floats. */
+const MONEY_KEYS = new Set(['payout', 'revenue', 'amount']);
 
 /**
  * Validates raw key/value input. A repeated key is refused rather than resolved: two parsers that pick
@@ -71,7 +76,7 @@ export function parseFields(input: Record<string, unknown>): PostbackFields {
     }
     // Empty optional values ("&payout=") mean "not sent", as every tracker's macro expansion produces them.
     if (value === '' && key !== 'clickid' && key !== 'txid') continue;
-    flat[key] = typeof value === 'number' && key === 'payout' ? String(value) : value;
+    flat[key] = typeof value === 'number' && MONEY_KEYS.has(key) ? String(value) : value;
   }
   const result = fieldSchema.safeParse(flat);
   if (!result.success) issues.push(...issuesToDetails(result.error.issues));
@@ -83,24 +88,10 @@ export function parseFields(input: Record<string, unknown>): PostbackFields {
     event: d.event,
     status: d.status,
     payout: d.payout,
+    revenue: d.revenue,
+    amount: d.amount,
     currency: d.currency,
     ip: d.ip ? parseAddress(d.ip)?.toString() : undefined,
     ua: d.ua,
   };
-}
-
-export type ResolvedMoney = { payoutMinor: bigint; currency: string; payoutSent: boolean };
-
-/** Payout and currency default to the offer's; the amount must fit the currency's decimals. */
-export function resolvePayout(fields: PostbackFields, offer: Offer): ResolvedMoney {
-  const currency = fields.currency ?? offer.currency;
-  if (fields.payout === undefined) {
-    if (currency !== offer.currency) {
-      throw invalidRequest([{ path: 'payout', message: `is required when currency differs from the offer's (${offer.currency})` }]);
-    }
-    return { payoutMinor: offer.payoutMinor, currency, payoutSent: false };
-  }
-  const parsed = parseMoney(fields.payout, currency);
-  if (!parsed.ok) throw invalidRequest([{ path: 'payout', message: parsed.message }]);
-  return { payoutMinor: parsed.minor, currency, payoutSent: true };
 }

@@ -3,6 +3,7 @@ import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { commitBatch, type CommitItem, type CommitOutcome } from './commit-batch.js';
+import { capsApply, commitCapped } from './caps.js';
 import { commitFresh, isFresh } from './commit-fresh.js';
 
 /**
@@ -68,7 +69,8 @@ export class GroupCommitter {
     this.metrics.commitBatchSize.observe(batch.length);
     let undecided = batch;
     try {
-      undecided = await this.commitNew(batch);
+      undecided = await this.commitUnderCaps(batch);
+      undecided = await this.commitNew(undecided);
       if (undecided.length > 0) {
         const items = undecided.map((w) => w.item);
         const outcomes = await this.withRetry(() => this.txSql.begin((tx) => commitBatch(tx, items, this.refireWindowS)));
@@ -85,6 +87,23 @@ export class GroupCommitter {
       const unavailable = new ApiError('unavailable');
       for (const w of undecided) w.reject(unavailable);
     }
+  }
+
+  /** Postbacks of capped offers commit one transaction each, under their caps' row locks (caps.ts). */
+  private async commitUnderCaps(batch: Waiting[]): Promise<Waiting[]> {
+    const capped = batch.filter((w) => capsApply(w.item));
+    if (capped.length === 0) return batch;
+    await Promise.all(
+      capped.map(async (w) => {
+        try {
+          w.resolve(await this.withRetry(() => this.txSql.begin((tx) => commitCapped(tx, w.item, this.refireWindowS))));
+        } catch (err) {
+          if (!isDatabaseUnavailable(err)) this.log.error({ err }, 'capped postback commit failed');
+          w.reject(new ApiError('unavailable'));
+        }
+      }),
+    );
+    return batch.filter((w) => !capped.includes(w));
   }
 
   /**

@@ -9,7 +9,8 @@ import { inRanges } from '../net/cidr.js';
 import { resolveSourceAddress } from '../net/source-address.js';
 import { authenticate, postbackToken } from './authenticate.js';
 import type { CommitOutcome } from './commit-batch.js';
-import { parseFields, resolvePayout, type PostbackFields } from './fields.js';
+import { parseFields, type PostbackFields } from './fields.js';
+import { priceConversion, type Pricing } from './pricing.js';
 import { forbiddenFlatKey, forbiddenKeyError } from '../http/safe-parse.js';
 import { EXTERNAL_ID_MAX } from '../ids.js';
 import type { PostbackIntake } from './intake.js';
@@ -84,8 +85,8 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
   const validity = await checkClickFresh(catalog, fields.clickid, advertiser.id, receivedAt);
   if (!validity.ok) throw new ApiError('invalid_click', validity.detail, { extra: { reason: validity.reason } });
   const { click } = validity;
-  const money = resolvePayout(fields, click.offer);
-  const message = auth.message ? { ...auth.message, hashHex: contentHash(fields, money.payoutMinor, money.currency) } : undefined;
+  const money = priceConversion(fields, click.offer);
+  const message = auth.message ? { ...auth.message, hashHex: contentHash(fields, money) } : undefined;
 
   const recent = await intake.recent.lookup(advertiser.id, fields.txid, message);
   if (recent.replay === 'different') {
@@ -113,7 +114,9 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
         txid: fields.txid,
         event: fields.event,
         status: fields.status,
-        ...money,
+        payoutMinor: money.payoutMinor,
+        currency: money.currency,
+        payoutSent: money.payoutSent,
         now: receivedAt,
       });
 
@@ -128,7 +131,11 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
     event: fields.event,
     status: fields.status,
     payoutMinor: money.payoutMinor,
+    revenueMinor: money.revenueMinor,
+    amountMinor: money.amountMinor,
     currency: money.currency,
+    caps: click.offer.caps,
+    receivedAt,
     subs: stored?.subs ?? [null, null, null, null, null],
     userIp: fields.ip ?? null,
     userAgent: fields.ua ?? null,
@@ -190,7 +197,10 @@ function pickIds(fields: Record<string, unknown>): { clickId: string | null; txi
 }
 
 /** What a webhook-id or jti vouches for: the postback's meaning, not its transport (timestamps, signatures). */
-function contentHash(fields: PostbackFields, payoutMinor: bigint, currency: string): string {
-  const canonical = JSON.stringify([fields.clickid, fields.txid, fields.event, fields.status, payoutMinor.toString(), currency, fields.ip ?? null, fields.ua ?? null]);
+function contentHash(fields: PostbackFields, money: Pricing): string {
+  const canonical = JSON.stringify([
+    fields.clickid, fields.txid, fields.event, fields.status, money.payoutMinor.toString(), money.currency, fields.ip ?? null, fields.ua ?? null,
+    money.revenueMinor.toString(), money.amountMinor?.toString() ?? null,
+  ]);
   return createHash('sha256').update(canonical).digest('hex');
 }

@@ -69,6 +69,8 @@ export const multipleConversionsPerClick = defineRule({
   settings: { max: z.number().int().min(1).max(100_000).describe('distinct txids one click may convert per event (raise for repeat purchases)') },
   defaults: { max: 1 },
   evaluate(ctx, s) {
+    // §10: a goal with `multiple` (repeat deposits) converts one click under many txids by design.
+    if (ctx.input.offer.goals[ctx.input.event]?.multiple) return notEvaluated(`the ${ctx.input.event} goal allows several conversions per click`);
     const unavailable = countsUnavailable(ctx);
     if (unavailable) return unavailable;
     const n = ctx.counts?.clickConversions ?? 0;
