@@ -57,6 +57,14 @@ describe('message', () => {
     expect(macroValues({ ...conversion, payoutMinor: 1005n, currency: 'KWD' }).payout).toBe('1.005');
   });
 
+  it('carries a txid of any text to the publisher exactly, through URL encoding', () => {
+    for (const txid of ['ORD/2026/17', 'A,17', 'say "hi"', "it's", 'two  spaces ', 'Bestellung-Äöü', '注文番号-42', '😀', 'a&b=c?d#e%20f+g', 'x'.repeat(255)]) {
+      const url = new URL(expandMacros('https://p.example/x?t={txid}&c={clickid}', macroValues({ ...conversion, txid })));
+      expect(url.searchParams.get('t')).toBe(txid);
+      expect(url.searchParams.get('c')).toBe(conversion.clickId);
+    }
+  });
+
   it('signs POST bodies and empty GET bodies so the official library verifies them', () => {
     const key = Buffer.alloc(32, 7);
     const secret = `whsec_${key.toString('base64')}`;
