@@ -88,6 +88,8 @@ describe('publishers: happy path', () => {
       name: 'Visible',
       postbackUrl: URL_OK,
       method: 'GET',
+      onStatusChange: false,
+      events: null,
       disabled: false,
       disabledAt: null,
       disabledReason: null,

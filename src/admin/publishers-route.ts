@@ -40,8 +40,8 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     const id = newId('pub');
     const secret = newWebhookSecret();
     await txSql.begin(async (tx) => {
-      await tx`insert into publishers (id, name, postback_url, method, secret)
-        values (${id}, ${body.name}, ${body.postbackUrl}, ${body.method}, ${secret.key})`;
+      await tx`insert into publishers (id, name, postback_url, method, secret, on_status_change, events)
+        values (${id}, ${body.name}, ${body.postbackUrl}, ${body.method}, ${secret.key}, ${body.onStatusChange}, ${body.events ?? null}::text[])`;
       await bumpCatalogVersion(tx);
       await auditEntityChange(tx, actorOf(request.principal), 'create', 'publisher', id, null, { secretShown: true });
     });
@@ -65,7 +65,8 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
     await txSql.begin(async (tx) => {
       const before = await lockedSnapshot(tx, 'publisher', current.id);
       await tx`update publishers set name = ${body.name ?? current.name}, postback_url = ${body.postbackUrl ?? current.postbackUrl},
-          method = ${body.method ?? current.method}, updated_at = now()
+          method = ${body.method ?? current.method}, on_status_change = ${body.onStatusChange ?? current.onStatusChange},
+          events = ${body.events === undefined ? current.events : body.events}::text[], updated_at = now()
         where id = ${current.id}`;
       await bumpCatalogVersion(tx);
       await auditEntityChange(tx, actorOf(request.principal), 'update', 'publisher', current.id, before);

@@ -68,9 +68,26 @@ export function publisherSchemas(allowPrivate: boolean) {
     const check = checkDestinationUrl(v, allowPrivate);
     if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
   });
+  // Event names as a postback may send them (postback/fields.ts); an empty list would silence the
+  // publisher entirely, which is what deleting it or pausing the offer is for.
+  const events = z
+    .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be an event name: 1-64 characters of A-Z a-z 0-9 _ . -'))
+    .min(1, 'must list at least one event (leave it out, or null in a PATCH, for all events)')
+    .max(100)
+    .refine((e) => new Set(e).size === e.length, 'must not repeat an event');
   return {
-    create: z.object({ name, postbackUrl, method: z.enum(['GET', 'POST']).default('GET') }).strict(),
-    patch: z.object({ name: name.optional(), postbackUrl: postbackUrl.optional(), method: z.enum(['GET', 'POST']).optional() }).strict(),
+    create: z
+      .object({ name, postbackUrl, method: z.enum(['GET', 'POST']).default('GET'), onStatusChange: z.boolean().default(false), events: events.optional() })
+      .strict(),
+    patch: z
+      .object({
+        name: name.optional(),
+        postbackUrl: postbackUrl.optional(),
+        method: z.enum(['GET', 'POST']).optional(),
+        onStatusChange: z.boolean().optional(),
+        events: events.nullable().optional(),
+      })
+      .strict(),
   };
 }
 

@@ -24,6 +24,8 @@ export function publisherView(p: Publisher) {
     name: p.name,
     postbackUrl: p.postbackUrl,
     method: p.method,
+    onStatusChange: p.onStatusChange,
+    events: p.events,
     disabled: p.disabledAt !== null,
     disabledAt: p.disabledAt?.toISOString() ?? null,
     disabledReason: p.disabledReason,

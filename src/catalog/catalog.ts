@@ -68,6 +68,10 @@ export type Publisher = {
   postbackUrl: string;
   method: 'GET' | 'POST';
   secret: Buffer;
+  /** Re-fire the postback on every later status change of a conversion that was sent (CONTRACT §10). */
+  onStatusChange: boolean;
+  /** The only events this publisher is sent; null: every event. */
+  events: string[] | null;
   disabledAt: Date | null;
   disabledReason: string | null;
   createdAt: Date;
@@ -107,7 +111,7 @@ export class Catalog {
       this.sql`select id, seq, name, ip_allowlist, auth, jwt, rate_limit_per_s, created_at, updated_at from advertisers`,
       this.sql`select id, advertiser_id, secret, created_at from advertiser_secrets where revoked_at is null order by created_at desc`,
       this.sql`select id, seq, advertiser_id, name, url, payout_minor, revenue_minor, currency, goals, caps, click_ttl_s, daily_cap, fraud, created_at, updated_at from offers`,
-      this.sql`select id, seq, name, postback_url, method, secret, disabled_at, disabled_reason, created_at, updated_at from publishers`,
+      this.sql`select id, seq, name, postback_url, method, secret, on_status_change, events, disabled_at, disabled_reason, created_at, updated_at from publishers`,
       this.sql`select kid, secret, created_at from click_keys where retired_at is null order by created_at desc, kid desc`,
     ]);
     const secretsByAdvertiser = new Map<string, AdvertiserSecret[]>();
@@ -172,6 +176,8 @@ export class Catalog {
         postbackUrl: p.postback_url,
         method: p.method,
         secret: p.secret,
+        onStatusChange: p.on_status_change,
+        events: p.events,
         disabledAt: p.disabled_at,
         disabledReason: p.disabled_reason,
         createdAt: p.created_at,

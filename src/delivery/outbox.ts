@@ -7,6 +7,13 @@ import { newId } from '../ids.js';
  * back one never does. The NOTIFY is delivered only on commit, waking every node's worker at once.
  */
 
+/**
+ * Whether the publisher `p` wants the conversion `c`'s event (CONTRACT §10): a publisher with an
+ * `events` list is sent only those, first delivery and status changes alike. Every statement that
+ * queues a delivery filters with this, so a filtered event never gets a row at all.
+ */
+export const PUBLISHER_WANTS_EVENT = '(p.events is null or c.event = any(p.events))';
+
 /** The LISTEN/NOTIFY channel workers wait on. */
 export const DELIVERIES_CHANNEL = 'deliveries';
 
@@ -14,14 +21,15 @@ export type OutboxItem = { conversionId: string; publisherId: string; conversion
 
 /**
  * Queues one delivery per item, due now, expiring `refireWindowS` after its conversion. Returns the
- * delivery IDs in item order; each is that delivery's `webhook-id` on every try, forever.
+ * IDs of the deliveries queued, in item order (an item whose event its publisher does not take has
+ * none); each is that delivery's `webhook-id` on every try, forever.
  */
 export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], refireWindowS: number): Promise<string[]> {
   if (items.length === 0) return [];
   const ids = items.map(() => newId('dlv'));
-  await tx`
-    insert into deliveries (id, conversion_id, publisher_id, state, next_attempt_at, deadline_at)
-    select t.id, t.conversion_id, t.publisher_id, 'pending',
+  const inserted = await tx<{ id: string }[]>`
+    insert into deliveries (id, conversion_id, publisher_id, state, status, next_attempt_at, deadline_at)
+    select t.id, t.conversion_id, t.publisher_id, 'pending', c.status,
            -- A disabled endpoint's deliveries wait parked at their deadline (see endpoint.ts) until it is re-enabled.
            case when p.disabled_at is null then now() else t.deadline_at end,
            t.deadline_at
@@ -31,9 +39,13 @@ export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], re
       ${items.map((i) => i.publisherId)}::text[],
       ${items.map((i) => i.conversionCreatedAt.toISOString())}::timestamptz[]
     ) as u(id, conversion_id, publisher_id, created_at)) as t
-    left join publishers p on p.id = t.publisher_id`;
-  await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
-  return ids;
+    join conversions c on c.id = t.conversion_id
+    left join publishers p on p.id = t.publisher_id
+    where ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
+    returning id`;
+  const queued = new Set(inserted.map((r) => r.id));
+  if (queued.size > 0) await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
+  return ids.filter((id) => queued.has(id));
 }
 
 /**
@@ -45,13 +57,57 @@ export function enqueueDeliveriesOf(tx: TxSql, conversionIds: string[], refireWi
   const ids = conversionIds.map(() => newId('dlv'));
   return tx`
     with queued as (
-      insert into deliveries (id, conversion_id, publisher_id, state, next_attempt_at, deadline_at)
-      select u.id, c.id, c.publisher_id, 'pending',
+      insert into deliveries (id, conversion_id, publisher_id, state, status, next_attempt_at, deadline_at)
+      select u.id, c.id, c.publisher_id, 'pending', c.status,
              case when p.disabled_at is null then now() else c.created_at + ${refireWindowS}::float8 * interval '1 second' end,
              c.created_at + ${refireWindowS}::float8 * interval '1 second'
       from unnest(${ids}::text[], ${conversionIds}::text[]) as u(id, conversion_id)
       join conversions c on c.id = u.conversion_id
       left join publishers p on p.id = c.publisher_id
+      where ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
       returning id)
     select pg_notify(${DELIVERIES_CHANNEL}, '') from (select 1 from queued limit 1) as any_queued`;
+}
+
+/**
+ * A status change of a conversion that was already sent (CONTRACT §10), called under the
+ * conversion's row lock in the transaction that commits the change. Queues one more delivery, with
+ * a new ID (its `webhook-id`), the next sequence number and the new status fixed in the row, when:
+ *
+ * - the publisher has `onStatusChange` (read now, so turning it on applies to later changes);
+ * - the conversion already has a delivery (any state: pending, failing, delivered or expired). That
+ *   is what "its outbound postback fired" means here: the publisher was told of the conversion, or
+ *   is being told. A flagged conversion not yet approved, an advertiser-rejected one and an event the
+ *   publisher filters out have none, so they get no status change either (an approval later sends
+ *   the first delivery with the status current then).
+ *
+ * An earlier delivery still pending or retrying is not superseded: each announces the status it was
+ * queued with, so the receiver gets every change once, pending before approved before rejected. A
+ * receiver that gets them out of order (a retry of an older one succeeding late) can order them by
+ * status alone, since the allowed changes only go forward (pending → approved → rejected).
+ *
+ * The deadline is the first delivery's: the refire window counts from the conversion (from the
+ * approval for one an analyst released), not from the change. A change after it is queued and
+ * expires at once (kept for the record and for a replay), since nothing may be sent after the window.
+ *
+ * Returns the delivery's ID, or null when none was queued.
+ */
+export async function enqueueStatusChange(tx: TxSql, conversionId: string, status: string): Promise<string | null> {
+  const id = newId('dlv');
+  const [row] = await tx<{ id: string }[]>`
+    insert into deliveries (id, conversion_id, publisher_id, state, status, sequence, next_attempt_at, deadline_at)
+    select ${id}, c.id, c.publisher_id, 'pending', ${status}, prior.last_sequence + 1,
+           case when p.disabled_at is null then least(now(), prior.deadline_at) else prior.deadline_at end,
+           prior.deadline_at
+    from conversions c
+    join publishers p on p.id = c.publisher_id
+    cross join lateral (
+      select max(d.sequence) as last_sequence, min(d.deadline_at) as deadline_at
+      from deliveries d where d.conversion_id = c.id
+    ) prior
+    where c.id = ${conversionId} and p.on_status_change and prior.last_sequence is not null and ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
+    returning id`;
+  if (!row) return null;
+  await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
+  return row.id;
 }

@@ -14,6 +14,10 @@ import type { ConversionFields } from './message.js';
  * Arrays go in as plain parameters with a cast (`${ids}::text[]`), never `sql.array()`: that one is
  * typed when the query is built, and on a fresh pool's first query postgres.js does not know the
  * array types yet, so it would send "a,b" as text.
+ *
+ * `{status}` is the delivery's own (fixed when it was queued: the first one's, or a status change's),
+ * so one webhook-id always carries one message; rows queued before deliveries had a status announce
+ * the conversion's current one, as they always did.
  */
 
 export type ClaimedDelivery = {
@@ -34,7 +38,8 @@ export type ClaimParams = {
   limitRooms: number[];
 };
 
-const CLAIMED_COLUMNS = `d.id, d.publisher_id, d.state, d.attempts, c.id as conversion_id, c.click_id, c.txid, c.event, c.status,
+const CLAIMED_COLUMNS = `d.id, d.publisher_id, d.state, d.attempts, c.id as conversion_id, c.click_id, c.txid, c.event,
+  coalesce(d.status, c.status) as status,
   c.payout_minor, c.currency, c.offer_id, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5`;
 
 type ClaimedRow = {

@@ -23,6 +23,9 @@ export type DeliveryView = {
   webhookId: string;
   conversionId: string;
   publisherId: string;
+  /** The `{status}` this delivery announces; `sequence` 0 is the first delivery, 1, 2, ... the status changes after it. */
+  status: string;
+  sequence: number;
   state: DeliveryState;
   attemptCount: number;
   /** When the next scheduled try is due; null once final, while in flight, while the endpoint is disabled, or when no try is left before the deadline. */
@@ -50,6 +53,8 @@ type Row = {
   id: string;
   conversion_id: string;
   publisher_id: string;
+  status: string;
+  sequence: number;
   state: DeliveryState;
   attempts: number;
   next_attempt_at: Date;
@@ -112,12 +117,12 @@ function selectDeliveries(sql: Sql, f: Partial<DeliveryFilter>, limit: number, i
   // The cursor keeps microseconds; a parameter typed timestamptz would pass through a JS Date and lose
   // them, skipping rows that share a millisecond. Hence `::text::timestamptz`.
   return sql<Row[]>`
-    select d.id, d.conversion_id, d.publisher_id, d.state, d.attempts, d.next_attempt_at, d.deadline_at, d.delivered_at,
+    select d.id, d.conversion_id, d.publisher_id, coalesce(d.status, c.status) as status, d.sequence, d.state, d.attempts, d.next_attempt_at, d.deadline_at, d.delivered_at,
            d.last_status_code, d.last_error, d.created_at, d.updated_at,
            coalesce(d.lease_until > now(), false) as in_flight,
            p.disabled_at is not null as publisher_disabled,
            to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_ts
-    from deliveries d join publishers p on p.id = d.publisher_id
+    from deliveries d join publishers p on p.id = d.publisher_id join conversions c on c.id = d.conversion_id
     where true
       ${id ? sql`and d.id = ${id}` : empty}
       ${f.state ? sql`and d.state = ${f.state}` : empty}
@@ -154,6 +159,8 @@ async function withAttempts(sql: Sql, rows: Row[]): Promise<DeliveryView[]> {
       webhookId: r.id,
       conversionId: r.conversion_id,
       publisherId: r.publisher_id,
+      status: r.status,
+      sequence: r.sequence,
       state: r.state,
       attemptCount: r.attempts,
       // A retry that would fall after the deadline is parked at it and never made: no next attempt then either.

@@ -1,5 +1,5 @@
 import type { TxSql } from '../db/database.js';
-import { enqueueDeliveriesOf } from '../delivery/outbox.js';
+import { enqueueDeliveriesOf, enqueueStatusChange } from '../delivery/outbox.js';
 import type { Cap } from '../offers/terms.js';
 import type { Decision, ScoreResult } from './types.js';
 
@@ -255,6 +255,8 @@ async function resolveRepeat(tx: TxSql, item: CommitItem, found: Existing, refir
   }
   await tx`update conversions set status = ${item.status}, updated_at = now() where id = ${found.id}`;
   await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);
+  // Under the row lock taken above: a concurrent copy of this change waits, then meets the new status as a duplicate.
+  await enqueueStatusChange(tx, found.id, item.status);
   return { kind: 'status_changed', ...same, status: item.status };
 }
 

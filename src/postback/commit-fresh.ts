@@ -1,5 +1,5 @@
 import type { Sql } from '../db/database.js';
-import { DELIVERIES_CHANNEL } from '../delivery/outbox.js';
+import { DELIVERIES_CHANNEL, PUBLISHER_WANTS_EVENT } from '../delivery/outbox.js';
 import { newId } from '../ids.js';
 import { releasesDelivery, type CommitItem } from './commit-batch.js';
 import type { ScoreResult } from './types.js';
@@ -71,21 +71,22 @@ export async function commitFresh(sql: Sql, items: FreshItem[], refireWindowS: n
              array(select jsonb_array_elements_text(reasons)), evidence, 's2s', uip, uua, sip
       from input
       on conflict (advertiser_id, txid) do nothing
-      returning id, publisher_id, status, payout_minor, currency, created_at
+      returning id, publisher_id, event, status, payout_minor, currency, created_at
     ),
     history as (
       insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
       select id, null, status, payout_minor, currency, 's2s' from inserted
     ),
     queued as (
-      insert into deliveries (id, conversion_id, publisher_id, state, next_attempt_at, deadline_at)
-      select i.dlv, c.id, c.publisher_id, 'pending',
+      insert into deliveries (id, conversion_id, publisher_id, state, status, next_attempt_at, deadline_at)
+      select i.dlv, c.id, c.publisher_id, 'pending', c.status,
              -- A disabled endpoint's deliveries wait parked at their deadline (see delivery/endpoint.ts).
              case when p.disabled_at is null then now() else c.created_at + ${refireWindowS}::float8 * interval '1 second' end,
              c.created_at + ${refireWindowS}::float8 * interval '1 second'
       from inserted c
       join input i on i.id = c.id and i.dlv is not null
       left join publishers p on p.id = c.publisher_id
+      where ${sql.unsafe(PUBLISHER_WANTS_EVENT)}
       returning 1
     ),
     -- Delivered on commit; a CTE nothing reads is never run, hence the join below.
