@@ -73,6 +73,8 @@ export type EngineOptions = {
   scorer?: PostbackScorer;
   /** DNS for outbound destinations (publisher checks and deliveries); tests substitute it. */
   resolve?: Resolver;
+  /** The wall clock that picks which day partitions exist; tests pin it to cross day, month and year ends. */
+  now?: () => Date;
 };
 
 export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {
@@ -83,7 +85,8 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   await ensureClickKey(txSql);
-  await maintainClickPartitions(sql, CLICK_RETENTION_DAYS);
+  const now = opts.now ?? (() => new Date());
+  await maintainClickPartitions(sql, CLICK_RETENTION_DAYS, now());
   const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'));
   await catalog.listen();
   await catalog.load();
@@ -111,7 +114,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   };
 
   const partitionTimer = setInterval(() => {
-    maintainClickPartitions(sql, CLICK_RETENTION_DAYS).catch((err) => log.error({ err }, 'click partition maintenance failed'));
+    maintainClickPartitions(sql, CLICK_RETENTION_DAYS, now()).catch((err) => log.error({ err }, 'click partition maintenance failed'));
   }, PARTITION_MAINTENANCE_MS);
   partitionTimer.unref();
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Sql } from '../db/database.js';
 import { invalidRequest } from '../errors.js';
 import { formatMoney } from '../money.js';
+import { strictIsoTime } from '../http/utc-day.js';
 import { EXTERNAL_ID_MAX, isTxid, TXID_RULE } from '../ids.js';
 
 /**
@@ -12,7 +13,6 @@ import { EXTERNAL_ID_MAX, isTxid, TXID_RULE } from '../ids.js';
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
 
-const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)) && /^\d{4}-\d{2}-\d{2}/.test(v), 'must be an ISO 8601 time');
 const id = z.string().min(1).max(64);
 
 export const listQuery = z
@@ -25,8 +25,8 @@ export const listQuery = z
     publisherId: id.optional(),
     txid: z.string().refine(isTxid, TXID_RULE).optional(),
     clickid: z.string().min(1).max(EXTERNAL_ID_MAX).optional(),
-    from: isoTime.optional(),
-    to: isoTime.optional(),
+    from: strictIsoTime.optional(),
+    to: strictIsoTime.optional(),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
     cursor: z.string().max(200).optional(),
   })

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { strictIsoTime } from '../http/utc-day.js';
 
 /**
  * Times in finance queries and bodies: ISO 8601, a date (midnight UTC) or a date-time with an
@@ -6,16 +6,9 @@ import { z } from 'zod';
  * time it would shift a whole report by the server's offset.
  */
 
-const ISO = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2}))?$/;
-
-export const isoTime = z.string().transform((v, ctx) => {
-  const at = ISO.test(v) ? new Date(v) : undefined;
-  if (!at || Number.isNaN(at.getTime())) {
-    ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date or date-time with a zone, such as 2026-01-31T00:00:00Z' });
-    return z.NEVER;
-  }
-  return at;
-});
+// One parsing path with the audit and attempt listings: a date that does not exist (2026-02-30) is
+// refused rather than rolled over into March by JavaScript's Date.
+export const isoTime = strictIsoTime;
 
 /**
  * zod 4 still runs an object's refinements when a field failed, with that field's raw input, so a
