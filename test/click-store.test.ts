@@ -233,7 +233,9 @@ describe('click lookups for postbacks', () => {
   });
 
   it('finds clicks across day partitions with one generic plan on the lookup pool', async () => {
-    const now = new Date();
+    // A fixed instant, away from the fixed times of clickRow(): with the real clock, the day those
+    // rows sit in clicks_default came into the partitioned range as the calendar reached it.
+    const now = new Date('2027-01-15T12:00:00.000Z');
     await maintainClickPartitions(db.sql, 30, now);
     const day = 86_400_000;
     const rows = [
