@@ -4,6 +4,8 @@ import { expectApiError, get, patch, post } from './helpers/admin.js';
 import { FAST_DELIVERY, startReceiver, waitForState, type Handler, type Receiver } from './helpers/delivery-receiver.js';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { mintClick, signedGetUrl, uniqueTx } from './helpers/postback.js';
+import { insertConversion } from './helpers/reconcile.js';
+import { review } from './helpers/review.js';
 
 /**
  * Status changes reach publishers (CONTRACT §10): a publisher with `onStatusChange` is sent every
@@ -230,5 +232,57 @@ describe('re-fire on status change', () => {
     expect(await deliveriesOf(first.conversionId)).toEqual([]);
     await settle();
     expect(pub.rx.received).toEqual([]);
+  });
+
+  it('an analyst approval sends the first delivery only for a wanted event; a later change then follows it', async () => {
+    const pub = await publisherWithReceiver({ onStatusChange: true, events: ['deposit'] });
+    const flagged = async (event: string) => {
+      const clickId = await mintClick(t.app, offerId, pub.id);
+      const txid = uniqueTx();
+      const id = await insertConversion(t.sql, { advertiserId: advId, offerId, publisherId: pub.id, txid, clickId, payoutMinor: 250n, currency: 'USD', status: 'pending', decision: 'flagged' });
+      await t.sql`update conversions set event = ${event} where id = ${id}`;
+      return { id, clickId, txid };
+    };
+
+    const unwanted = await flagged('conversion');
+    expect((await review(t.app, unwanted.id, { decision: 'approve' })).statusCode).toBe(201);
+    expect((await t.sql`select decision, review_state from conversions where id = ${unwanted.id}`)[0]).toEqual({ decision: 'accepted', review_state: 'approved' });
+    expect(await deliveriesOf(unwanted.id)).toEqual([]);
+
+    const wanted = await flagged('deposit');
+    expect((await review(t.app, wanted.id, { decision: 'approve' })).statusCode).toBe(201);
+    const [first] = await deliveriesOf(wanted.id);
+    expect(first).toMatchObject({ status: 'pending', sequence: 0 });
+    await postback(`clickid=${wanted.clickId}&txid=${wanted.txid}&event=deposit&status=approved&payout=2.50`);
+    const rows = await deliveriesOf(wanted.id);
+    expect(rows.map((r) => [r.status, r.sequence])).toEqual([
+      ['pending', 0],
+      ['approved', 1],
+    ]);
+    await waitForState(t.sql, rows[1]!.id, 'delivered');
+    await waitForState(t.sql, rows[0]!.id, 'delivered');
+    await settle();
+    expect(pub.rx.received.map((r) => r.webhookId).sort()).toEqual(rows.map((r) => r.id).sort());
+  });
+
+  it('the late S2S postback of a released pixel conversion announces its chargeback', async () => {
+    const pub = await publisherWithReceiver({ onStatusChange: true });
+    const clickId = await mintClick(t.app, offerId, pub.id);
+    const txid = uniqueTx();
+    const id = await insertConversion(t.sql, { advertiserId: advId, offerId, publisherId: pub.id, txid, clickId, payoutMinor: 250n, currency: 'USD', decision: 'flagged', source: 'pixel' });
+    expect((await review(t.app, id, { decision: 'approve' })).statusCode).toBe(201);
+    const [first] = await deliveriesOf(id);
+    expect(first).toMatchObject({ status: 'approved', sequence: 0 });
+
+    const late = await postback(`clickid=${clickId}&txid=${txid}&status=rejected`);
+    expect(late.conversionId).toBe(id);
+    expect((await t.sql`select source, status from conversions where id = ${id}`)[0]).toEqual({ source: 's2s', status: 'rejected' });
+    const rows = await deliveriesOf(id);
+    expect(rows.map((r) => [r.status, r.sequence])).toEqual([
+      ['approved', 0],
+      ['rejected', 1],
+    ]);
+    await waitForState(t.sql, rows[1]!.id, 'delivered');
+    expect(pub.rx.received.find((r) => r.webhookId === rows[1]!.id)?.url).toBe(`/pb?s=rejected&t=${txid}`);
   });
 });

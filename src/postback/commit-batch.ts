@@ -276,10 +276,11 @@ async function completeRecovered(tx: TxSql, item: CommitItem, score: ScoreResult
     where id = ${found.id}`;
   await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);
   const qualifies = reviewed ? found.review_state === 'approved' && item.status !== 'rejected' : releasesDelivery(decision, item.status);
-  if (qualifies) {
-    const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} limit 1`;
-    // The deadline counts from the conversion's own time (a recovered one is dated at its pixel).
-    if (!has) await enqueueDeliveriesOf(tx, [found.id], refireWindowS);
-  }
+  const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} limit 1`;
+  // The deadline counts from the conversion's own time (a recovered one is dated at its pixel).
+  if (qualifies && !has) await enqueueDeliveriesOf(tx, [found.id], refireWindowS);
+  // Already sent (an analyst released the pixel conversion) and the S2S postback brings a later status;
+  // a pixel's guess corrected backwards is not a change the publisher is told of (changes only go forward).
+  else if (has && ALLOWED_TRANSITIONS.has(`${found.status}>${item.status}`)) await enqueueStatusChange(tx, found.id, item.status);
   return { kind: 'completed', conversionId: found.id, decision, reasons, status: item.status };
 }
