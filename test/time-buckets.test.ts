@@ -1,13 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertClicksIdempotently, maintainClickPartitions, type ClickRow } from '../src/click/click-store.js';
 import { clickIncrements, dayStamp, planObservation, startOfUtcDay } from '../src/fraud/state-keys.js';
+import { overDailyCap } from '../src/fraud/rules/integrity.js';
+import { MemoryFraudState } from '../src/fraud/state-memory.js';
 import { utcDayOf } from '../src/fx/convert.js';
 import { cronWindow } from '../src/reconcile/schedule.js';
 import { sliceWindow } from '../src/reconcile/steps.js';
 import { isoTime } from '../src/reports/iso-time.js';
+import { hourlySeries } from '../src/reports/run-html.js';
+import type { RunRow } from '../src/reconcile/runs-store.js';
 import { expectApiError, get } from './helpers/admin.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { counts, evaluate, scoreInput, testOffer } from './helpers/fraud.js';
 import { insertConversion, reconcile, startRun } from './helpers/reconcile.js';
 
 /**
@@ -64,6 +69,31 @@ describe.each(BOUNDARIES)('fraud state keys across $name', ({ last, first, lastD
   });
 });
 
+describe.each(BOUNDARIES)("the offer's daily cap across $name", ({ last, first, lastDay, firstDay }) => {
+  const observation = (txid: string, at: string) => ({
+    advertiserId: 'adv_1', txid, at: ms(at), addresses: [], addressWindowMs: 3_600_000, clickId: `c_${txid}`, clickAt: ms(at) - 60_000,
+    event: 'conversion', clickExpiresAt: ms(at) + 86_400_000, offerId: 'off_cap', segment: undefined,
+  });
+
+  it("counts today's conversions up to the last millisecond and starts again at midnight", async () => {
+    const state = new MemoryFraudState({ prefix: 'tb:' });
+    await state.observe(observation('a', `${lastDay}T00:00:00.000Z`));
+    const lastOfDay = await state.observe(observation('b', last));
+    const firstOfNext = await state.observe(observation('c', first));
+    expect(lastOfDay.offerToday).toBe(2);
+    expect(firstOfNext.offerToday).toBe(1);
+    expect(firstOfNext.offerBaseline.conversions).toBe(3);
+    await state.close();
+  });
+
+  it('names the UTC day of the conversion in the evidence', () => {
+    const offer = testOffer({ dailyCap: 1 });
+    const at = (now: string) => evaluate(overDailyCap, scoreInput({ offer, now: new Date(now) }), { counts: counts({ offerToday: 2 }) });
+    expect(at(last)).toMatchObject({ fired: true, window: `UTC day ${lastDay}` });
+    expect(at(first)).toMatchObject({ fired: true, window: `UTC day ${firstDay}` });
+  });
+});
+
 describe('fraud baseline days over 29 February', () => {
   it('lists 29 February between 28 February and 1 March', () => {
     const plan = planObservation('p:', {
@@ -96,6 +126,30 @@ describe('reconciliation window arithmetic at fixed instants', () => {
       ['2028-02-29T18:00:00.000Z', '2028-03-01T00:00:00.000Z'],
       ['2028-03-01T00:00:00.000Z', '2028-03-01T00:00:00.001Z'],
     ]);
+  });
+});
+
+describe("a run report's hourly chart at fixed instants", () => {
+  const row = (hour: string, s2s: number, pixel: number): RunRow => ({
+    offerId: 'o', publisherId: 'p', hour: new Date(hour), s2s, pixel, matched: 0, s2sOnly: s2s, pixelOnly: pixel, recovered: 0, refired: 0, expired: 0,
+  });
+
+  it('has one point per UTC hour from the hour holding from, through 29 February into 1 March, summing offers', () => {
+    const series = hourlySeries(new Date('2028-02-29T22:30:00.000Z'), new Date('2028-03-01T01:00:00.000Z'), [
+      row('2028-02-29T23:00:00.000Z', 2, 1),
+      row('2028-02-29T23:00:00.000Z', 1, 0),
+      row('2028-03-01T00:00:00.000Z', 0, 4),
+    ]);
+    expect(series.map((p) => [p.hour.toISOString(), p.s2s, p.pixel])).toEqual([
+      ['2028-02-29T22:00:00.000Z', 0, 0],
+      ['2028-02-29T23:00:00.000Z', 3, 1],
+      ['2028-03-01T00:00:00.000Z', 0, 4],
+    ]);
+  });
+
+  it('crosses the year end without a gap or a repeated hour', () => {
+    const series = hourlySeries(new Date('2026-12-31T23:59:59.999Z'), new Date('2027-01-01T01:00:00.001Z'), []);
+    expect(series.map((p) => p.hour.toISOString())).toEqual(['2026-12-31T23:00:00.000Z', '2027-01-01T00:00:00.000Z', '2027-01-01T01:00:00.000Z']);
   });
 });
 
