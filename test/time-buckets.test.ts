@@ -6,6 +6,7 @@ import { MemoryFraudState } from '../src/fraud/state-memory.js';
 import { utcDayOf } from '../src/fx/convert.js';
 import { cronWindow } from '../src/reconcile/schedule.js';
 import { sliceWindow } from '../src/reconcile/steps.js';
+import { parseUtcDay } from '../src/http/utc-day.js';
 import { isoTime } from '../src/reports/iso-time.js';
 import { hourlySeries } from '../src/reports/run-html.js';
 import type { RunRow } from '../src/reconcile/runs-store.js';
@@ -157,6 +158,7 @@ describe('finance times on the calendar', () => {
   it('accepts 29 February of a leap year and refuses days that do not exist instead of rolling them over', () => {
     expect(isoTime.parse('2028-02-29')).toEqual(new Date('2028-02-29T00:00:00.000Z'));
     expect(isoTime.parse('2028-02-29T23:59:59.999Z')).toEqual(new Date('2028-02-29T23:59:59.999Z'));
+    expect(['2028-02-29', '2000-02-29', '2100-02-29', '2027-02-29'].map(parseUtcDay)).toEqual(['2028-02-29', '2000-02-29', undefined, undefined]);
     for (const bad of ['2026-02-29', '2026-02-30', '2026-02-30T00:00:00Z', '2026-04-31T12:00:00Z', '2026-13-01', '2026-12-32T00:00:00Z']) {
       expect(isoTime.safeParse(bad).success, bad).toBe(false);
     }
