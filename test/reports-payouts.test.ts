@@ -45,15 +45,16 @@ describe('payout report', () => {
     const res = await report(`from=${from}&to=${to}`);
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json();
-    expect(body).toMatchObject({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), publisherId: null });
+    expect(body).toMatchObject({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), publisherId: null, currency: null });
+    expect(body).not.toHaveProperty('converted');
     expect(body.rows).toEqual([
-      { publisherId: pub1, publisherName: 'Pub, "One"', currency: 'JPY', conversions: 1, approved: 1, payout: '300', pending: 0, flagged: 0, rejected: 0, s2s: 1, pixel: 0, refired: 0, expired: 0 },
-      { publisherId: pub1, publisherName: 'Pub, "One"', currency: 'USD', conversions: 6, approved: 2, payout: '3.75', pending: 1, flagged: 1, rejected: 2, s2s: 5, pixel: 1, refired: 1, expired: 1 },
-      { publisherId: pub2, publisherName: 'Pub Two', currency: 'USD', conversions: 3, approved: 3, payout: '0.30', pending: 0, flagged: 0, rejected: 0, s2s: 3, pixel: 0, refired: 0, expired: 0 },
+      { publisherId: pub1, publisherName: 'Pub, "One"', currency: 'JPY', conversions: 1, approved: 1, payout: '300', revenue: '300', margin: '0', pending: 0, flagged: 0, rejected: 0, s2s: 1, pixel: 0, refired: 0, expired: 0 },
+      { publisherId: pub1, publisherName: 'Pub, "One"', currency: 'USD', conversions: 6, approved: 2, payout: '3.75', revenue: '3.75', margin: '0.00', pending: 1, flagged: 1, rejected: 2, s2s: 5, pixel: 1, refired: 1, expired: 1 },
+      { publisherId: pub2, publisherName: 'Pub Two', currency: 'USD', conversions: 3, approved: 3, payout: '0.30', revenue: '0.30', margin: '0.00', pending: 0, flagged: 0, rejected: 0, s2s: 3, pixel: 0, refired: 0, expired: 0 },
     ].sort((a, b) => (a.publisherId === b.publisherId ? (a.currency < b.currency ? -1 : 1) : a.publisherId < b.publisherId ? -1 : 1)));
     expect(body.totals).toEqual([
-      { currency: 'JPY', conversions: 1, approved: 1, payout: '300', pending: 0, flagged: 0, rejected: 0, s2s: 1, pixel: 0, refired: 0, expired: 0 },
-      { currency: 'USD', conversions: 9, approved: 5, payout: '4.05', pending: 1, flagged: 1, rejected: 2, s2s: 8, pixel: 1, refired: 1, expired: 1 },
+      { currency: 'JPY', conversions: 1, approved: 1, payout: '300', revenue: '300', margin: '0', pending: 0, flagged: 0, rejected: 0, s2s: 1, pixel: 0, refired: 0, expired: 0 },
+      { currency: 'USD', conversions: 9, approved: 5, payout: '4.05', revenue: '4.05', margin: '0.00', pending: 1, flagged: 1, rejected: 2, s2s: 8, pixel: 1, refired: 1, expired: 1 },
     ]);
   });
 
@@ -74,7 +75,7 @@ describe('payout report', () => {
     expect(res.headers['content-type']).toMatch(/^text\/csv; charset=utf-8/);
     expect(res.headers['content-disposition']).toContain('attachment');
     const lines = res.body.split('\r\n');
-    expect(lines[0]).toBe('publisherId,publisherName,currency,conversions,approved,payout,pending,flagged,rejected,s2s,pixel,refired,expired');
+    expect(lines[0]).toBe('publisherId,publisherName,currency,conversions,approved,payout,revenue,margin,pending,flagged,rejected,s2s,pixel,refired,expired');
     expect(res.body).toContain('"Pub, ""One"""');
     expect(lines[lines.length - 1]).toBe('');
     const records = parse(res.body, { columns: true }) as Record<string, string>[];
@@ -90,6 +91,8 @@ describe('payout report', () => {
     expectApiError(await report('from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z'), 400, 'invalid_request', ['to']);
     expectApiError(await report('format=xml'), 400, 'invalid_request', ['format']);
     expectApiError(await report('from=yesterday'), 400, 'invalid_request', ['from']);
-    expectApiError(await report('currency=USD'), 400, 'invalid_request', ['currency']);
+    expectApiError(await report('currency=usd'), 400, 'invalid_request', ['currency']);
+    expectApiError(await report('currency=XYZ'), 400, 'invalid_request', ['currency']);
+    expectApiError(await report('surprise=1'), 400, 'invalid_request');
   });
 });

@@ -8,6 +8,9 @@ import { parse } from '../http/validate.js';
 import { parseAdvertiserCsv } from './advertiser-csv.js';
 import { defaultWindow, diffAdvertiserReport, SHEET_COLUMNS } from './advertiser-diff.js';
 import { bothDates, isoTime } from './iso-time.js';
+import { isCurrency } from '../money.js';
+import { ADVERTISER_COLUMNS, advertiserReport } from './advertisers.js';
+import { CONVERTED_COLUMNS, flattenConverted } from './converted.js';
 import { PAYOUT_COLUMNS, payoutReport } from './payouts.js';
 
 /** CONTRACT §8 finance reports: payouts (JSON or CSV) and the advertiser's CSV against our records. */
@@ -22,8 +25,16 @@ const fromBeforeTo = (q: { from?: Date; to?: Date }, ctx: z.RefinementCtx) => {
   if (dates && dates[0].getTime() > dates[1].getTime()) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
 };
 
+const reportingCurrency = z.string().refine(isCurrency, 'must be an ISO 4217 currency code in capitals, such as USD');
+const format = z.enum(['json', 'csv']).default('json');
+
 const payoutsQuery = z
-  .object({ from: isoTime.optional(), to: isoTime.optional(), publisherId: id.optional(), format: z.enum(['json', 'csv']).default('json') })
+  .object({ from: isoTime.optional(), to: isoTime.optional(), publisherId: id.optional(), currency: reportingCurrency.optional(), format })
+  .strict()
+  .superRefine(fromBeforeTo);
+
+const advertisersQuery = z
+  .object({ from: isoTime.optional(), to: isoTime.optional(), advertiserId: id.optional(), currency: reportingCurrency.optional(), format })
   .strict()
   .superRefine(fromBeforeTo);
 
@@ -42,9 +53,18 @@ export function registerReportRoutes(app: FastifyInstance, engine: Engine): void
     const q = parse(payoutsQuery, request.query);
     const report = await payoutReport(engine.sql, engine.catalog, q);
     if (q.format === 'csv') {
-      return sendCsv(reply, 'payouts.csv', report.rows, PAYOUT_COLUMNS);
+      return sendCsv(reply, 'payouts.csv', report.rows.map(flattenConverted), q.currency ? [...PAYOUT_COLUMNS, ...CONVERTED_COLUMNS] : PAYOUT_COLUMNS);
     }
-    return { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, publisherId: q.publisherId ?? null, ...report };
+    return { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, publisherId: q.publisherId ?? null, currency: q.currency ?? null, ...report };
+  });
+
+  app.get('/v1/reports/advertisers', { onRequest: finance }, async (request, reply) => {
+    const q = parse(advertisersQuery, request.query);
+    const report = await advertiserReport(engine.sql, engine.catalog, q);
+    if (q.format === 'csv') {
+      return sendCsv(reply, 'advertisers.csv', report.rows.map(flattenConverted), q.currency ? [...ADVERTISER_COLUMNS, ...CONVERTED_COLUMNS] : ADVERTISER_COLUMNS);
+    }
+    return { from: q.from?.toISOString() ?? null, to: q.to?.toISOString() ?? null, advertiserId: q.advertiserId ?? null, currency: q.currency ?? null, ...report };
   });
 
   app.post(
