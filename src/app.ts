@@ -8,6 +8,7 @@ import { registerFxRoutes } from './fx/fx-route.js';
 import { registerAttemptRoutes } from './postback/attempts-route.js';
 import { registerClickRoutes } from './click/route.js';
 import type { Engine } from './engine.js';
+import { unavailableReason } from './db/breaker.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
@@ -78,6 +79,9 @@ export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<F
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
     const apiError = toApiError(error);
+    if (apiError.code === 'unavailable') {
+      engine.metrics.unavailable.inc({ route: request.routeOptions.url ?? 'unmatched', reason: unavailableReason(error) });
+    }
     if (apiError.status >= 500 && apiError.code !== 'unavailable') request.log.error({ err: error }, 'unhandled error');
     if (apiError.headers) reply.headers(apiError.headers);
     return reply.code(apiError.status).send(apiError.toBody());

@@ -32,6 +32,32 @@ const bool = (fallback: boolean) =>
       return z.NEVER;
     });
 
+const millis = (name: string, fallback: number, min = 0) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      if (!/^\d+$/.test(raw.trim()) || Number(raw.trim()) < min) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of milliseconds${min > 0 ? ` (at least ${min})` : ''}, got "${raw}"` });
+        return z.NEVER;
+      }
+      return Number(raw.trim());
+    });
+
+const count = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      if (!/^\d+$/.test(raw.trim())) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number, got "${raw}"` });
+        return z.NEVER;
+      }
+      return Number(raw.trim());
+    });
+
 /** Retry delays for outbound postbacks: fast at first for blips, then hourly-ish for a publisher outage. */
 export const DEFAULT_DELIVERY_BACKOFF_S = [10, 60, 300, 900, 3600, 7200, 14400];
 
@@ -103,6 +129,14 @@ const envSchema = z.object({
   DELIVERY_POLL_S: seconds('DELIVERY_POLL_S', POLL_MS / 1000),
   DELIVERY_TIMEOUT_S: seconds('DELIVERY_TIMEOUT_S', REQUEST_TIMEOUT_MS / 1000),
   ADDRESS_RATE_LIMIT_PER_S: seconds('ADDRESS_RATE_LIMIT_PER_S', 1000),
+  // Outages and hostile clients (engine extensions, README "Outages and slow clients").
+  DB_DEADLINE_MS: millis('DB_DEADLINE_MS', 4000, 1),
+  HTTP_HEADERS_TIMEOUT_MS: millis('HTTP_HEADERS_TIMEOUT_MS', 10_000, 1),
+  HTTP_REQUEST_TIMEOUT_MS: millis('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1),
+  HTTP_IDLE_TIMEOUT_MS: millis('HTTP_IDLE_TIMEOUT_MS', 60_000, 1),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: millis('HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1),
+  HTTP_MAX_REQUESTS_PER_SOCKET: count('HTTP_MAX_REQUESTS_PER_SOCKET', 0),
+  HTTP_MAX_CONNECTIONS: count('HTTP_MAX_CONNECTIONS', 4096),
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
 });
@@ -129,6 +163,16 @@ export type Config = {
   deliveryTimeoutS: number;
   /** Postbacks per second from one source address, over all advertisers (engine extension). */
   addressRateLimitPerS: number;
+  /** How long a request may wait on PostgreSQL before it is answered 503 (CONTRACT §4: within 5 s). */
+  dbDeadlineMs: number;
+  /** Slow and abusive clients (src/http/server-limits.ts). */
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpIdleTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
+  /** 0: unlimited. */
+  httpMaxRequestsPerSocket: number;
+  httpMaxConnections: number;
   dataDir: string;
   logLevel: string;
 };
@@ -144,6 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = result.data;
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -162,6 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryPollS: e.DELIVERY_POLL_S,
     deliveryTimeoutS: e.DELIVERY_TIMEOUT_S,
     addressRateLimitPerS: e.ADDRESS_RATE_LIMIT_PER_S,
+    dbDeadlineMs: e.DB_DEADLINE_MS,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    httpIdleTimeoutMs: e.HTTP_IDLE_TIMEOUT_MS,
+    httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    httpMaxRequestsPerSocket: e.HTTP_MAX_REQUESTS_PER_SOCKET,
+    httpMaxConnections: e.HTTP_MAX_CONNECTIONS,
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
   };

@@ -5,6 +5,8 @@ import { ClickLookup } from './click/click-lookup.js';
 import { ClickBatchStore, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
+import { DatabaseBreaker } from './db/breaker.js';
+import { cutSockets, serverKey } from './db/sockets.js';
 import { APPLICATION_NAME, connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, TX_POOL_MAX, type Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
@@ -45,6 +47,8 @@ export type Engine = {
   /** Transactions only. */
   txSql: Sql;
   log: Logger;
+  /** Deadline and circuit breaker for every request-path wait on PostgreSQL (db/breaker.ts). */
+  breaker: DatabaseBreaker;
   catalog: Catalog;
   metrics: Metrics;
   tokens: TokenVerifier;
@@ -82,6 +86,22 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const txSql = connect(config.databaseUrl, { max: TX_POOL_MAX });
   const lookupSql = connect(config.databaseUrl, { max: LOOKUP_POOL_MAX, genericPlans: true });
   const metrics = createMetrics();
+  const servers = new Set([sql, txSql, lookupSql].map((pool) => serverKey((pool as unknown as { options: Parameters<typeof serverKey>[0] }).options)));
+  const breaker = new DatabaseBreaker({
+    deadlineMs: config.dbDeadlineMs,
+    onStateChange: (state) => {
+      metrics.dbCircuitOpen.set(state === 'closed' ? 0 : 1);
+      if (state === 'closed') {
+        log.info('PostgreSQL answers again; circuit closed');
+        return;
+      }
+      if (state !== 'open') return;
+      // Connections to a server that stopped answering may never answer again (db/sockets.ts).
+      let cut = 0;
+      for (const server of servers) cut += cutSockets(server, 'PostgreSQL stopped answering; connection cut by the circuit breaker');
+      log.warn({ cut }, 'PostgreSQL unreachable; circuit open, requests answered 503 until a probe succeeds');
+    },
+  });
   const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   await ensureClickKey(txSql);
@@ -107,9 +127,9 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   });
   metrics.sources.bufferedRows.set('clicks', () => clickWriter.pending);
   metrics.sources.dbConnections = async () => {
-    const rows = await sql<{ state: string | null; n: number }[]>`
+    const rows = await breaker.run(() => sql<{ state: string | null; n: number }[]>`
       select state, count(*)::int as n from pg_stat_activity
-      where application_name = ${APPLICATION_NAME} and pid <> pg_backend_pid() group by state`;
+      where application_name = ${APPLICATION_NAME} and pid <> pg_backend_pid() group by state`);
     return rows.map((r) => ({ state: r.state ?? 'unknown', n: r.n }));
   };
 
@@ -121,7 +141,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const fraudMetrics = createFraudMetrics(metrics.registry);
   const fraudState = createFraudState(redis, (op) => fraudMetrics.stateErrors.inc({ op }));
   const scorer = opts.scorer ?? new Scorer({ state: fraudState, metrics: fraudMetrics });
-  const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log }, scorer);
+  const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log, breaker }, scorer);
   const resolve = opts.resolve ?? systemResolver;
   const deliveries = new DeliveryWorker({ sql, txSql, catalog, log, registry: metrics.registry, config }, { resolve });
   await deliveries.start();
@@ -142,6 +162,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     sql,
     txSql,
     log,
+    breaker,
     catalog,
     metrics,
     tokens: new TokenVerifier(sql, config.adminToken),

@@ -43,9 +43,10 @@ export class ApiError extends Error {
   constructor(
     code: ErrorCode,
     message?: string,
-    opts: { details?: unknown; extra?: Record<string, unknown>; headers?: Record<string, string> } = {},
+    opts: { details?: unknown; extra?: Record<string, unknown>; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
-    super(message ?? ERRORS[code].message);
+    // `cause` is for the engine (metrics, logs), never for the body.
+    super(message ?? ERRORS[code].message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ApiError';
     this.code = code;
     this.status = ERRORS[code].status;

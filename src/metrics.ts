@@ -65,8 +65,9 @@ export function createMetrics() {
       registers: [registry],
       async collect() {
         if (!sources.dbConnections) return;
-        const rows = await sources.dbConnections();
         this.reset();
+        // During an outage /metrics still answers (with the 503 counts an operator needs), without this gauge.
+        const rows = await sources.dbConnections().catch(() => []);
         for (const r of rows) this.set({ state: r.state }, r.n);
       },
     }),
@@ -74,6 +75,17 @@ export function createMetrics() {
       name: 'postbacks_total',
       help: 'Postbacks by outcome (decision or error code)',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    unavailable: new Counter({
+      name: 'http_unavailable_total',
+      help: '503 answers by route and reason (timeout, circuit_open, connection, not_migrated, ...)',
+      labelNames: ['route', 'reason'] as const,
+      registers: [registry],
+    }),
+    dbCircuitOpen: new Gauge({
+      name: 'db_circuit_open',
+      help: '1 while the PostgreSQL circuit breaker fails requests fast (open or probing), 0 when closed',
       registers: [registry],
     }),
     commitBatchSize: new Histogram({

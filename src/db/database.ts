@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { trackedSocketFactory } from './sockets.js';
 
 /** Per process, so pg_stat_activity tells this engine's connections from other nodes'. */
 export const APPLICATION_NAME = `postback-engine-${process.pid}`;
@@ -34,6 +35,13 @@ export function connect(url: string, opts: { max?: number; onnotice?: (n: unknow
     onnotice: opts.onnotice ?? (() => undefined),
     idle_timeout: 30,
     connect_timeout: 5,
+    // postgres.js backs reconnects off up to 20 s after repeated failures; a database back from an
+    // outage would then sit unused for that long after the breaker's probe (db/breaker.ts) wanted it.
+    // The breaker already rations attempts during an outage, so 1 s (jittered) is enough here.
+    backoff: (retries: number) => Math.min(3 ** retries / 100, 1) * (0.5 + Math.random() / 2),
+    // Tracked so that sockets to a server that went silent can be cut (db/sockets.ts). postgres.js
+    // supports a socket factory but its types do not declare it.
+    ...({ socket: trackedSocketFactory() } as object),
   }) as unknown as Sql;
 }
 
@@ -47,6 +55,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     code === 'CONNECTION_CLOSED' ||
     code === 'CONNECTION_ENDED' ||
     code === 'CONNECTION_DESTROYED' ||
+    code === 'DATABASE_TIMEOUT' || // db/breaker.ts: no answer within the request's deadline
+    code === 'CIRCUIT_OPEN' || // db/breaker.ts: failing fast during an outage
     code === '57P01' || // admin_shutdown
     code === '57P03' || // cannot_connect_now
     code === '53300' // too_many_connections

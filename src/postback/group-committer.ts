@@ -1,3 +1,4 @@
+import { DatabaseBreaker, DatabaseUnavailableError, unavailableReason } from '../db/breaker.js';
 import { isDatabaseUnavailable, type Sql } from '../db/database.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -12,6 +13,11 @@ import { commitFresh, isFresh } from './commit-fresh.js';
  * free slot takes up to MAX_BATCH of them at once. Under light load a postback commits alone with no
  * added delay; under heavy load one fsync serves many. A group is one statement for its new txids
  * (commit-fresh.ts) and, when needed, one transaction for the rest (commit-batch.ts).
+ *
+ * Every postback carries its request's deadline (db/breaker.ts). A group is given up on at the
+ * earliest deadline among its postbacks, which frees its slot even when its connection went silent,
+ * so postbacks queued behind it still get their answer in time. While the breaker is open nothing
+ * is queued: the postback is answered 503 at once.
  */
 
 /** Few enough to leave most of the pool (POOL_MAX) to clicks, pixels, workers and admin reads. */
@@ -21,7 +27,23 @@ const MAX_BATCH = 64;
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_RETRIES = 3;
 
-type Waiting = { item: CommitItem; resolve: (o: CommitOutcome) => void; reject: (e: unknown) => void };
+type Waiting = { item: CommitItem; deadlineAt: number; resolve: (o: CommitOutcome) => void; reject: (e: unknown) => void };
+
+/**
+ * The 503 for a postback that could not be made durable. After a deadline miss the statement may
+ * still commit: the sender is told to retry, and the retry meets the unique key (a duplicate).
+ */
+export function unavailableError(err: unknown): ApiError {
+  if (err instanceof ApiError && err.code === 'unavailable') return err;
+  const reason = unavailableReason(err);
+  const message =
+    reason === 'timeout'
+      ? 'PostgreSQL did not confirm the commit in time, so it may or may not be recorded; retry it (a retry with the same txid is idempotent).'
+      : reason === 'circuit_open'
+        ? 'PostgreSQL is unreachable; nothing was recorded. Retry later.'
+        : 'The conversion could not be made durable; retry it (a retry with the same txid is idempotent).';
+  return new ApiError('unavailable', message, { cause: err, headers: { 'retry-after': '1' } });
+}
 
 export class GroupCommitter {
   private queue: Waiting[] = [];
@@ -38,11 +60,19 @@ export class GroupCommitter {
     private readonly log: Logger,
     /** Tests lower it to make postbacks queue into one group. */
     private readonly maxConcurrentBatches = MAX_CONCURRENT_BATCHES,
+    /** The engine's; a committer built alone (tests) gets one with the default deadline. */
+    private readonly breaker = new DatabaseBreaker({ deadlineMs: 4000 }),
   ) {}
 
-  submit(item: CommitItem): Promise<CommitOutcome> {
+  /** `deadlineAt` is the request's (breaker.deadline() when it arrived). */
+  submit(item: CommitItem, deadlineAt: number = this.breaker.deadline()): Promise<CommitOutcome> {
+    try {
+      this.breaker.check();
+    } catch (err) {
+      return Promise.reject(unavailableError(err));
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, deadlineAt, resolve, reject });
       this.pump();
     });
   }
@@ -55,7 +85,13 @@ export class GroupCommitter {
 
   private pump(): void {
     while (this.inflight < this.maxConcurrentBatches && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
+      const batch = this.queue.splice(0, MAX_BATCH).filter((w) => {
+        // Already answered by the clock: sending its statement now would only make its outcome unknown.
+        if (!this.breaker.isPast(w.deadlineAt)) return true;
+        w.reject(unavailableError(new DatabaseUnavailableError('timeout')));
+        return false;
+      });
+      if (batch.length === 0) continue;
       this.inflight++;
       void this.run(batch).finally(() => {
         this.inflight--;
@@ -68,14 +104,18 @@ export class GroupCommitter {
   private async run(batch: Waiting[]): Promise<void> {
     this.metrics.commitBatchSize.observe(batch.length);
     let undecided = batch;
+    const deadlineAt = Math.min(...batch.map((w) => w.deadlineAt));
     try {
-      undecided = await this.commitUnderCaps(batch);
-      undecided = await this.commitNew(undecided);
-      if (undecided.length > 0) {
+      await this.breaker.run(async () => {
+        undecided = await this.commitUnderCaps(batch);
+        undecided = await this.commitNew(undecided);
+        if (undecided.length === 0) return;
+        // Past the deadline the rest are answered 503: a transaction nobody waits for is not started.
+        if (this.breaker.isPast(deadlineAt)) throw new DatabaseUnavailableError('timeout');
         const items = undecided.map((w) => w.item);
         const outcomes = await this.withRetry(() => this.txSql.begin((tx) => commitBatch(tx, items, this.refireWindowS)));
         undecided.forEach((w, i) => w.resolve(outcomes[i] as CommitOutcome));
-      }
+      }, deadlineAt);
     } catch (err) {
       // Postbacks already answered are committed: only the undecided ones are retried or refused.
       if (undecided.length > 1 && !isDatabaseUnavailable(err)) {
@@ -84,7 +124,8 @@ export class GroupCommitter {
         return;
       }
       if (!isDatabaseUnavailable(err)) this.log.error({ err }, 'postback commit failed');
-      const unavailable = new ApiError('unavailable');
+      // Waiters already resolved (committed) ignore this: a promise settles once.
+      const unavailable = unavailableError(err);
       for (const w of undecided) w.reject(unavailable);
     }
   }
@@ -99,7 +140,7 @@ export class GroupCommitter {
           w.resolve(await this.withRetry(() => this.txSql.begin((tx) => commitCapped(tx, w.item, this.refireWindowS))));
         } catch (err) {
           if (!isDatabaseUnavailable(err)) this.log.error({ err }, 'capped postback commit failed');
-          w.reject(new ApiError('unavailable'));
+          w.reject(unavailableError(err));
         }
       }),
     );

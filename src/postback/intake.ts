@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { DatabaseBreaker } from '../db/breaker.js';
 import type { Sql } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -17,15 +18,17 @@ export class PostbackIntake {
   readonly attempts: AttemptLog;
   readonly committer: GroupCommitter;
   readonly recent: RecentCache;
+  readonly breaker: DatabaseBreaker;
 
   constructor(
-    deps: { config: Config; sql: Sql; txSql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger },
+    deps: { config: Config; sql: Sql; txSql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger; breaker: DatabaseBreaker },
     readonly scorer: PostbackScorer,
   ) {
     this.recent = new RecentCache(deps.redis);
     this.rateLimits = new PostbackRateLimits(deps.redis, deps.config.addressRateLimitPerS);
     this.attempts = new AttemptLog(deps.sql, deps.metrics, deps.log);
-    this.committer = new GroupCommitter(deps.sql, deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log);
+    this.breaker = deps.breaker;
+    this.committer = new GroupCommitter(deps.sql, deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log, undefined, deps.breaker);
   }
 
   async close(): Promise<void> {

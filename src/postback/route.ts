@@ -14,6 +14,8 @@ import { priceConversion, type Pricing } from './pricing.js';
 import { forbiddenFlatKey, forbiddenKeyError } from '../http/safe-parse.js';
 import { EXTERNAL_ID_MAX } from '../ids.js';
 import type { PostbackIntake } from './intake.js';
+import { unavailableError } from './group-committer.js';
+import { isDatabaseUnavailable } from '../db/database.js';
 
 /**
  * `GET|POST /postback/:advertiserId`. The order of checks is the order of cost and trust: who is
@@ -59,6 +61,8 @@ export function registerPostbackRoutes(app: FastifyInstance, engine: Engine, int
 }
 
 async function accept(request: FastifyRequest<Params>, engine: Engine, intake: PostbackIntake, ctx: Context, receivedAt: Date) {
+  // One budget for every wait on PostgreSQL this request makes: a 503 within 5 s, never a hang (db/breaker.ts).
+  const deadlineAt = intake.breaker.deadline();
   const { config, catalog } = engine;
   const source = resolveSourceAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], config.trustProxy);
   if (!source.ok) throw new ApiError('ip_not_allowed', `The source address could not be determined: ${source.why}.`);
@@ -99,7 +103,11 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
 
   // A txid this engine already committed is a status change or a conflict, never a new conversion:
   // scoring it again would count it in another click's or offer's fraud counters.
-  const stored = known ? undefined : await engine.clickLookup.find(click.clickId, click.claims.createdAt);
+  const stored = known
+    ? undefined
+    : await intake.breaker.run(() => engine.clickLookup.find(click.clickId, click.claims.createdAt), deadlineAt).catch((err: unknown) => {
+        throw isDatabaseUnavailable(err) ? unavailableError(err) : err;
+      });
   const score = known
     ? undefined
     : await intake.scorer.score({
@@ -142,7 +150,7 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
     sourceIp: source.text,
     score,
     message,
-  });
+  }, deadlineAt);
   if (outcome.kind !== 'conflict') {
     await intake.recent.remember(advertiser.id, fields.txid, {
       conversionId: outcome.conversionId,
