@@ -21,6 +21,11 @@ const UI_ROUTES = [
   '/v1/reconciliations/:id',
   '/v1/reports/payouts',
   '/v1/reconciliations/advertiser-report',
+  '/v1/advertisers',
+  '/v1/postback-attempts',
+  '/v1/audit',
+  '/v1/fx-rates',
+  '/v1/fx-rates/:id',
 ];
 
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
@@ -146,7 +151,11 @@ describe('the role probes the page signs in with', () => {
     review: { method: 'POST' as const, url: '/v1/conversions/cv_ui_role_probe/review', payload: {} },
     reconciliation: { method: 'GET' as const, url: '/v1/reconciliations?limit=1' },
     payouts: { method: 'GET' as const, url: `/v1/reports/payouts?from=2030-01-01T00:00:00.000Z&to=2030-01-01T01:00:00.000Z&format=json` },
+    refused: { method: 'GET' as const, url: '/v1/postback-attempts?limit=1' },
+    fx: { method: 'GET' as const, url: '/v1/fx-rates?limit=1' },
+    audit: { method: 'GET' as const, url: '/v1/audit?limit=1' },
   };
+  const SECTIONS = ['review', 'reconciliation', 'payouts', 'refused', 'fx', 'audit'] as const;
   const token = async (role: string) => {
     const res = await t.app.inject({ method: 'POST', url: '/v1/tokens', headers: auth(), payload: { role, name: `ui ${role}` } });
     return res.json().token as string;
@@ -158,12 +167,12 @@ describe('the role probes the page signs in with', () => {
     for (const name of (Object.keys(probes) as (keyof typeof probes)[]).filter(exists)) expect(await probe(name, 'not-a-token-0123456789'), name).toBe(401);
   });
 
-  it('admin sees every section; analyst only review; finance only reconciliation and payouts', async () => {
+  it('admin sees every section; analyst review and refused postbacks; finance reconciliation, payouts and FX rates', async () => {
     const analyst = await token('analyst');
     const finance = await token('finance');
     const shown = async (bearer: string) => {
       const out: string[] = [];
-      for (const name of ['review', 'reconciliation', 'payouts'] as const) {
+      for (const name of SECTIONS) {
         if (!exists(name)) continue; // a route still being built: its section cannot be judged here yet
         const status = await probe(name, bearer);
         expect(status, `${name} probe`).not.toBe(401);
@@ -172,11 +181,31 @@ describe('the role probes the page signs in with', () => {
       }
       return out;
     };
-    const built = (['review', 'reconciliation', 'payouts'] as const).filter(exists);
+    const built = SECTIONS.filter(exists);
     expect(await shown(ADMIN)).toEqual(built);
-    expect(await shown(analyst)).toEqual(built.filter((s) => s === 'review'));
-    expect(await shown(finance)).toEqual(built.filter((s) => s !== 'review'));
+    expect(await shown(analyst)).toEqual(built.filter((s) => s === 'review' || s === 'refused'));
+    expect(await shown(finance)).toEqual(built.filter((s) => s === 'reconciliation' || s === 'payouts' || s === 'fx'));
     // The probe names no real conversion: nothing was reviewed.
     expect((await t.sql`select count(*)::int as n from reviews`)[0]?.n).toBe(0);
+  });
+});
+
+/** The page's plain ES modules, loaded as they are (untyped: the UI has no build step). */
+const uiModule = (name: string) => import(`../src/ui/${name}`) as Promise<Record<string, (...args: unknown[]) => unknown>>;
+
+describe('the finance and support pages\' own logic', () => {
+  it('reads FX rate lines into decimal strings, naming the lines that are not "CODE rate"', async () => {
+    const { parseRateLines } = await uiModule('fx-rates.js');
+    expect(parseRateLines!('EUR 0.92\njpy,151.3\n\nKWD: 0.3071\nGBP=0.79')).toEqual({ rates: { EUR: '0.92', JPY: '151.3', KWD: '0.3071', GBP: '0.79' }, bad: [] });
+    expect((parseRateLines!('EUR 0.92\nEURO 1\nUSD -1\nCHF 1e3') as { bad: number[] }).bad).toEqual([2, 3, 4]);
+  });
+
+  it('shows an audit entry as the fields that changed', async () => {
+    const { changedFields } = await uiModule('audit.js');
+    expect(changedFields!({ name: 'A', payout: '2.50', goals: { a: 1 } }, { name: 'A', payout: '3.00', goals: { a: 1 }, revenue: '3.10' })).toEqual([
+      ['payout', '2.50', '3.00'],
+      ['revenue', undefined, '3.10'],
+    ]);
+    expect(changedFields!(null, { id: 'x' })).toEqual([['id', undefined, 'x']]);
   });
 });

@@ -7,6 +7,9 @@ import { ApiFailure, api, session, setUnauthorizedHandler } from './api.js';
 import { $, toast } from './dom.js';
 import { age } from './format.js';
 import * as advertiserList from './advertiser-list.js';
+import * as audit from './audit.js';
+import * as fxRates from './fx-rates.js';
+import * as refused from './refused.js';
 import * as payouts from './payouts.js';
 import * as reconciliation from './reconciliation.js';
 import * as review from './review.js';
@@ -14,9 +17,9 @@ import * as review from './review.js';
 const TOKEN_KEY = 'pbe.token';
 
 const state = {
-  access: { review: false, reconciliation: false, payouts: false },
+  access: { review: false, reconciliation: false, payouts: false, refused: false, fx: false, audit: false },
   tab: null,
-  loaded: { review: false, reconciliation: false, payouts: false },
+  loaded: {},
 };
 
 // --------------------------------------------------------------------------------------- sign-in
@@ -58,13 +61,23 @@ async function probeAccess() {
       return 'ok'; // 400/404/409: the role check passed
     }
   };
-  const [read, decide, runs, report] = await Promise.all([
+  const [read, decide, runs, report, attempts, rates, changes] = await Promise.all([
     outcome('GET', '/v1/conversions?decision=flagged&limit=1'),
     outcome('POST', '/v1/conversions/cv_ui_role_probe/review', {}),
     outcome('GET', '/v1/reconciliations?limit=1'),
     outcome('GET', `/v1/reports/payouts?${new URLSearchParams({ from: hourAgo.toISOString(), to: now.toISOString(), format: 'json' })}`),
+    outcome('GET', '/v1/postback-attempts?limit=1'),
+    outcome('GET', '/v1/fx-rates?limit=1'),
+    outcome('GET', '/v1/audit?limit=1'),
   ]);
-  return { review: read === 'ok' && decide === 'ok', reconciliation: runs === 'ok', payouts: report === 'ok' };
+  return {
+    review: read === 'ok' && decide === 'ok',
+    reconciliation: runs === 'ok',
+    payouts: report === 'ok',
+    refused: attempts === 'ok',
+    fx: rates === 'ok',
+    audit: changes === 'ok',
+  };
 }
 
 async function signIn(token) {
@@ -93,7 +106,7 @@ async function signIn(token) {
     submit.disabled = false;
     submit.textContent = 'Sign in';
   }
-  if (!state.access.review && !state.access.reconciliation && !state.access.payouts) {
+  if (!TABS.some((tab) => state.access[tab])) {
     forgetToken();
     showSignIn();
     error.textContent = 'This token is valid but has no role this page serves (analyst, finance or admin).';
@@ -112,8 +125,11 @@ function forgetToken() {
 function signOut(message) {
   forgetToken();
   state.tab = null;
-  state.loaded = { review: false, reconciliation: false, payouts: false };
+  state.loaded = {};
   review.reset();
+  refused.reset();
+  fxRates.reset();
+  audit.reset();
   reconciliation.reset();
   advertiserList.reset();
   payouts.reset();
@@ -129,7 +145,7 @@ function showSignIn() {
   $('token-input').focus();
 }
 
-const NAMES = { review: 'Review queue', reconciliation: 'Reconciliation', payouts: 'Payouts' };
+const NAMES = { review: 'Review queue', reconciliation: 'Reconciliation', payouts: 'Payouts', refused: 'Refused postbacks', fx: 'FX rates', audit: 'Audit' };
 
 function enterWorkspace() {
   $('signin').hidden = true;
@@ -144,7 +160,7 @@ function enterWorkspace() {
 
 // ------------------------------------------------------------------------------------------- tabs
 
-const TABS = ['review', 'reconciliation', 'payouts'];
+const TABS = ['review', 'reconciliation', 'payouts', 'refused', 'fx', 'audit'];
 
 function selectTab(name, { focus = true } = {}) {
   state.tab = name;
@@ -162,6 +178,9 @@ function selectTab(name, { focus = true } = {}) {
     if (name === 'review') review.load({ reset: true });
     if (name === 'reconciliation') reconciliation.load({ openFirst: true });
     if (name === 'payouts') payouts.load();
+    if (name === 'refused') refused.load();
+    if (name === 'fx') fxRates.load();
+    if (name === 'audit') audit.load();
   }
 }
 
@@ -199,6 +218,9 @@ function boot() {
   reconciliation.init();
   advertiserList.init();
   payouts.init();
+  refused.init();
+  fxRates.init();
+  audit.init();
   document.addEventListener('keydown', (event) => {
     if (session.token && state.tab === 'review' && !$('workspace').hidden) review.onKey(event);
   });

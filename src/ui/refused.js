@@ -1,0 +1,74 @@
+// Refused postbacks (admin, analyst; CONTRACT §10): the attempt log, newest first, filtered by advertiser
+// and error code, so integration support can answer "why was my postback refused" without a database shell.
+
+import { api, showError } from './api.js';
+import { $, clear, h, table } from './dom.js';
+import { listOf, plain, timeEl } from './format.js';
+
+const refused = { nextCursor: null, rows: [], names: new Map() };
+
+const CODES = ['invalid_request', 'bad_signature', 'stale_signature', 'bad_token', 'ip_not_allowed', 'unknown_advertiser', 'invalid_click', 'unknown_event', 'conflict'];
+
+export function init() {
+  const code = $('refused-code');
+  code.append(h('option', { value: '' }, 'Any code'), ...CODES.map((c) => h('option', { value: c }, c)));
+  $('refused-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    load();
+  });
+  $('refused-more').addEventListener('click', () => load({ more: true }));
+}
+
+export function reset() {
+  Object.assign(refused, { nextCursor: null, rows: [], names: new Map() });
+  $('refused-result').replaceChildren();
+  $('refused-error').replaceChildren();
+  $('refused-more').hidden = true;
+}
+
+/** Advertiser names for the filter and the table; admin tokens may list them, analysts see IDs only. */
+async function loadAdvertisers() {
+  if (refused.names.size > 0) return;
+  try {
+    const body = await api('GET', '/v1/advertisers');
+    for (const a of listOf(body)) refused.names.set(a.id, a.name);
+  } catch {
+    return;
+  }
+  const select = $('refused-advertiser');
+  const chosen = select.value;
+  clear(select, h('option', { value: '' }, 'All advertisers'), [...refused.names].map(([id, name]) => h('option', { value: id }, `${name} (${id})`)));
+  select.value = chosen;
+}
+
+export async function load({ more = false } = {}) {
+  const errorBox = $('refused-error');
+  errorBox.replaceChildren();
+  await loadAdvertisers();
+  const params = new URLSearchParams({ limit: '50' });
+  const advertiserId = $('refused-advertiser').value;
+  const code = $('refused-code').value;
+  if (advertiserId) params.set('advertiserId', advertiserId);
+  if (code) params.set('code', code);
+  if (more && refused.nextCursor) params.set('cursor', refused.nextCursor);
+  let body;
+  try {
+    body = await api('GET', `/v1/postback-attempts?${params}`);
+  } catch (err) {
+    showError(errorBox, 'Could not load refused postbacks.', err);
+    return;
+  }
+  refused.rows = more ? [...refused.rows, ...listOf(body)] : listOf(body);
+  refused.nextCursor = body.nextCursor ?? null;
+  const name = (id) => (id ? (refused.names.has(id) ? `${refused.names.get(id)} (${id})` : id) : '—');
+  clear(
+    $('refused-result'),
+    table(
+      'Refused postbacks',
+      ['Received (UTC)', 'Advertiser', 'Source IP', 'Click ID', 'txid', 'Status', 'Code', 'Reason', 'Message'],
+      refused.rows.map((r) => [timeEl(r.receivedAt), name(r.advertiserId), plain(r.sourceIp), plain(r.clickid), plain(r.txid), String(r.status), r.code, plain(r.reason), plain(r.message)]),
+      { numeric: [5] },
+    ),
+  );
+  $('refused-more').hidden = !refused.nextCursor;
+}
