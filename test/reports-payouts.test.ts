@@ -32,9 +32,10 @@ beforeAll(async () => {
   await usd('p1-old', 999n, { createdAt: new Date(Date.now() - 2 * 86_400_000) });
   await insertConversion(t.sql, { ...base, offerId: jpyOffer.json().id, currency: 'JPY', publisherId: pub1, txid: 'p1-yen', payoutMinor: 300n });
   for (let i = 0; i < 3; i++) await insertConversion(t.sql, { ...base, publisherId: pub2, txid: `p2-${i}`, payoutMinor: 10n });
-  await t.sql`insert into deliveries (id, conversion_id, publisher_id, state, deadline_at, refired_at) values
-    ('dlv_r', ${paid}, ${pub1}, 'delivered', now() + interval '1 day', now()),
-    ('dlv_x', ${paid}, ${pub1}, 'expired', now() - interval '1 day', null)`;
+  // Two deliveries of one conversion: its first and a status change's (sql/000075 numbers them).
+  await t.sql`insert into deliveries (id, conversion_id, publisher_id, state, deadline_at, refired_at, sequence) values
+    ('dlv_r', ${paid}, ${pub1}, 'delivered', now() + interval '1 day', now(), 0),
+    ('dlv_x', ${paid}, ${pub1}, 'expired', now() - interval '1 day', null, 1)`;
 });
 afterAll(async () => t?.close());
 
