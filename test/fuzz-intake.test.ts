@@ -126,22 +126,28 @@ async function signPost(body: Body, signing: Signing, junk: string, claims: unkn
 
 /** Path parameters with a strategy; a route with any other parameter fails the campaign until it gets one. */
 const pathParams = (): Record<string, readonly string[]> => ({
-  advertiserId: [hmac.id, jwtAdvertiserId, allowlistedAdvertiserId],
+  // Weighted towards the HMAC advertiser, whose clicks and secret the generated postbacks mostly carry.
+  advertiserId: [hmac.id, hmac.id, hmac.id, jwtAdvertiserId, allowlistedAdvertiserId],
   offerId: offerIds,
 });
 
 function recipeFor(route: FuzzRoute) {
   const strategies = pathParams();
-  const params = route.params.map((name) => pathParam(strategies[name] as readonly string[]));
   const isPostback = route.url.startsWith('/postback/');
+  // Postbacks and clicks for objects that exist reach the checks behind the lookup; the rest is a 404 quickly.
+  const params = route.params.map((name) => pathParam(strategies[name] as readonly string[], 12));
   const queryKeys = isPostback || route.url === '/pixel.gif' ? POSTBACK_KEYS : route.url.startsWith('/c/') ? CLICK_KEYS : ['format', 'x', 'v'];
   const values = fc.oneof(fieldValues(), fc.constantFrom(...publisherIds, ...offerIds));
   const json = hostileJson(POSTBACK_KEYS, values);
   return fc.record({
     method: methodFor(route),
     params: fc.tuple(...params),
-    query: rawQuery(queryKeys, values),
-    body: bodies(json, formBody(POSTBACK_KEYS, values)),
+    // A redirected click costs a click-batch COPY before the next case can be judged: one click in three starts well-formed.
+    query: fc.tuple(
+      fc.oneof({ weight: route.url.startsWith('/c/') ? 1 : 4, arbitrary: wellFormedStart(route) }, { weight: route.url.startsWith('/c/') ? 2 : 1, arbitrary: fc.constant('') }),
+      rawQuery(queryKeys, values),
+    ).map(([start, rest]) => [start, rest].filter(Boolean).join('&')),
+    body: isPostback ? fc.oneof(bodies(json, formBody(POSTBACK_KEYS, values)), wellFormedBody(json, formBody(POSTBACK_KEYS, values))) : bodies(json, formBody(POSTBACK_KEYS, values)),
     signing: isPostback ? SIGNING : fc.constant<Signing>('none'),
     junk: headerText,
     claims: fc.oneof(json, fc.tuple(fc.constantFrom(...clickIds), values, json).map(([clickid, txid, extra]) => ({ clickid, txid, ...claimsOf(extra) }))),
@@ -169,6 +175,33 @@ async function build(route: FuzzRoute, r: Recipe): Promise<FuzzRequest> {
 
 const claimsOf = (claims: unknown): Record<string, unknown> =>
   claims !== null && typeof claims === 'object' && !Array.isArray(claims) ? (claims as Record<string, unknown>) : { claims };
+
+/**
+ * The start of a query an honest sender would send (a click's publisher, a postback's click and txid),
+ * so that the hostile parts after it are judged by the code behind the first checks, not only by them.
+ */
+function wellFormedStart(route: FuzzRoute): fc.Arbitrary<string> {
+  if (route.url.startsWith('/c/')) return fc.constantFrom(...publisherIds).map((pub) => `pub=${pub}`);
+  if (route.url.startsWith('/postback/') || route.url === '/pixel.gif') {
+    return fc.tuple(fc.constantFrom(...clickIds), txids).map(([clickid, txid]) => `clickid=${clickid}&txid=${percentEncode(txid)}`);
+  }
+  return fc.constant('');
+}
+
+/** Mostly new transactions, sometimes one already sent (a duplicate or a conflict). */
+const txids = fc.oneof({ weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 20 }).map((s) => `tx_${s}`) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 20 }).map((n) => `tx_fixed_${n}`) });
+
+/** A JSON or form postback body with a real click and a txid, and hostile fields beside them. */
+function wellFormedBody(json: fc.Arbitrary<unknown>, form: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+  const start = fc.tuple(fc.constantFrom(...clickIds), txids);
+  return fc.oneof(
+    fc.tuple(start, json).map(([[clickid, txid], extra]): Body => ({ contentType: 'application/json', payload: JSON.stringify({ clickid, txid, ...claimsOf(extra) }) })),
+    fc.tuple(start, form).map(([[clickid, txid], extra]): Body => ({
+      contentType: 'application/x-www-form-urlencoded',
+      payload: [`clickid=${clickid}&txid=${percentEncode(txid)}`, extra].filter(Boolean).join('&'),
+    })),
+  );
+}
 
 const CLICK_KEYS = ['pub', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5', 'utm_source'] as const;
 
