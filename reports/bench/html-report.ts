@@ -1,5 +1,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { capsCostSection, isCapsCostResult, type CapsCostResult } from './caps-cost-report.js';
 import type { Measurement } from './load.js';
 import { fmtInt, fmtMs } from './progress.js';
 import { cpuText, DEFAULT_CONNECTIONS, RESULTS_DIR, type ScenarioResult } from './results.js';
@@ -186,10 +187,12 @@ function isScenarioResult(x: unknown): x is ScenarioResult {
 export async function writeIndexHtml(): Promise<string> {
   const files = (await readdir(RESULTS_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
   const results: ScenarioResult[] = [];
+  const capsCost: CapsCostResult[] = [];
   const others: string[] = [];
   for (const f of files) {
     const parsed: unknown = JSON.parse(await readFile(path.join(RESULTS_DIR, f), 'utf8'));
     if (isScenarioResult(parsed)) results.push(parsed);
+    else if (isCapsCostResult(parsed)) capsCost.push(parsed);
     else others.push(f);
   }
   const html = `<!doctype html>
@@ -206,6 +209,7 @@ table{border-collapse:collapse;margin:1em 0;width:100%}th,td{border-bottom:1px s
 <h1>postback-engine benchmarks</h1>
 <p>Each engine figure is a ratio to a bare fastify hello-world measured in the same run on the same machine, each server in its own process, with autocannon as the client. Regenerate with <code>npm run bench</code>.</p>
 ${results.length === 0 ? '<p>No results yet.</p>' : results.map(section).join('\n')}
+${capsCost.map((r) => capsCostSection(r, barChart)).join('\n')}
 ${others.length > 0 ? `<p class="meta">Other result files, drawn by their own tools: ${others.map((f) => `<code>results/${esc(f)}</code>`).join(', ')}.</p>` : ''}
 </body></html>
 `;

@@ -21,6 +21,8 @@ export type LoadOptions = {
   expectedStatus: number;
   /** Measures who used the CPU during the run. */
   cpu?: CpuProbe;
+  /** Also receives every response time (ms), to pool percentiles over several runs. */
+  latencies?: LatencyRecorder;
 };
 
 export type Measurement = {
@@ -48,7 +50,7 @@ export type Measurement = {
 };
 
 /** Growable store of response times; percentiles are computed by sorting once at the end. */
-class LatencyRecorder {
+export class LatencyRecorder {
   private values = new Float64Array(1 << 16);
   count = 0;
 
@@ -105,7 +107,10 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
         else resolve(res);
       },
     );
-    instance.on('response', (_client, _status, _bytes, responseTime) => recorder.add(responseTime));
+    instance.on('response', (_client, _status, _bytes, responseTime) => {
+      recorder.add(responseTime);
+      opts.latencies?.add(responseTime);
+    });
     // 'tick' fires once a second with the responses counted in that second.
     instance.on('tick', ((progress: { counter: number }) => {
       const elapsed = (performance.now() - started) / 1000;

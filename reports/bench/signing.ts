@@ -12,13 +12,17 @@ export function webhookKey(secret: string): Buffer {
   return Buffer.from(secret.slice('whsec_'.length), 'base64');
 }
 
-export type PostbackFields = { clickid: string; txid: string; payout: string };
+/** Fields left out are not sent: without `payout` the engine prices the postback (event goal or offer). */
+export type PostbackFields = { clickid: string; txid: string; payout?: string; event?: string; amount?: string };
 
 export function signedPostbackPath(advertiserId: string, key: Buffer, fields: PostbackFields, tsS: number): string {
+  const optional = (['payout', 'event', 'amount'] as const)
+    .flatMap((k) => (fields[k] === undefined ? [] : [`&${k}=${encodeURIComponent(fields[k])}`]))
+    .join('');
   const signed =
     `/postback/${encodeURIComponent(advertiserId)}` +
     `?clickid=${encodeURIComponent(fields.clickid)}&txid=${encodeURIComponent(fields.txid)}` +
-    `&payout=${encodeURIComponent(fields.payout)}&ts=${tsS}`;
+    `${optional}&ts=${tsS}`;
   return `${signed}&sig=${createHmac('sha256', key).update(signed, 'utf8').digest('hex')}`;
 }
 
