@@ -20,6 +20,7 @@ const UI_ROUTES = [
   '/v1/reconciliations',
   '/v1/reconciliations/:id',
   '/v1/reports/payouts',
+  '/v1/reports/advertisers',
   '/v1/reconciliations/advertiser-report',
   '/v1/advertisers',
   '/v1/postback-attempts',

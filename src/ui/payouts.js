@@ -1,9 +1,10 @@
-// Payouts (finance): the report per publisher and currency for a date range, a bar chart per currency,
-// and the CSV, fetched with the token and handed to the browser as a download.
+// Payouts (finance): the report per publisher (or per advertiser) and currency for a date range, with
+// revenue and margin, a bar chart per currency, converted totals in a reporting currency when one is
+// chosen, and the CSV, fetched with the token and handed to the browser as a download.
 
 import { api, showError } from './api.js';
 import { payoutChart } from './charts.js';
-import { $, clear, h, saveDownload, toast } from './dom.js';
+import { $, clear, h, saveDownload, table, toast } from './dom.js';
 import { addDecimal, compareDecimal, count, humanize, listOf, money, pick, plain } from './format.js';
 
 const payouts = { result: null };
@@ -35,16 +36,23 @@ function payoutsQuery(format) {
   const to = new Date(`${toDay}T00:00:00Z`);
   to.setUTCDate(to.getUTCDate() + 1);
   const params = new URLSearchParams({ from: new Date(`${fromDay}T00:00:00Z`).toISOString(), to: to.toISOString() });
-  const publisher = $('payouts-publisher').value.trim();
+  const view = $('payouts-view').value;
+  const publisher = view === 'publishers' ? $('payouts-publisher').value.trim() : '';
   if (publisher) params.set('publisherId', publisher);
+  const currency = $('payouts-currency').value.trim().toUpperCase();
+  if (currency && !/^[A-Z]{3}$/.test(currency)) throw new Error('A reporting currency is a three-letter ISO 4217 code such as USD.');
+  if (currency) params.set('currency', currency);
   params.set('format', format);
-  return { params, fromDay, toDay, publisher };
+  const path = view === 'advertisers' ? '/v1/reports/advertisers' : '/v1/reports/payouts';
+  return { params, fromDay, toDay, publisher, currency, view, path };
 }
 
 const FIELDS = [
   { key: 'conversions', label: 'Conversions', aliases: ['conversions', 'conversionCount', 'total_conversions'], optional: true },
   { key: 'approved', label: 'Approved', aliases: ['approved', 'approvedConversions', 'approvedCount'] },
   { key: 'payout', label: 'Payout total', aliases: ['payout', 'payoutTotal', 'total', 'amount'], money: true },
+  { key: 'revenue', label: 'Revenue', aliases: ['revenue'], money: true, optional: true },
+  { key: 'margin', label: 'Margin', aliases: ['margin'], money: true, optional: true },
   { key: 'pending', label: 'Pending', aliases: ['pending', 'pendingCount'], optional: true },
   { key: 'flagged', label: 'Flagged', aliases: ['flagged', 'flaggedCount'] },
   { key: 'rejected', label: 'Rejected', aliases: ['rejected', 'rejectedCount'] },
@@ -53,7 +61,7 @@ const FIELDS = [
   { key: 'refired', label: 'Re-fired', aliases: ['refired', 'refiredCount'] },
   { key: 'expired', label: 'Expired', aliases: ['expired', 'expiredCount'] },
 ];
-const KNOWN = new Set(['publisherId', 'publisher', 'publisherName', 'currency', 'bySource', 'sources', ...FIELDS.flatMap((f) => f.aliases)]);
+const KNOWN = new Set(['publisherId', 'publisher', 'publisherName', 'currency', 'bySource', 'sources', 'converted', ...FIELDS.flatMap((f) => f.aliases)]);
 
 function normalisePayoutRow(raw) {
   const row = {
@@ -84,6 +92,12 @@ export async function load(event) {
   button.disabled = true;
   clear(out, h('p', { class: 'empty card' }, 'Loading report…'));
   try {
+    if (query.view === 'advertisers') {
+      const report = await api('GET', `/v1/reports/advertisers?${query.params}`);
+      payouts.result = null;
+      renderAdvertisers(report, query);
+      return;
+    }
     const body = await api('GET', `/v1/reports/payouts?${query.params}`);
     const rows = listOf(body, 'rows', 'items', 'publishers', 'report').map(normalisePayoutRow);
     payouts.result = { body, rows, query };
@@ -161,6 +175,7 @@ function renderPayouts() {
   clear(
     out,
     h('dl', { class: 'stats' }, summary),
+    convertedSummary(body?.converted),
     h('div', { class: 'card' }, h('h3', {}, 'Payout per publisher'), h('p', { class: 'muted' }, range, ' (UTC). One chart per currency: amounts in different currencies are not added.'), currencies.map((cur) => payoutChart(cur, rows.filter((r) => (r.currency ?? '—') === cur)))),
     h(
       'div',
@@ -196,8 +211,8 @@ async function downloadCsv() {
   button.disabled = true;
   button.textContent = 'Preparing CSV…';
   try {
-    const res = await api('GET', `/v1/reports/payouts?${query.params}`, undefined, { accept: 'text/csv', raw: true });
-    await saveDownload(res, `payouts_${query.fromDay}_${query.toDay}${query.publisher ? `_${query.publisher}` : ''}.csv`);
+    const res = await api('GET', `${query.path}?${query.params}`, undefined, { accept: 'text/csv', raw: true });
+    await saveDownload(res, `${query.view}_${query.fromDay}_${query.toDay}${query.publisher ? `_${query.publisher}` : ''}${query.currency ? `_${query.currency}` : ''}.csv`);
     toast('CSV downloaded.');
   } catch (err) {
     showError(errorBox, 'Could not download the CSV.', err);
@@ -205,4 +220,50 @@ async function downloadCsv() {
     button.disabled = false;
     button.textContent = 'Download CSV';
   }
+}
+
+/** Converted totals in the reporting currency, and what could not be converted (no rate at or before its day). */
+function convertedSummary(converted) {
+  if (!converted || typeof converted !== 'object') return null;
+  const cur = converted.currency;
+  const left = Array.isArray(converted.unconverted) ? converted.unconverted : [];
+  return h(
+    'div',
+    { class: 'card' },
+    h('h3', {}, `Converted to ${cur}`),
+    h(
+      'dl',
+      { class: 'stats' },
+      ['revenue', 'payout', 'margin'].map((k) => h('div', { class: 'stat stat-money' }, h('dt', {}, humanize(k)), h('dd', {}, money(converted[k], cur)))),
+    ),
+    left.length
+      ? h('p', { class: 'muted' }, 'Not converted (no rate on or before their day): ', left.map((u) => `${money(u.payout, u.currency)} ${u.currency} payout, ${money(u.revenue, u.currency)} ${u.currency} revenue`).join('; '), '.')
+      : h('p', { class: 'muted' }, 'Every amount had a rate.'),
+  );
+}
+
+const ADVERTISER_FIELDS = ['conversions', 'approved', 'pending', 'flagged', 'rejected', 'overCap', 'revenue', 'payout', 'margin'];
+const ADVERTISER_MONEY = new Set(['revenue', 'payout', 'margin']);
+
+/** The advertisers report: what each advertiser owes, what its publishers are paid, and the margin. */
+function renderAdvertisers(report, query) {
+  const out = $('payouts-result');
+  const rows = listOf(report, 'rows');
+  const range = `${query.fromDay} to ${query.toDay}`;
+  const converted = query.currency ? ['convertedRevenue', 'convertedPayout', 'convertedMargin'] : [];
+  const headers = ['Advertiser', 'Currency', ...ADVERTISER_FIELDS.map(humanize), ...converted.map(humanize)];
+  const line = (r, name) => [
+    name,
+    plain(r.currency),
+    ...ADVERTISER_FIELDS.map((k) => (ADVERTISER_MONEY.has(k) ? money(r[k], r.currency) : count(r[k]))),
+    ...(query.currency ? ['revenue', 'payout', 'margin'].map((k) => money(r.converted?.[k], query.currency)) : []),
+  ];
+  const body = rows.map((r) => line(r, r.advertiserName ? `${r.advertiserName} (${r.advertiserId})` : r.advertiserId));
+  const totals = listOf(report, 'totals').map((t) => line(t, 'Total'));
+  const numeric = headers.map((_, i) => i).filter((i) => i >= 2);
+  clear(
+    out,
+    convertedSummary(report.converted),
+    h('div', { class: 'card' }, h('h3', {}, 'By advertiser and currency'), h('p', { class: 'muted' }, range, ' (UTC). Revenue is what the advertiser owes; margin is revenue − payout.'), table(`Advertiser report, ${range}`, headers, [...body, ...totals], { numeric })),
+  );
 }
