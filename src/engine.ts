@@ -42,6 +42,8 @@ export type FraudRuleRegistry = { validateOverrides(rules: Record<string, Record
 
 export type Engine = {
   config: Config;
+  /** The engine's clock: what time-bucketing code reads, so tests can pin it. */
+  now: () => Date;
   /** Plain queries. Never call `begin` on it: see TX_POOL_MAX. */
   sql: Sql;
   /** Transactions only. */
@@ -152,6 +154,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
 
   return {
     config,
+    now,
     intake,
     fraudRules: fraudRuleRegistry,
     fraudState,

@@ -37,7 +37,7 @@ export function registerClickRoutes(app: FastifyInstance, engine: Engine): void 
     const key = engine.catalog.mintingKey;
     if (!advertiser || !key) throw new ApiError('unavailable', 'The engine has not finished loading its catalog.');
 
-    const now = new Date();
+    const now = engine.now();
     const clickId = mintClickId(key, { advertiserSeq: advertiser.seq, offerSeq: offer.seq, publisherSeq: publisher.seq }, now);
     const source = resolveSourceAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], engine.config.trustProxy);
     const subs = [q.sub1, q.sub2, q.sub3, q.sub4, q.sub5].map((s) => s ?? null);

@@ -79,7 +79,7 @@ export function registerPixelRoutes(app: FastifyInstance, engine: Engine): void 
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       let outcome: Outcome = 'invalid';
       try {
-        const row = await toPixelRow(engine, request, new Date());
+        const row = await toPixelRow(engine, request, engine.now());
         if (row) outcome = engine.pixelWriter.add(row) ? 'recorded' : 'dropped';
       } catch (err) {
         // Whatever went wrong, the page that embeds the pixel still gets its image.

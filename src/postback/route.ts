@@ -30,7 +30,7 @@ type Context = { advertiserId: string | null; sourceIp: string | null; clickId: 
 
 export function registerPostbackRoutes(app: FastifyInstance, engine: Engine, intake: PostbackIntake): void {
   const handler = async (request: FastifyRequest<Params>, reply: FastifyReply) => {
-    const receivedAt = new Date();
+    const receivedAt = engine.now();
     const claimed = claimedIds(request);
     const ctx: Context = { advertiserId: request.params.advertiserId.slice(0, 64), sourceIp: null, clickId: claimed.clickId, txid: claimed.txid };
     try {
