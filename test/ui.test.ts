@@ -201,6 +201,18 @@ describe('the finance and support pages\' own logic', () => {
     expect((parseRateLines!('EUR 0.92\nEURO 1\nUSD -1\nCHF 1e3') as { bad: number[] }).bad).toEqual([2, 3, 4]);
   });
 
+  it('reads pasted JSON rates (a bare object or a whole PUT body) as decimal strings, naming what is not CODE: rate', async () => {
+    const { parseRateJson } = await uiModule('fx-rates.js');
+    expect(parseRateJson!('{"base": "usd", "rates": {"EUR": "0.92", "jpy": 151.3, "EURO": "1", "GBP": "-1", "CHF": "1e3"}}')).toEqual({
+      rates: { EUR: '0.92', JPY: '151.3' },
+      bad: ['EURO', 'GBP', 'CHF'],
+      base: 'USD',
+    });
+    expect(parseRateJson!('{"KWD": " 0.3071 "}')).toEqual({ rates: { KWD: '0.3071' }, bad: [], base: undefined });
+    expect((parseRateJson!('{"EUR": 0.92') as { bad: string[] }).bad).toEqual(['the JSON does not parse']);
+    expect((parseRateJson!('[["EUR", "0.92"]]') as { bad: string[] }).bad).toEqual(['the JSON must be an object of CODE: rate']);
+  });
+
   it('shows an audit entry as the fields that changed', async () => {
     const { changedFields } = await uiModule('audit.js');
     expect(changedFields!({ name: 'A', payout: '2.50', goals: { a: 1 } }, { name: 'A', payout: '3.00', goals: { a: 1 }, revenue: '3.10' })).toEqual([

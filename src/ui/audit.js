@@ -5,7 +5,7 @@ import { api, showError } from './api.js';
 import { $, clear, h } from './dom.js';
 import { listOf, plain, timeEl } from './format.js';
 
-const audit = { nextCursor: null, rows: [] };
+const audit = { nextCursor: null, rows: [], params: null };
 
 const ENTITIES = ['advertiser', 'advertiser_secret', 'publisher', 'offer', 'token', 'fx_rates'];
 
@@ -19,7 +19,7 @@ export function init() {
 }
 
 export function reset() {
-  Object.assign(audit, { nextCursor: null, rows: [] });
+  Object.assign(audit, { nextCursor: null, rows: [], params: null });
   $('audit-result').replaceChildren();
   $('audit-error').replaceChildren();
   $('audit-more').hidden = true;
@@ -47,9 +47,7 @@ function diffView(entry) {
   );
 }
 
-export async function load({ more = false } = {}) {
-  const errorBox = $('audit-error');
-  errorBox.replaceChildren();
+function filterParams() {
   const params = new URLSearchParams({ limit: '50' });
   const entity = $('audit-entity').value;
   const entityId = $('audit-entity-id').value.trim();
@@ -62,6 +60,15 @@ export async function load({ more = false } = {}) {
     if (side === 'to') at.setUTCDate(at.getUTCDate() + 1);
     params.set(side, at.toISOString());
   }
+  return params;
+}
+
+export async function load({ more = false } = {}) {
+  const errorBox = $('audit-error');
+  errorBox.replaceChildren();
+  // "Load more" continues the list that is shown, whatever the form says now.
+  const params = more && audit.params ? new URLSearchParams(audit.params) : filterParams();
+  audit.params = new URLSearchParams(params);
   if (more && audit.nextCursor) params.set('cursor', audit.nextCursor);
   let body;
   try {

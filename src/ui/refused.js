@@ -5,9 +5,12 @@ import { api, showError } from './api.js';
 import { $, clear, h, table } from './dom.js';
 import { listOf, plain, timeEl } from './format.js';
 
-const refused = { nextCursor: null, rows: [], names: new Map() };
+const refused = { nextCursor: null, rows: [], names: new Map(), params: null, listed: false };
 
-const CODES = ['invalid_request', 'bad_signature', 'stale_signature', 'bad_token', 'ip_not_allowed', 'unknown_advertiser', 'invalid_click', 'unknown_event', 'conflict'];
+const CODES = [
+  'invalid_request', 'bad_signature', 'stale_signature', 'bad_token', 'ip_not_allowed', 'unknown_advertiser', 'invalid_click',
+  'unknown_event', 'conflict', 'rate_limited', 'payload_too_large', 'unsupported_media_type',
+];
 
 export function init() {
   const code = $('refused-code');
@@ -20,19 +23,27 @@ export function init() {
 }
 
 export function reset() {
-  Object.assign(refused, { nextCursor: null, rows: [], names: new Map() });
+  Object.assign(refused, { nextCursor: null, rows: [], names: new Map(), params: null, listed: false });
+  $('refused-advertiser').hidden = false;
+  $('refused-advertiser-id-field').hidden = true;
   $('refused-result').replaceChildren();
   $('refused-error').replaceChildren();
   $('refused-more').hidden = true;
 }
 
-/** Advertiser names for the filter and the table; admin tokens may list them, analysts see IDs only. */
+/**
+ * Advertiser names for the filter and the table. Only admin tokens may list advertisers: for an analyst
+ * the select gives way to a typed advertiser ID, so the filter still works.
+ */
 async function loadAdvertisers() {
-  if (refused.names.size > 0) return;
+  if (refused.listed) return;
+  refused.listed = true;
   try {
     const body = await api('GET', '/v1/advertisers');
     for (const a of listOf(body)) refused.names.set(a.id, a.name);
   } catch {
+    $('refused-advertiser').closest('.field').hidden = true;
+    $('refused-advertiser-id-field').hidden = false;
     return;
   }
   const select = $('refused-advertiser');
@@ -41,15 +52,22 @@ async function loadAdvertisers() {
   select.value = chosen;
 }
 
+function filterParams() {
+  const params = new URLSearchParams({ limit: '50' });
+  const advertiserId = $('refused-advertiser-id-field').hidden ? $('refused-advertiser').value : $('refused-advertiser-id').value.trim();
+  const code = $('refused-code').value;
+  if (advertiserId) params.set('advertiserId', advertiserId);
+  if (code) params.set('code', code);
+  return params;
+}
+
 export async function load({ more = false } = {}) {
   const errorBox = $('refused-error');
   errorBox.replaceChildren();
   await loadAdvertisers();
-  const params = new URLSearchParams({ limit: '50' });
-  const advertiserId = $('refused-advertiser').value;
-  const code = $('refused-code').value;
-  if (advertiserId) params.set('advertiserId', advertiserId);
-  if (code) params.set('code', code);
+  // "Load more" continues the list that is shown, whatever the form says now.
+  const params = more && refused.params ? new URLSearchParams(refused.params) : filterParams();
+  refused.params = new URLSearchParams(params);
   if (more && refused.nextCursor) params.set('cursor', refused.nextCursor);
   let body;
   try {
