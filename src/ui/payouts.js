@@ -18,6 +18,12 @@ export function init() {
   $('payouts-from').value = `${today.slice(0, 8)}01`;
   $('payouts-form').addEventListener('submit', load);
   $('payouts-csv').addEventListener('click', downloadCsv);
+  // Each report filters by its own party: a publisher for payouts, an advertiser for the advertiser report.
+  $('payouts-view').addEventListener('change', () => {
+    const byAdvertiser = $('payouts-view').value === 'advertisers';
+    $('payouts-publisher').closest('.field').hidden = byAdvertiser;
+    $('payouts-advertiser-field').hidden = !byAdvertiser;
+  });
 }
 
 export function reset() {
@@ -39,12 +45,14 @@ function payoutsQuery(format) {
   const view = $('payouts-view').value;
   const publisher = view === 'publishers' ? $('payouts-publisher').value.trim() : '';
   if (publisher) params.set('publisherId', publisher);
+  const advertiser = view === 'advertisers' ? $('payouts-advertiser').value.trim() : '';
+  if (advertiser) params.set('advertiserId', advertiser);
   const currency = $('payouts-currency').value.trim().toUpperCase();
   if (currency && !/^[A-Z]{3}$/.test(currency)) throw new Error('A reporting currency is a three-letter ISO 4217 code such as USD.');
   if (currency) params.set('currency', currency);
   params.set('format', format);
   const path = view === 'advertisers' ? '/v1/reports/advertisers' : '/v1/reports/payouts';
-  return { params, fromDay, toDay, publisher, currency, view, path };
+  return { params, fromDay, toDay, publisher, advertiser, currency, view, path };
 }
 
 const FIELDS = [
@@ -212,7 +220,7 @@ async function downloadCsv() {
   button.textContent = 'Preparing CSV…';
   try {
     const res = await api('GET', `${query.path}?${query.params}`, undefined, { accept: 'text/csv', raw: true });
-    await saveDownload(res, `${query.view}_${query.fromDay}_${query.toDay}${query.publisher ? `_${query.publisher}` : ''}${query.currency ? `_${query.currency}` : ''}.csv`);
+    await saveDownload(res, `${query.view}_${query.fromDay}_${query.toDay}${query.publisher || query.advertiser ? `_${query.publisher || query.advertiser}` : ''}${query.currency ? `_${query.currency}` : ''}.csv`);
     toast('CSV downloaded.');
   } catch (err) {
     showError(errorBox, 'Could not download the CSV.', err);
@@ -237,7 +245,7 @@ function convertedSummary(converted) {
       ['revenue', 'payout', 'margin'].map((k) => h('div', { class: 'stat stat-money' }, h('dt', {}, humanize(k)), h('dd', {}, money(converted[k], cur)))),
     ),
     left.length
-      ? h('p', { class: 'muted' }, 'Not converted (no rate on or before their day): ', left.map((u) => `${money(u.payout, u.currency)} ${u.currency} payout, ${money(u.revenue, u.currency)} ${u.currency} revenue`).join('; '), '.')
+      ? h('p', { class: 'muted' }, 'Not converted (no rate on or before their day): ', left.map((u) => `${money(u.payout, u.currency)} payout, ${money(u.revenue, u.currency)} revenue`).join('; '), '.')
       : h('p', { class: 'muted' }, 'Every amount had a rate.'),
   );
 }
@@ -249,7 +257,7 @@ const ADVERTISER_MONEY = new Set(['revenue', 'payout', 'margin']);
 function renderAdvertisers(report, query) {
   const out = $('payouts-result');
   const rows = listOf(report, 'rows');
-  const range = `${query.fromDay} to ${query.toDay}`;
+  const range = `${query.fromDay} to ${query.toDay}${query.advertiser ? `, advertiser ${query.advertiser}` : ''}`;
   const converted = query.currency ? ['convertedRevenue', 'convertedPayout', 'convertedMargin'] : [];
   const headers = ['Advertiser', 'Currency', ...ADVERTISER_FIELDS.map(humanize), ...converted.map(humanize)];
   const line = (r, name) => [
