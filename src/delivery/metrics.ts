@@ -32,6 +32,17 @@ export async function queueStats(sql: Sql): Promise<QueueStats> {
   return row ?? { pending: 0, failed: 0, due: 0, oldestDueAgeS: 0, publishersDisabled: 0 };
 }
 
+const SCRAPE_DEADLINE_MS = 2000;
+
+function withinScrapeDeadline<T>(query: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('queue stats timed out')), SCRAPE_DEADLINE_MS);
+  });
+  query.catch(() => undefined);
+  return Promise.race([query, expired]).finally(() => clearTimeout(timer));
+}
+
 const UNKNOWN: QueueStats = { pending: NaN, failed: NaN, due: NaN, oldestDueAgeS: NaN, publishersDisabled: NaN };
 
 export type LocalSources = { inFlight: () => number; openCircuits: () => number };
@@ -41,7 +52,8 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
   const stats = () => {
     const now = Date.now();
     // A scrape during a database outage reports NaN rather than failing the whole /metrics page.
-    if (!cached || now - cached.at > STATS_CACHE_MS) cached = { at: now, stats: queueStats(sql).catch(() => UNKNOWN) };
+    // Bounded too: on a silent connection the query would never settle and /metrics would hang with it.
+    if (!cached || now - cached.at > STATS_CACHE_MS) cached = { at: now, stats: withinScrapeDeadline(queueStats(sql)).catch(() => UNKNOWN) };
     return cached.stats;
   };
   return {
