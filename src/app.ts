@@ -12,6 +12,7 @@ import { unavailableReason } from './db/breaker.js';
 import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
+import { serverLimits } from './http/server-limits.js';
 import { forbiddenFlatKey, forbiddenKeyError } from './http/safe-parse.js';
 import { registerConversionRoutes } from './conversions/route.js';
 import { registerDeliveryRoutes } from './delivery/route.js';
@@ -48,6 +49,7 @@ export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<F
     requestIdHeader: false,
     // Request IDs correlate logs and errors; they need to be unique, not secret.
     genReqId: nextRequestId,
+    ...serverLimits(engine.config),
     // Fastify answers a path it cannot route (bad percent-encoding, an over-long parameter) with a body of its own; give it the contract's.
     frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const apiError =
@@ -58,6 +60,7 @@ export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<F
     },
   });
 
+  app.server.maxConnections = engine.config.httpMaxConnections;
   registerBodyParsers(app);
   const { onRoute } = opts;
   if (onRoute) app.addHook('onRoute', (route) => onRoute(route));
