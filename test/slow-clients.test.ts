@@ -57,6 +57,36 @@ function slowClient(head: string, trickle: string): Slow {
   };
 }
 
+describe('connection limit', { timeout: 30_000 }, () => {
+  it('a connection beyond HTTP_MAX_CONNECTIONS is closed by the server at once; one below it is served', async () => {
+    const limited = await startTestEngine({ httpMaxConnections: 5 });
+    try {
+      const url = await limited.app.listen({ port: 0, host: '127.0.0.1' });
+      const limitedPort = Number(new URL(url).port);
+      const open = await Promise.all(
+        Array.from({ length: 5 }, () => new Promise<net.Socket>((resolve) => {
+          const s = net.connect(limitedPort, '127.0.0.1', () => resolve(s));
+          s.on('error', () => undefined);
+        })),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const extra = net.connect(limitedPort, '127.0.0.1');
+      extra.on('error', () => undefined);
+      let received = '';
+      extra.on('data', (d) => (received += d.toString()));
+      extra.on('connect', () => extra.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      await new Promise((resolve) => extra.on('close', resolve));
+      expect(received).toBe('');
+      for (const s of open) s.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const res = await fetch(`${url}/healthz`);
+      expect(res.status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('slow clients', { timeout: 30_000 }, () => {
   it('a client trickling its headers a byte at a time is cut off by the server at the headers timeout', async () => {
     const slow = slowClient('GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n');
