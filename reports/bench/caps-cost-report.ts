@@ -25,6 +25,8 @@ export type RoundFigures = {
 export type OfferFigures = {
   variant: string;
   name: string;
+  /** Offers with these terms loaded at the same time, each at full concurrency; figures are their sum. */
+  offers: number;
   terms: Record<string, unknown>;
   served: number;
   /** Served postbacks over the summed duration of the offer's rounds. */
@@ -44,7 +46,7 @@ export type CapsCostResult = {
   loadAverage: { before: number[]; after: number[] };
   options: { postbacksPerOffer: number; concurrency: number; rounds: number; warmupPerOffer: number; saleAmount: string };
   database: string;
-  offers: (OfferFigures & { ratioToPlain: number; addedUsPerPostback: number })[];
+  offers: (OfferFigures & { ratioToPlain: number; ratioToCapped: number; addedUsPerPostback: number })[];
   rounds: RoundFigures[];
   checks: Check[];
 };
@@ -65,13 +67,13 @@ export function renderCapsCostMarkdown(r: CapsCostResult, stem: string): string 
     `${r.date}. ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; ${r.database}.`,
     `Load average (1, 5, 15 min) before ${loads(r.loadAverage.before)}, after ${loads(r.loadAverage.after)}.`,
     '',
-    `One engine, one database, one advertiser, three offers. Each offer: ${fmtInt(o.postbacksPerOffer)} distinct signed GET postbacks (a new txid on its own click; alternately \`event=registration\` and \`event=sale&amount=${o.saleAmount}\`; no payout sent) at ${o.concurrency} connections, in ${o.rounds} rounds interleaved a, b, c, a, b, c..., after ${fmtInt(o.warmupPerOffer)} of warm-up each. Latency percentiles pool every response of the offer's rounds.`,
+    `One engine, one database, one advertiser, three offers. Each offer: ${fmtInt(o.postbacksPerOffer)} distinct signed GET postbacks (a new txid on its own click; alternately \`event=registration\` and \`event=sale&amount=${o.saleAmount}\`; no payout sent) at ${o.concurrency} connections, in ${o.rounds} rounds interleaved a, b, c, a, b, c..., after ${fmtInt(o.warmupPerOffer)} of warm-up each. (d) is two offers with (c)'s terms loaded at the same time, each at ${o.concurrency} connections: its figures are their sum. Latency percentiles pool every response of the offer's rounds.`,
     '',
-    '| offer | postbacks/s | × plain | added µs per postback | p50 ms | p99 ms | max ms | per round (postbacks/s) | group-commit batches per postback | decisions |',
-    '|---|---:|---:|---:|---:|---:|---:|---|---:|---|',
+    '| offer | postbacks/s | × plain | × (c) | added µs per postback | p50 ms | p99 ms | max ms | per round (postbacks/s) | group-commit batches per postback | decisions |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|',
     ...r.offers.map(
       (f) =>
-        `| ${f.name} | ${fmtInt(f.rps)} | ${f.ratioToPlain.toFixed(3)} | ${f.addedUsPerPostback.toFixed(0)} | ${fmtMs(f.latencyMs.p50)} | ${fmtMs(f.latencyMs.p99)} | ${fmtMs(f.latencyMs.max)} | ${f.roundRps.join(', ')} | ${f.commitBatchesPerPostback.toFixed(2)} | ${Object.entries(f.decisions).map(([d, n]) => `${d} ${fmtInt(n)}`).join(', ')} |`,
+        `| ${f.name} | ${fmtInt(f.rps)} | ${f.ratioToPlain.toFixed(3)} | ${f.ratioToCapped.toFixed(2)} | ${f.addedUsPerPostback.toFixed(0)} | ${fmtMs(f.latencyMs.p50)} | ${fmtMs(f.latencyMs.p99)} | ${fmtMs(f.latencyMs.max)} | ${f.roundRps.join(', ')} | ${f.commitBatchesPerPostback.toFixed(2)} | ${Object.entries(f.decisions).map(([d, n]) => `${d} ${fmtInt(n)}`).join(', ')} |`,
     ),
     '',
     'Terms of each offer (payout 2.50 USD; fraud thresholds at 100, so every postback is accepted and every one on (c) takes a cap slot):',
@@ -102,7 +104,7 @@ export type ChartBar = { label: string; value: number; text: string; color: stri
 export type BarChart = (title: string, bars: ChartBar[], unit: string) => string;
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const SHADES = ['#7b8794', '#4a90c2', '#1f4e79'];
+const SHADES = ['#7b8794', '#4a90c2', '#1f4e79', '#2f855a'];
 
 /** index.html's section for one caps-cost result, with the report's own bar chart function. */
 export function capsCostSection(r: CapsCostResult, chart: BarChart): string {

@@ -26,7 +26,9 @@ import { ADMIN_TOKEN, waitForQuiet } from './targets.js';
  *   (c) the same goals plus caps that are never reached (a daily conversion cap per offer and a
  *       monthly payout cap per publisher), so each postback takes the capped path: its own
  *       transaction under the row locks of offer_cap_usage (src/postback/caps.ts) instead of the
- *       group commit.
+ *       group commit;
+ *   (d) two offers with (c)'s terms loaded at the same time, each at full concurrency: if capped
+ *       offers shared a lock, the two together would go no faster than (c) alone.
  * `--postbacks` per offer, sent in `--rounds` interleaved rounds (a b c, a b c...) so that a neighbour
  * on the machine lands on all three alike. Writes results/caps-cost.{json,md} and redraws index.html.
  */
@@ -64,11 +66,15 @@ const OFFER_PRICES: ExpectedPrices = { registration: [250n, 250n], sale: [250n, 
 /** 30 % and 40 % of 40.00 for a sale; the flat goal for a registration. */
 const GOAL_PRICES: ExpectedPrices = { registration: [100n, 150n], sale: [1200n, 1600n] };
 
-type Variant = { key: 'plain' | 'goals' | 'caps'; name: string; terms: Record<string, unknown>; prices: ExpectedPrices; capped: boolean };
+/** `offers`: how many offers with these terms take their postbacks at the same time, each at full concurrency. */
+type Variant = { key: 'plain' | 'goals' | 'caps' | 'pair'; name: string; terms: Record<string, unknown>; prices: ExpectedPrices; capped: boolean; offers: number };
+const CAPPED_TERMS = { goals: GOALS, caps: capsNeverReached(POSTBACKS + WARMUP) };
 const VARIANTS: Variant[] = [
-  { key: 'plain', name: '(a) plain offer', terms: {}, prices: OFFER_PRICES, capped: false },
-  { key: 'goals', name: '(b) goals (flat + percent)', terms: { goals: GOALS }, prices: GOAL_PRICES, capped: false },
-  { key: 'caps', name: '(c) goals + caps never reached', terms: { goals: GOALS, caps: capsNeverReached(POSTBACKS + WARMUP) }, prices: GOAL_PRICES, capped: true },
+  { key: 'plain', name: '(a) plain offer', terms: {}, prices: OFFER_PRICES, capped: false, offers: 1 },
+  { key: 'goals', name: '(b) goals (flat + percent)', terms: { goals: GOALS }, prices: GOAL_PRICES, capped: false, offers: 1 },
+  { key: 'caps', name: '(c) goals + caps never reached', terms: CAPPED_TERMS, prices: GOAL_PRICES, capped: true, offers: 1 },
+  // If capped offers shared a lock, two at once would go no faster than one.
+  { key: 'pair', name: '(d) two offers as (c), at once', terms: CAPPED_TERMS, prices: GOAL_PRICES, capped: true, offers: 2 },
 ];
 
 async function admin(url: string, p: string, body: object): Promise<Record<string, any>> {
@@ -78,23 +84,28 @@ async function admin(url: string, p: string, body: object): Promise<Record<strin
   return JSON.parse(text) as Record<string, any>;
 }
 
-async function seed(url: string): Promise<Map<Variant['key'], OfferStream>> {
+async function seed(url: string): Promise<Map<Variant['key'], OfferStream[]>> {
   const adv = await admin(url, '/v1/advertisers', { name: 'Caps bench', ipAllowlist: [], auth: ['hmac'], rateLimit: { perS: 1_000_000 } });
   const pub = await admin(url, '/v1/publishers', { name: 'Caps bench', postbackUrl: 'https://pub.example/pb?c={clickid}' });
   const key = webhookKey(String(adv.secrets[0].secret));
   const tag = Date.now().toString(36);
-  const streams = new Map<Variant['key'], OfferStream>();
+  const clicksPerOffer = POSTBACKS + WARMUP + CONCURRENCY * (ROUNDS + 1);
+  const streams = new Map<Variant['key'], OfferStream[]>();
   for (const v of VARIANTS) {
-    // Thresholds at 100: every fraud rule runs and every postback is accepted, so each takes a cap
-    // slot on (c) (a rejected postback would skip the locks) and all three queue the same deliveries.
-    const offer = await admin(url, '/v1/offers', {
-      advertiserId: adv.id, name: v.name, url: 'https://adv.example/?cid={clickid}', payout: '2.50', currency: 'USD',
-      fraud: { flagAt: 100, rejectAt: 100 }, ...v.terms,
-    });
-    const stream = new OfferStream(String(offer.id), String(adv.id), key, `${tag}-${v.key}`);
-    phase(`${v.name}: minting ${(POSTBACKS + WARMUP).toLocaleString('en-US')} click IDs (not measured)`);
-    stream.addClicks(await mintClicks(url, { advertiserId: String(adv.id), secret: '', publisherId: String(pub.id), offerId: String(offer.id) }, POSTBACKS + WARMUP + CONCURRENCY * (ROUNDS + 1), CONCURRENCY));
-    streams.set(v.key, stream);
+    const group: OfferStream[] = [];
+    for (let i = 1; i <= v.offers; i++) {
+      // Thresholds at 100: every fraud rule runs and every postback is accepted, so each takes a cap
+      // slot on a capped offer (a rejected postback would skip the locks) and all queue the same deliveries.
+      const offer = await admin(url, '/v1/offers', {
+        advertiserId: adv.id, name: `${v.name} #${i}`, url: 'https://adv.example/?cid={clickid}', payout: '2.50', currency: 'USD',
+        fraud: { flagAt: 100, rejectAt: 100 }, ...v.terms,
+      });
+      const stream = new OfferStream(String(offer.id), String(adv.id), key, `${tag}-${v.key}${i}`);
+      phase(`${v.name} #${i}: minting ${clicksPerOffer.toLocaleString('en-US')} click IDs (not measured)`);
+      stream.addClicks(await mintClicks(url, { advertiserId: String(adv.id), secret: '', publisherId: String(pub.id), offerId: String(offer.id) }, clicksPerOffer, CONCURRENCY));
+      group.push(stream);
+    }
+    streams.set(v.key, group);
   }
   await sleep(CLICK_FLUSH_WAIT_MS);
   return streams;
@@ -126,49 +137,62 @@ async function main(): Promise<void> {
       const url = server.baseUrl;
       const streams = await seed(url);
       const cpu = new CpuProbe(server.pid, database.postmasterPid);
-      for (const v of VARIANTS) {
-        const stream = streams.get(v.key) as OfferStream;
-        if (WARMUP > 0) await runLoad({ label: `warm-up ${v.name}`, url, connections: CONCURRENCY, durationS: 0, amount: WARMUP, requests: stream.requests(), expectedStatus: 200 });
+      for (const stream of [...streams.values()].flat()) {
+        if (WARMUP > 0) await runLoad({ label: `warm-up ${stream.offerId}`, url, connections: CONCURRENCY, durationS: 0, amount: WARMUP, requests: stream.requests(), expectedStatus: 200 });
         await stream.settle(url);
       }
       await waitForQuiet(QUIET_WAIT_S, cpu);
       for (let round = 1; round <= ROUNDS; round++) {
         for (const v of VARIANTS) {
-          const stream = streams.get(v.key) as OfferStream;
+          const group = streams.get(v.key) as OfferStream[];
           const amount = Math.min(PER_ROUND, POSTBACKS - (round - 1) * PER_ROUND);
           if (amount <= 0) continue;
-          const latencies = pooled.get(v.key) as LatencyRecorder;
+          const all = pooled.get(v.key) as LatencyRecorder;
+          const inRound = new LatencyRecorder();
+          const latencies = { add: (ms: number) => (all.add(ms), inRound.add(ms)) };
           const batchesBefore = await commitBatches(url);
-          const m = await runLoad({ label: `round ${round}/${ROUNDS} ${v.name}`, url, connections: CONCURRENCY, durationS: 0, amount, requests: stream.requests(), expectedStatus: 200, cpu, latencies });
+          const ms = await Promise.all(
+            group.map((stream, i) =>
+              runLoad({ label: `round ${round}/${ROUNDS} ${v.name}${group.length > 1 ? ` #${i + 1}` : ''}`, url, connections: CONCURRENCY, durationS: 0, amount, requests: stream.requests(), expectedStatus: 200, ...(i === 0 ? { cpu } : {}), latencies }),
+            ),
+          );
           // autocannon notices a counted run is done only on its once-a-second tick, so both its duration
           // and the run's window are whole seconds: a round is timed from its first request to its last answer.
-          const seconds = (stream.lastAnswerAt - stream.firstSentAt) / 1000;
-          rounds.push({ round, variant: v.key, served: m.served, responses: m.responses, durationS: seconds, rps: m.served / seconds, latencyMs: m.latencyMs, cpu: m.cpu, loadAverage1m: os.loadavg()[0] ?? 0, commitBatches: (await commitBatches(url)) - batchesBefore });
-          note(`${fmtInt(m.served / seconds)} postbacks/s over ${seconds.toFixed(2)} s (first request to last answer; the line above counts autocannon's whole seconds)`);
-          await stream.settle(url);
+          const seconds = (Math.max(...group.map((g) => g.lastAnswerAt)) - Math.min(...group.map((g) => g.firstSentAt))) / 1000;
+          const served = ms.reduce((n, m) => n + m.served, 0);
+          const responses = ms.reduce((n, m) => n + m.responses, 0);
+          rounds.push({ round, variant: v.key, served, responses, durationS: seconds, rps: served / seconds, latencyMs: inRound.summary(), cpu: ms[0]?.cpu, loadAverage1m: os.loadavg()[0] ?? 0, commitBatches: (await commitBatches(url)) - batchesBefore });
+          note(`${fmtInt(served / seconds)} postbacks/s over ${seconds.toFixed(2)} s (first request to last answer; the line above counts autocannon's whole seconds)`);
+          for (const stream of group) await stream.settle(url);
         }
       }
-      for (const v of VARIANTS) checks.push(...(await (streams.get(v.key) as OfferStream).verify(database.sql, v.name, v.prices, v.capped)));
+      for (const v of VARIANTS) {
+        for (const [i, stream] of (streams.get(v.key) as OfferStream[]).entries()) checks.push(...(await stream.verify(database.sql, `${v.name} #${i + 1}`, v.prices, v.capped)));
+      }
 
       const figures: OfferFigures[] = VARIANTS.map((v) => {
         const mine = rounds.filter((r) => r.variant === v.key);
         const served = mine.reduce((s, r) => s + r.served, 0);
         const seconds = mine.reduce((s, r) => s + r.durationS, 0);
-        const stream = streams.get(v.key) as OfferStream;
+        const group = streams.get(v.key) as OfferStream[];
+        const decisions: Record<string, number> = {};
+        for (const g of group) for (const [d, n] of Object.entries(g.decisions)) decisions[d] = (decisions[d] ?? 0) + n;
         return {
           variant: v.key,
           name: v.name,
+          offers: v.offers,
           terms: v.terms,
           served,
           rps: served / seconds,
           roundRps: mine.map((r) => Math.round(r.rps)),
           commitBatchesPerPostback: mine.reduce((s, r) => s + r.commitBatches, 0) / served,
           latencyMs: (pooled.get(v.key) as LatencyRecorder).summary(),
-          decisions: stream.decisions,
-          retried: stream.retried,
+          decisions,
+          retried: group.reduce((n, g) => n + g.retried, 0),
         };
       });
       const plain = figures[0] as OfferFigures;
+      const capped = figures[2] as OfferFigures;
       result = {
         bench: 'caps-cost',
         date: new Date().toISOString(),
@@ -179,6 +203,7 @@ async function main(): Promise<void> {
         offers: figures.map((f) => ({
           ...f,
           ratioToPlain: f.rps / plain.rps,
+          ratioToCapped: f.rps / capped.rps,
           addedUsPerPostback: round1(1e6 / f.rps - 1e6 / plain.rps),
         })),
         rounds,

@@ -22,7 +22,7 @@ export type LoadOptions = {
   /** Measures who used the CPU during the run. */
   cpu?: CpuProbe;
   /** Also receives every response time (ms), to pool percentiles over several runs. */
-  latencies?: LatencyRecorder;
+  latencies?: { add(ms: number): void };
 };
 
 export type Measurement = {
