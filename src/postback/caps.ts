@@ -5,19 +5,19 @@ import { commitBatch, type CommitItem, type CommitOutcome } from './commit-batch
 import type { Decision, ScoreResult } from './types.js';
 
 /**
- * Caps that hold across nodes (CONTRACT §10). A postback for a capped offer commits in its own
- * transaction that first locks the usage rows of every cap it falls under (offer_cap_usage, one row per
- * cap and UTC period), then decides, writes the conversion and adds itself to the usage, and commits.
- * Every node's postbacks for that offer queue on the same row locks, so each sees what the one before
- * it counted: no more than the cap can be accepted, however many arrive at once. The price is that
- * one offer's capped postbacks commit one at a time (see the caps bench for what that costs).
+ * Caps that hold across nodes (CONTRACT §10). A group's postbacks for a capped offer commit in one
+ * transaction that first locks the usage rows of every cap they fall under (offer_cap_usage, one row
+ * per cap and UTC period), then decides them in order, writes the conversions, adds them to the usage
+ * and commits. Every node's groups for that offer queue on the same row locks, so each sees what the
+ * one before it counted: no more than the cap can be accepted, however many arrive at once. The price
+ * is that one offer's capped groups commit one at a time (see the caps bench for what that costs).
  *
  * What a slot is: a conversion committed as accepted or flagged with status approved or pending. A
  * postback that is rejected (by its status or by fraud) takes none; a later status change or an
  * analyst's rejection does not give a slot back, so the cap errs on the side of paying less.
  */
 
-type CapUsage = { cap_key: string; scope_id: string; conversions: bigint; payout_minor: bigint };
+type CapUsage = { cap_key: string; period_start: string; scope_id: string; conversions: bigint; payout_minor: bigint };
 
 type Applied = { cap: Cap; periodStart: string; window: string; scopeId: string };
 
@@ -25,54 +25,108 @@ export function capsApply(item: CommitItem): boolean {
   return item.score !== undefined && item.caps.some((c) => c.event === undefined || c.event === item.event);
 }
 
-export async function commitCapped(tx: TxSql, item: CommitItem, refireWindowS: number): Promise<CommitOutcome> {
-  const score = item.score;
-  const applied = item.caps.filter((c) => c.event === undefined || c.event === item.event).map((cap) => applyTo(cap, item));
-  if (!score || applied.length === 0 || !takesSlot(score.decision, item.status)) return only(await commitBatch(tx, [item], refireWindowS));
+/**
+ * Commits one offer's capped postbacks of a group in one transaction: the usage rows are locked once
+ * and the postbacks decided one after another in arrival order against what the earlier ones took,
+ * so a burst shares one lock hold (and one connection) instead of queueing one transaction each.
+ * A txid repeated inside the group is left out (returned in `deferred`) for a later transaction.
+ */
+export async function commitCapped(
+  tx: TxSql,
+  items: readonly CommitItem[],
+  refireWindowS: number,
+): Promise<{ outcomes: Map<CommitItem, CommitOutcome>; deferred: CommitItem[] }> {
+  const seen = new Set<string>();
+  const deferred: CommitItem[] = [];
+  const group: CommitItem[] = [];
+  for (const item of items) {
+    const k = `${item.advertiserId}\u0000${item.txid}`;
+    if (seen.has(k)) deferred.push(item);
+    else {
+      seen.add(k);
+      group.push(item);
+    }
+  }
+  const offerId = group[0]?.offerId;
+  if (offerId === undefined || group.some((i) => i.offerId !== offerId)) throw new Error('commitCapped takes the postbacks of one offer');
 
-  const ordered = [...applied].sort((a, b) => compare(rowKey(a), rowKey(b)));
-  const rows = {
-    key: ordered.map((a) => a.cap.key),
-    period: ordered.map((a) => a.periodStart),
-    scope: ordered.map((a) => a.scopeId),
-  };
+  const appliedOf = new Map(group.map((item) => [item, item.caps.filter((c) => c.event === undefined || c.event === item.event).map((cap) => applyTo(cap, item))]));
+  const rowsByKey = new Map<string, Applied>();
+  for (const applied of appliedOf.values()) for (const a of applied) rowsByKey.set(rowKey(a), a);
+  const ordered = [...rowsByKey.values()].sort((a, b) => compare(rowKey(a), rowKey(b)));
+  const rows = { key: ordered.map((a) => a.cap.key), period: ordered.map((a) => a.periodStart), scope: ordered.map((a) => a.scopeId) };
   await tx`
     insert into offer_cap_usage (offer_id, cap_key, period_start, scope_id)
-    select ${item.offerId}, k, p, s from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]) as u(k, p, s)
-    order by k, s
+    select ${offerId}, k, p, s from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]) as u(k, p, s)
+    order by k, p, s
     on conflict do nothing`;
   const usage = await tx<CapUsage[]>`
-    select cap_key, scope_id, conversions, payout_minor from offer_cap_usage
-    where offer_id = ${item.offerId}
+    select cap_key, period_start::text as period_start, scope_id, conversions, payout_minor from offer_cap_usage
+    where offer_id = ${offerId}
       and (cap_key, period_start, scope_id) in (select * from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]))
-    order by cap_key, scope_id
+    order by cap_key, period_start, scope_id
     for update`;
   // Under the locks: a txid another node committed meanwhile is now visible, and is a retry or a
   // status change, never a second slot.
-  const [existing] = await tx`select 1 from conversions where advertiser_id = ${item.advertiserId} and txid = ${item.txid}`;
-  if (existing) return only(await commitBatch(tx, [{ ...item, score: undefined }], refireWindowS));
+  const existing = await tx<{ txid: string }[]>`
+    select txid from conversions
+    where advertiser_id = ${group[0]!.advertiserId} and txid = any(${group.map((i) => i.txid)}::text[])`;
+  const exists = new Set(existing.map((e) => e.txid));
 
-  const used = new Map(usage.map((u) => [`${u.cap_key}\u0000${u.scope_id}`, u]));
-  const over = ordered.flatMap((a) => {
-    const u = used.get(`${a.cap.key}\u0000${a.scopeId}`);
-    const conversions = u?.conversions ?? 0n;
-    const payout = u?.payout_minor ?? 0n;
-    const countsPayout = item.currency === a.cap.currency;
-    const overCount = a.cap.conversions !== undefined && conversions + 1n > BigInt(a.cap.conversions);
-    const overPayout = a.cap.payoutMinor !== undefined && countsPayout && payout + item.payoutMinor > a.cap.payoutMinor;
-    return overCount || overPayout ? [{ applied: a, conversions, payout }] : [];
+  const used = new Map(usage.map((u) => [`${u.cap_key}\u0000${u.period_start}\u0000${u.scope_id}`, { conversions: u.conversions, payout: u.payout_minor }]));
+  const taken = new Map<string, { conversions: bigint; payout: bigint }>();
+  const slotHolders = new Set<CommitItem>();
+  const committed = group.map((item) => {
+    if (exists.has(item.txid)) return { ...item, score: undefined };
+    const score = item.score;
+    if (!score || !takesSlot(score.decision, item.status)) return item;
+    const applied = appliedOf.get(item) ?? [];
+    const over = applied.flatMap((a) => {
+      const u = used.get(rowKey(a)) ?? { conversions: 0n, payout: 0n };
+      const countsPayout = item.currency === a.cap.currency;
+      const overCount = a.cap.conversions !== undefined && u.conversions + 1n > BigInt(a.cap.conversions);
+      const overPayout = a.cap.payoutMinor !== undefined && countsPayout && u.payout + item.payoutMinor > a.cap.payoutMinor;
+      return overCount || overPayout ? [{ applied: a, conversions: u.conversions, payout: u.payout }] : [];
+    });
+    if (over.length > 0) return { ...item, score: overCapScore(score, over, item.payoutMinor) };
+    for (const a of applied) {
+      const k = rowKey(a);
+      const payout = item.currency === a.cap.currency ? item.payoutMinor : 0n;
+      const u = used.get(k) ?? { conversions: 0n, payout: 0n };
+      used.set(k, { conversions: u.conversions + 1n, payout: u.payout + payout });
+      const t = taken.get(k) ?? { conversions: 0n, payout: 0n };
+      taken.set(k, { conversions: t.conversions + 1n, payout: t.payout + payout });
+    }
+    slotHolders.add(item);
+    return item;
   });
 
-  const committed = over.length === 0 ? item : { ...item, score: overCapScore(score, over, item.payoutMinor) };
-  const outcome = only(await commitBatch(tx, [committed], refireWindowS));
-  if (over.length === 0 && outcome.kind === 'created') {
-    const payouts = ordered.map((a) => (item.currency === a.cap.currency ? item.payoutMinor.toString() : '0'));
-    await tx`
-      update offer_cap_usage u set conversions = u.conversions + 1, payout_minor = u.payout_minor + v.p
-      from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[], ${payouts}::bigint[]) as v(k, d, s, p)
-      where u.offer_id = ${item.offerId} and u.cap_key = v.k and u.period_start = v.d and u.scope_id = v.s`;
+  const results = await commitBatch(tx, committed, refireWindowS);
+  // A slot holder that was not created after all (its webhook-id was reused for other content) gives
+  // its slot back; postbacks decided after it were judged against a fuller cap, which errs on the safe side.
+  for (const [i, item] of group.entries()) {
+    if (!slotHolders.has(item) || results[i]?.kind === 'created') continue;
+    for (const a of appliedOf.get(item) ?? []) {
+      const t = taken.get(rowKey(a));
+      if (t) taken.set(rowKey(a), { conversions: t.conversions - 1n, payout: t.payout - (item.currency === a.cap.currency ? item.payoutMinor : 0n) });
+    }
   }
-  return outcome;
+  const changed = ordered.filter((a) => (taken.get(rowKey(a))?.conversions ?? 0n) > 0n);
+  if (changed.length > 0) {
+    await tx`
+      update offer_cap_usage u set conversions = u.conversions + v.n, payout_minor = u.payout_minor + v.p
+      from unnest(${changed.map((a) => a.cap.key)}::text[], ${changed.map((a) => a.periodStart)}::date[], ${changed.map((a) => a.scopeId)}::text[],
+                  ${changed.map((a) => taken.get(rowKey(a))!.conversions.toString())}::bigint[],
+                  ${changed.map((a) => taken.get(rowKey(a))!.payout.toString())}::bigint[]) as v(k, d, s, n, p)
+      where u.offer_id = ${offerId} and u.cap_key = v.k and u.period_start = v.d and u.scope_id = v.s`;
+  }
+  const outcomes = new Map<CommitItem, CommitOutcome>();
+  group.forEach((item, i) => {
+    const outcome = results[i];
+    if (!outcome) throw new Error('commitBatch returned fewer outcomes than items');
+    outcomes.set(item, outcome);
+  });
+  return { outcomes, deferred };
 }
 
 function takesSlot(decision: Decision, status: string): boolean {
@@ -116,11 +170,6 @@ function overCapScore(score: ScoreResult, over: { applied: Applied; conversions:
   return { ...score, decision, reasons: [...score.reasons, 'over_cap'], evidence: [...score.evidence, ...evidence] };
 }
 
-function only(outcomes: CommitOutcome[]): CommitOutcome {
-  const [outcome] = outcomes;
-  if (!outcome) throw new Error('commitBatch returned no outcome for its one item');
-  return outcome;
-}
 
-const rowKey = (a: Applied) => `${a.cap.key}\u0000${a.scopeId}`;
+const rowKey = (a: Applied) => `${a.cap.key}\u0000${a.periodStart}\u0000${a.scopeId}`;
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

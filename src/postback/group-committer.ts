@@ -134,13 +134,26 @@ export class GroupCommitter {
   private async commitUnderCaps(batch: Waiting[]): Promise<Waiting[]> {
     const capped = batch.filter((w) => capsApply(w.item));
     if (capped.length === 0) return batch;
+    const byOffer = new Map<string, Waiting[]>();
+    for (const w of capped) byOffer.set(w.item.offerId, [...(byOffer.get(w.item.offerId) ?? []), w]);
     await Promise.all(
-      capped.map(async (w) => {
+      [...byOffer.values()].map(async (group) => {
+        let pending = group;
         try {
-          w.resolve(await this.withRetry(() => this.txSql.begin((tx) => commitCapped(tx, w.item, this.refireWindowS))));
+          // A txid sent twice in one group waits for the next round, after the first one committed.
+          while (pending.length > 0) {
+            const items = pending.map((w) => w.item);
+            const { outcomes, deferred } = await this.withRetry(() => this.txSql.begin((tx) => commitCapped(tx, items, this.refireWindowS)));
+            for (const w of pending) {
+              const outcome = outcomes.get(w.item);
+              if (outcome) w.resolve(outcome);
+            }
+            pending = pending.filter((w) => deferred.includes(w.item));
+          }
         } catch (err) {
           if (!isDatabaseUnavailable(err)) this.log.error({ err }, 'capped postback commit failed');
-          w.reject(unavailableError(err));
+          const unavailable = unavailableError(err);
+          for (const w of pending) w.reject(unavailable);
         }
       }),
     );
