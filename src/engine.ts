@@ -109,7 +109,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   await ensureClickKey(txSql);
   const now = opts.now ?? (() => new Date());
   await maintainClickPartitions(sql, CLICK_RETENTION_DAYS, now());
-  const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'));
+  const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'), (work) => breaker.run(work));
   await catalog.listen();
   await catalog.load();
   catalog.startPolling();

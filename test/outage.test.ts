@@ -124,6 +124,14 @@ async function outage(name: string, cut: () => Promise<void> | void) {
   expect(ready.status).toBe(503);
   expect(ready.ms).toBeLessThan(BUDGET_MS + SLACK_MS);
   expect((await unavailableCount()) - countedBefore).toBe(60);
+  // An ID this node does not know cannot be confirmed absent while the database is away: 503, not a
+  // 404 the sender would never retry, and not a hang.
+  for (const url of [`/postback/adv_${name.replace(/\W/g, '')}_unknown?clickid=x&txid=y`, `/c/off_${name.replace(/\W/g, '')}_unknown?pub=pub_x`]) {
+    const started = performance.now();
+    const res = await app.inject({ method: 'GET', url });
+    expect(res.statusCode, `${url}: ${res.body}`).toBe(503);
+    expect(performance.now() - started).toBeLessThan(BUDGET_MS + SLACK_MS);
+  }
 
   await proxy.restore();
   const restoredAt = performance.now();

@@ -102,7 +102,12 @@ export class Catalog {
   private readonly knownMissing = new Set<string>();
   private unlisten: (() => Promise<void>) | undefined;
 
-  constructor(private readonly sql: Sql, private readonly onError: (err: unknown) => void = () => undefined) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly onError: (err: unknown) => void = () => undefined,
+    /** Bounds a request's wait for a miss check (the engine's breaker: a 503 in an outage, never a hang). */
+    private readonly guard: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
+  ) {}
 
   async load(): Promise<void> {
     const ticket = ++this.loadsStarted;
@@ -212,7 +217,7 @@ export class Catalog {
   async findFresh<T>(missKey: string, find: (catalog: this) => T | undefined): Promise<T | undefined> {
     const hit = find(this);
     if (hit !== undefined || this.knownMissing.has(missKey)) return hit;
-    await this.refresh();
+    await this.guard(() => this.refresh());
     const found = find(this);
     if (found === undefined) {
       if (this.knownMissing.size >= KNOWN_MISSING_MAX) this.knownMissing.clear();
