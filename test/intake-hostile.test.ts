@@ -81,6 +81,26 @@ const senders: [string, Sender][] = [
   ],
 ];
 
+describe('txids compared byte for byte', () => {
+  it('keeps apart what only case, Unicode normalisation or a trailing space tells apart', async () => {
+    const send = senders[0]![1];
+    const variants = ['Caf\u00e9-1', 'Cafe\u0301-1', 'CAF\u00c9-1', 'Caf\u00e9-1 ', '\uff23af\u00e9-1'];
+    const ids = [];
+    for (const txid of variants) {
+      const res = await send(txid);
+      expect(res.statusCode, `${JSON.stringify(txid)}: ${res.body}`).toBe(200);
+      expect(res.json().duplicate).toBe(false);
+      ids.push(res.json().conversionId);
+    }
+    const rows = await t.sql<{ id: string; txid: string }[]>`select id, txid from conversions where id = any(${ids}::text[])`;
+    expect(new Map(rows.map((r) => [r.id, r.txid]))).toEqual(new Map(ids.map((id, i) => [id, variants[i]])));
+    for (const txid of variants) {
+      const listed = await t.app.inject({ method: 'GET', url: `/v1/conversions?txid=${encode(txid)}`, headers: auth() });
+      expect(listed.json().items.map((c: { txid: string }) => c.txid)).toEqual([txid]);
+    }
+  });
+});
+
 describe.each(senders.map(([name, send], index) => ({ name, send, index })))('txids of any text, $name', ({ name, send, index }) => {
   it.each(TXIDS)('stores, filters and answers %j exactly as sent', async (base) => {
     // One txid per sender: the same text under two advertisers is two conversions, under one a duplicate.
