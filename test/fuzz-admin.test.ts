@@ -15,7 +15,7 @@ import { mintClick, signedGetUrl } from './helpers/postback.js';
  */
 
 // CI runs the whole campaign; a local `npm test` a tenth of it, to stay quick.
-const RUNS = runsPerRoute(process.env.CI ? 1000 : 100);
+const RUNS = runsPerRoute(process.env.CI ? 2000 : 100);
 
 let t: FuzzEngine;
 let campaign: Campaign;
