@@ -55,22 +55,25 @@ export async function commitCapped(
   for (const applied of appliedOf.values()) for (const a of applied) rowsByKey.set(rowKey(a), a);
   const ordered = [...rowsByKey.values()].sort((a, b) => compare(rowKey(a), rowKey(b)));
   const rows = { key: ordered.map((a) => a.cap.key), period: ordered.map((a) => a.periodStart), scope: ordered.map((a) => a.scopeId) };
-  await tx`
-    insert into offer_cap_usage (offer_id, cap_key, period_start, scope_id)
-    select ${offerId}, k, p, s from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]) as u(k, p, s)
-    order by k, p, s
-    on conflict do nothing`;
-  const usage = await tx<CapUsage[]>`
-    select cap_key, period_start::text as period_start, scope_id, conversions, payout_minor from offer_cap_usage
-    where offer_id = ${offerId}
-      and (cap_key, period_start, scope_id) in (select * from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]))
-    order by cap_key, period_start, scope_id
-    for update`;
-  // Under the locks: a txid another node committed meanwhile is now visible, and is a retry or a
-  // status change, never a second slot.
-  const existing = await tx<{ txid: string }[]>`
-    select txid from conversions
-    where advertiser_id = ${group[0]!.advertiserId} and txid = any(${group.map((i) => i.txid)}::text[])`;
+  // One round trip: postgres.js pipelines the three, and PostgreSQL runs them in order, each with a
+  // snapshot taken after the one before finished. So the lock is held before the txids are read, and
+  // a txid another node committed meanwhile is visible: a retry or a status change, never a second slot.
+  const [, usage, existing] = await Promise.all([
+    tx`
+      insert into offer_cap_usage (offer_id, cap_key, period_start, scope_id)
+      select ${offerId}, k, p, s from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]) as u(k, p, s)
+      order by k, p, s
+      on conflict do nothing`,
+    tx<CapUsage[]>`
+      select cap_key, period_start::text as period_start, scope_id, conversions, payout_minor from offer_cap_usage
+      where offer_id = ${offerId}
+        and (cap_key, period_start, scope_id) in (select * from unnest(${rows.key}::text[], ${rows.period}::date[], ${rows.scope}::text[]))
+      order by cap_key, period_start, scope_id
+      for update`,
+    tx<{ txid: string }[]>`
+      select txid from conversions
+      where advertiser_id = ${group[0]!.advertiserId} and txid = any(${group.map((i) => i.txid)}::text[])`,
+  ]);
   const exists = new Set(existing.map((e) => e.txid));
 
   const used = new Map(usage.map((u) => [`${u.cap_key}\u0000${u.period_start}\u0000${u.scope_id}`, { conversions: u.conversions, payout: u.payout_minor }]));
