@@ -21,8 +21,13 @@ type CapUsage = { cap_key: string; period_start: string; scope_id: string; conve
 
 type Applied = { cap: Cap; periodStart: string; window: string; scopeId: string };
 
+/** The caps a postback falls under: those of every event and those of its own. */
+function capsFor(item: CommitItem): Cap[] {
+  return item.caps.filter((c) => c.event === undefined || c.event === item.event);
+}
+
 export function capsApply(item: CommitItem): boolean {
-  return item.score !== undefined && item.caps.some((c) => c.event === undefined || c.event === item.event);
+  return item.score !== undefined && capsFor(item).length > 0;
 }
 
 /**
@@ -50,7 +55,7 @@ export async function commitCapped(
   const offerId = group[0]?.offerId;
   if (offerId === undefined || group.some((i) => i.offerId !== offerId)) throw new Error('commitCapped takes the postbacks of one offer');
 
-  const appliedOf = new Map(group.map((item) => [item, item.caps.filter((c) => c.event === undefined || c.event === item.event).map((cap) => applyTo(cap, item))]));
+  const appliedOf = new Map(group.map((item) => [item, capsFor(item).map((cap) => applyTo(cap, item))]));
   const rowsByKey = new Map<string, Applied>();
   for (const applied of appliedOf.values()) for (const a of applied) rowsByKey.set(rowKey(a), a);
   const ordered = [...rowsByKey.values()].sort((a, b) => compare(rowKey(a), rowKey(b)));

@@ -67,16 +67,6 @@ export function priceConversion(fields: PostbackFields, offer: Offer): Pricing {
     fields.revenue === undefined && revenueFollowsPayout
       ? payoutMinor
       : priceOf('revenue', fields.revenue, goal?.revenue ?? { kind: 'flat', minor: offer.revenueMinor });
-  if (issues.length > 0 || payoutMinor === undefined || revenueMinor === undefined) throw invalidRequest(dedupe(issues));
+  if (issues.length > 0 || payoutMinor === undefined || revenueMinor === undefined) throw invalidRequest(issues);
   return { payoutMinor, revenueMinor, amountMinor, currency, payoutSent: fields.payout !== undefined, goal };
-}
-
-function dedupe(issues: FieldIssue[]): FieldIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((i) => {
-    const key = `${i.path}\u0000${i.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
