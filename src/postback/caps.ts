@@ -10,7 +10,8 @@ import type { Decision, ScoreResult } from './types.js';
  * per cap and UTC period), then decides them in order, writes the conversions, adds them to the usage
  * and commits. Every node's groups for that offer queue on the same row locks, so each sees what the
  * one before it counted: no more than the cap can be accepted, however many arrive at once. The price
- * is that one offer's capped groups commit one at a time (see the caps bench for what that costs).
+ * is that one offer's capped groups commit one at a time; a node sends them one at a time too
+ * (cap-lanes.ts), so a busy offer's postbacks share each lock hold.
  *
  * What a slot is: a conversion committed as accepted or flagged with status approved or pending. A
  * postback that is rejected (by its status or by fraud) takes none; a later status change or an
@@ -109,25 +110,18 @@ export async function commitCapped(
     return item;
   });
 
-  const results = await commitBatch(tx, committed, refireWindowS);
-  // A slot holder that was not created after all (its webhook-id was reused for other content) gives
-  // its slot back; postbacks decided after it were judged against a fuller cap, which errs on the safe side.
+  // The usage update goes out in the same round trip as the conversions, counting every slot holder;
+  // the rare one that was not created after all is given back by a second update.
+  const [results] = await Promise.all([commitBatch(tx, committed, refireWindowS), addUsage(tx, offerId, ordered, taken)]);
+  const givenBack = new Map<string, { conversions: bigint; payout: bigint }>();
   for (const [i, item] of group.entries()) {
     if (!slotHolders.has(item) || results[i]?.kind === 'created') continue;
     for (const a of appliedOf.get(item) ?? []) {
-      const t = taken.get(rowKey(a));
-      if (t) taken.set(rowKey(a), { conversions: t.conversions - 1n, payout: t.payout - (item.currency === a.cap.currency ? item.payoutMinor : 0n) });
+      const g = givenBack.get(rowKey(a)) ?? { conversions: 0n, payout: 0n };
+      givenBack.set(rowKey(a), { conversions: g.conversions - 1n, payout: g.payout - (item.currency === a.cap.currency ? item.payoutMinor : 0n) });
     }
   }
-  const changed = ordered.filter((a) => (taken.get(rowKey(a))?.conversions ?? 0n) > 0n);
-  if (changed.length > 0) {
-    await tx`
-      update offer_cap_usage u set conversions = u.conversions + v.n, payout_minor = u.payout_minor + v.p
-      from unnest(${changed.map((a) => a.cap.key)}::text[], ${changed.map((a) => a.periodStart)}::date[], ${changed.map((a) => a.scopeId)}::text[],
-                  ${changed.map((a) => taken.get(rowKey(a))!.conversions.toString())}::bigint[],
-                  ${changed.map((a) => taken.get(rowKey(a))!.payout.toString())}::bigint[]) as v(k, d, s, n, p)
-      where u.offer_id = ${offerId} and u.cap_key = v.k and u.period_start = v.d and u.scope_id = v.s`;
-  }
+  if (givenBack.size > 0) await addUsage(tx, offerId, ordered, givenBack);
   const outcomes = new Map<CommitItem, CommitOutcome>();
   group.forEach((item, i) => {
     const outcome = results[i];
@@ -135,6 +129,18 @@ export async function commitCapped(
     outcomes.set(item, outcome);
   });
   return { outcomes, deferred };
+}
+
+/** Adds each row's delta (negative to give slots back) to the locked usage rows. */
+async function addUsage(tx: TxSql, offerId: string, rows: Applied[], delta: Map<string, { conversions: bigint; payout: bigint }>): Promise<void> {
+  const changed = rows.filter((a) => (delta.get(rowKey(a))?.conversions ?? 0n) !== 0n);
+  if (changed.length === 0) return;
+  await tx`
+    update offer_cap_usage u set conversions = u.conversions + v.n, payout_minor = u.payout_minor + v.p
+    from unnest(${changed.map((a) => a.cap.key)}::text[], ${changed.map((a) => a.periodStart)}::date[], ${changed.map((a) => a.scopeId)}::text[],
+                ${changed.map((a) => delta.get(rowKey(a))!.conversions.toString())}::bigint[],
+                ${changed.map((a) => delta.get(rowKey(a))!.payout.toString())}::bigint[]) as v(k, d, s, n, p)
+    where u.offer_id = ${offerId} and u.cap_key = v.k and u.period_start = v.d and u.scope_id = v.s`;
 }
 
 function takesSlot(decision: Decision, status: string): boolean {

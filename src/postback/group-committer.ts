@@ -1,11 +1,14 @@
-import { DatabaseBreaker, DatabaseUnavailableError, unavailableReason } from '../db/breaker.js';
+import { DatabaseBreaker, DatabaseUnavailableError } from '../db/breaker.js';
 import { isDatabaseUnavailable, type Sql } from '../db/database.js';
-import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { CapLanes, type WaitingPostback } from './cap-lanes.js';
 import { commitBatch, type CommitItem, type CommitOutcome } from './commit-batch.js';
-import { capsApply, commitCapped } from './caps.js';
+import { retryingAbortedCommits, unavailableError } from './commit-errors.js';
+import { capsApply } from './caps.js';
 import { commitFresh, isFresh } from './commit-fresh.js';
+
+export { unavailableError };
 
 /**
  * Group commit. A postback is answered 200 only after it is committed, but concurrent postbacks
@@ -17,38 +20,20 @@ import { commitFresh, isFresh } from './commit-fresh.js';
  * Every postback carries its request's deadline (db/breaker.ts). A group is given up on at the
  * earliest deadline among its postbacks, which frees its slot even when its connection went silent,
  * so postbacks queued behind it still get their answer in time. While the breaker is open nothing
- * is queued: the postback is answered 503 at once.
+ * is queued: the postback is answered 503 at once. Postbacks under an offer's caps take their
+ * offer's lane instead (cap-lanes.ts).
  */
 
 /** Few enough to leave most of the pool (POOL_MAX) to clicks, pixels, workers and admin reads. */
 const MAX_CONCURRENT_BATCHES = 4;
 const MAX_BATCH = 64;
-/** Lock-order races between nodes are resolved by PostgreSQL aborting one side; retry it. */
-const RETRYABLE = new Set(['40P01', '40001']);
-const MAX_RETRIES = 3;
-
-type Waiting = { item: CommitItem; deadlineAt: number; resolve: (o: CommitOutcome) => void; reject: (e: unknown) => void };
-
-/**
- * The 503 for a postback that could not be made durable. After a deadline miss the statement may
- * still commit: the sender is told to retry, and the retry meets the unique key (a duplicate).
- */
-export function unavailableError(err: unknown): ApiError {
-  if (err instanceof ApiError && err.code === 'unavailable') return err;
-  const reason = unavailableReason(err);
-  const message =
-    reason === 'timeout'
-      ? 'PostgreSQL did not confirm the commit in time, so it may or may not be recorded; retry it (a retry with the same txid is idempotent).'
-      : reason === 'circuit_open'
-        ? 'PostgreSQL is unreachable; nothing was recorded. Retry later.'
-        : 'The conversion could not be made durable; retry it (a retry with the same txid is idempotent).';
-  return new ApiError('unavailable', message, { cause: err, headers: { 'retry-after': '1' } });
-}
+type Waiting = WaitingPostback;
 
 export class GroupCommitter {
   private queue: Waiting[] = [];
   private inflight = 0;
   private idle: (() => void)[] = [];
+  private readonly capLanes: CapLanes;
 
   constructor(
     /** Plain statements (the one-statement commit); never `begin` here (see TX_POOL_MAX in db/database.ts). */
@@ -62,7 +47,9 @@ export class GroupCommitter {
     private readonly maxConcurrentBatches = MAX_CONCURRENT_BATCHES,
     /** The engine's; a committer built alone (tests) gets one with the default deadline. */
     private readonly breaker = new DatabaseBreaker({ deadlineMs: 4000 }),
-  ) {}
+  ) {
+    this.capLanes = new CapLanes(txSql, refireWindowS, metrics, log, breaker, () => this.notifyIfIdle());
+  }
 
   /** `deadlineAt` is the request's (breaker.deadline() when it arrived). */
   submit(item: CommitItem, deadlineAt: number = this.breaker.deadline()): Promise<CommitOutcome> {
@@ -72,6 +59,10 @@ export class GroupCommitter {
       return Promise.reject(unavailableError(err));
     }
     return new Promise((resolve, reject) => {
+      if (capsApply(item)) {
+        this.capLanes.submit({ item, deadlineAt, resolve, reject });
+        return;
+      }
       this.queue.push({ item, deadlineAt, resolve, reject });
       this.pump();
     });
@@ -79,8 +70,16 @@ export class GroupCommitter {
 
   /** Resolves once nothing is queued or in flight (SIGTERM drain). */
   drain(): Promise<void> {
-    if (this.inflight === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.inflight === 0 && this.queue.length === 0 && !this.capLanes.busy;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.isIdle()) for (const done of this.idle.splice(0)) done();
   }
 
   private pump(): void {
@@ -96,7 +95,7 @@ export class GroupCommitter {
       void this.run(batch).finally(() => {
         this.inflight--;
         if (this.queue.length > 0) this.pump();
-        else if (this.inflight === 0) for (const done of this.idle.splice(0)) done();
+        else this.notifyIfIdle();
       });
     }
   }
@@ -107,13 +106,12 @@ export class GroupCommitter {
     const deadlineAt = Math.min(...batch.map((w) => w.deadlineAt));
     try {
       await this.breaker.run(async () => {
-        undecided = await this.commitUnderCaps(batch);
         undecided = await this.commitNew(undecided);
         if (undecided.length === 0) return;
         // Past the deadline the rest are answered 503: a transaction nobody waits for is not started.
         if (this.breaker.isPast(deadlineAt)) throw new DatabaseUnavailableError('timeout');
         const items = undecided.map((w) => w.item);
-        const outcomes = await this.withRetry(() => this.txSql.begin((tx) => commitBatch(tx, items, this.refireWindowS)));
+        const outcomes = await retryingAbortedCommits(() => this.txSql.begin((tx) => commitBatch(tx, items, this.refireWindowS)));
         undecided.forEach((w, i) => w.resolve(outcomes[i] as CommitOutcome));
       }, deadlineAt);
     } catch (err) {
@@ -130,36 +128,6 @@ export class GroupCommitter {
     }
   }
 
-  /** Postbacks of capped offers commit one transaction each, under their caps' row locks (caps.ts). */
-  private async commitUnderCaps(batch: Waiting[]): Promise<Waiting[]> {
-    const capped = batch.filter((w) => capsApply(w.item));
-    if (capped.length === 0) return batch;
-    const byOffer = new Map<string, Waiting[]>();
-    for (const w of capped) byOffer.set(w.item.offerId, [...(byOffer.get(w.item.offerId) ?? []), w]);
-    await Promise.all(
-      [...byOffer.values()].map(async (group) => {
-        let pending = group;
-        try {
-          // A txid sent twice in one group waits for the next round, after the first one committed.
-          while (pending.length > 0) {
-            const items = pending.map((w) => w.item);
-            const { outcomes, deferred } = await this.withRetry(() => this.txSql.begin((tx) => commitCapped(tx, items, this.refireWindowS)));
-            for (const w of pending) {
-              const outcome = outcomes.get(w.item);
-              if (outcome) w.resolve(outcome);
-            }
-            pending = pending.filter((w) => deferred.includes(w.item));
-          }
-        } catch (err) {
-          if (!isDatabaseUnavailable(err)) this.log.error({ err }, 'capped postback commit failed');
-          const unavailable = unavailableError(err);
-          for (const w of pending) w.reject(unavailable);
-        }
-      }),
-    );
-    return batch.filter((w) => !capped.includes(w));
-  }
-
   /**
    * New txids without message IDs (the common signed GET) commit in one statement and are answered
    * at once. Returns the rest: what it could not create (the txid exists) and everything else, for
@@ -168,7 +136,7 @@ export class GroupCommitter {
   private async commitNew(batch: Waiting[]): Promise<Waiting[]> {
     const fresh = batch.map((w) => w.item).filter(isFresh);
     if (fresh.length === 0) return batch;
-    const created = await this.withRetry(() => commitFresh(this.sql, fresh, this.refireWindowS));
+    const created = await retryingAbortedCommits(() => commitFresh(this.sql, fresh, this.refireWindowS));
     const rest: Waiting[] = [];
     for (const w of batch) {
       const { item } = w;
@@ -179,16 +147,5 @@ export class GroupCommitter {
       }
     }
     return rest;
-  }
-
-  private async withRetry<T>(commit: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await commit();
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (attempt >= MAX_RETRIES || !code || !RETRYABLE.has(code)) throw err;
-      }
-    }
   }
 }
