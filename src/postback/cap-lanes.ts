@@ -3,7 +3,7 @@ import { isDatabaseUnavailable, type Sql } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CommitItem, CommitOutcome } from './commit-batch.js';
-import { retryingAbortedCommits, unavailableError } from './commit-errors.js';
+import { retryingAbortedCommits, unavailableError, withoutExpired } from './commit-errors.js';
 import { commitCapped } from './caps.js';
 
 export type WaitingPostback = { item: CommitItem; deadlineAt: number; resolve: (o: CommitOutcome) => void; reject: (e: unknown) => void };
@@ -60,12 +60,7 @@ export class CapLanes {
 
   /** Settles every postback of the batch; never throws. */
   private async commit(batch: WaitingPostback[]): Promise<void> {
-    const live = batch.filter((w) => {
-      // Already answered by the clock: sending it now would only make its outcome unknown.
-      if (!this.breaker.isPast(w.deadlineAt)) return true;
-      w.reject(unavailableError(new DatabaseUnavailableError('timeout')));
-      return false;
-    });
+    const live = withoutExpired(batch, this.breaker);
     if (live.length === 0) return;
     this.metrics.commitBatchSize.observe(live.length);
     const deadlineAt = Math.min(...live.map((w) => w.deadlineAt));

@@ -1,4 +1,4 @@
-import { unavailableReason } from '../db/breaker.js';
+import { DatabaseUnavailableError, unavailableReason, type DatabaseBreaker } from '../db/breaker.js';
 import { ApiError } from '../errors.js';
 
 /** Lock-order races between nodes are resolved by PostgreSQL aborting one side; retry it. */
@@ -31,4 +31,16 @@ export async function retryingAbortedCommits<T>(commit: () => Promise<T>): Promi
       if (attempt >= MAX_RETRIES || !code || !RETRYABLE.has(code)) throw err;
     }
   }
+}
+
+/**
+ * Answers 503 to the postbacks whose deadline has passed and returns the rest: sending an expired
+ * one's statement now would only make its outcome unknown.
+ */
+export function withoutExpired<W extends { deadlineAt: number; reject: (e: unknown) => void }>(batch: W[], breaker: DatabaseBreaker): W[] {
+  return batch.filter((w) => {
+    if (!breaker.isPast(w.deadlineAt)) return true;
+    w.reject(unavailableError(new DatabaseUnavailableError('timeout')));
+    return false;
+  });
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { CapLanes, type WaitingPostback } from './cap-lanes.js';
 import { commitBatch, type CommitItem, type CommitOutcome } from './commit-batch.js';
-import { retryingAbortedCommits, unavailableError } from './commit-errors.js';
+import { retryingAbortedCommits, unavailableError, withoutExpired } from './commit-errors.js';
 import { capsApply } from './caps.js';
 import { commitFresh, isFresh } from './commit-fresh.js';
 
@@ -84,12 +84,7 @@ export class GroupCommitter {
 
   private pump(): void {
     while (this.inflight < this.maxConcurrentBatches && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH).filter((w) => {
-        // Already answered by the clock: sending its statement now would only make its outcome unknown.
-        if (!this.breaker.isPast(w.deadlineAt)) return true;
-        w.reject(unavailableError(new DatabaseUnavailableError('timeout')));
-        return false;
-      });
+      const batch = withoutExpired(this.queue.splice(0, MAX_BATCH), this.breaker);
       if (batch.length === 0) continue;
       this.inflight++;
       void this.run(batch).finally(() => {
