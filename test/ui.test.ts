@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UI_CSP } from '../src/ui/route.js';
 import { ADMIN, auth, startTestEngine, type TestEngine } from './helpers/engine.js';
 
@@ -220,5 +220,101 @@ describe('the finance and support pages\' own logic', () => {
       ['revenue', undefined, '3.10'],
     ]);
     expect(changedFields!(null, { id: 'x' })).toEqual([['id', undefined, 'x']]);
+  });
+});
+
+/** Just enough of a page for the modules that show their state in fixed elements (found by ID). */
+function fakePage(ids: string[]) {
+  const elements = new Map(ids.map((id) => [id, { id, hidden: true, textContent: '', checked: false, listeners: new Map<string, () => void>(), addEventListener(type: string, fn: () => void) { this.listeners.set(type, fn); } }]));
+  const body = { classes: new Set<string>(), classList: { toggle: (c: string, on: boolean) => (on ? body.classes.add(c) : body.classes.delete(c)) } };
+  Object.assign(globalThis, { document: { getElementById: (id: string) => elements.get(id) ?? null, body }, window: { addEventListener: () => undefined } });
+  return { el: (id: string) => elements.get(id)!, body };
+}
+
+describe('a review decision waits behind Undo before it is sent', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    Reflect.deleteProperty(globalThis, 'document');
+    Reflect.deleteProperty(globalThis, 'window');
+  });
+
+  it('sends after UNDO_SECONDS, never before; Undo cancels it; a second decision sends the first at once', async () => {
+    vi.useFakeTimers();
+    const page = fakePage(['undo-bar', 'undo-message', 'undo-countdown', 'undo-button']);
+    const decisions = await uiModule('pending-decision.js');
+    decisions.init!();
+    const sent: string[] = [];
+    const undone: string[] = [];
+    const decide = (id: string) => decisions.schedule!({ message: `Approving ${id}…`, send: () => sent.push(id), onUndo: () => undone.push(id) });
+
+    decide('cv_1');
+    expect(page.el('undo-bar').hidden).toBe(false);
+    expect(page.el('undo-message').textContent).toBe('Approving cv_1…');
+    vi.advanceTimersByTime((Number(decisions.UNDO_SECONDS) - 1) * 1000);
+    expect(sent).toEqual([]);
+    expect(page.el('undo-countdown').textContent).toBe('1 s');
+    vi.advanceTimersByTime(1000);
+    expect(sent).toEqual(['cv_1']);
+    expect(page.el('undo-bar').hidden).toBe(true);
+    expect(decisions.undo!()).toBe(false); // too late: it was sent
+
+    decide('cv_2');
+    page.el('undo-button').listeners.get('click')!();
+    vi.advanceTimersByTime(60_000);
+    expect(sent).toEqual(['cv_1']);
+    expect(undone).toEqual(['cv_2']);
+
+    decide('cv_3');
+    decide('cv_4');
+    expect(sent).toEqual(['cv_1', 'cv_3']);
+    decisions.discard!(); // signed out by a 401: nothing is sent with a token that is gone
+    vi.advanceTimersByTime(60_000);
+    expect(sent).toEqual(['cv_1', 'cv_3']);
+    expect(decisions.hasPending!()).toBe(false);
+  });
+});
+
+describe('single-key shortcuts can be switched off (WCAG 2.1.4)', () => {
+  afterEach(() => {
+    for (const key of ['document', 'window', 'localStorage']) Reflect.deleteProperty(globalThis, key);
+  });
+
+  it('are on by default, remember being switched off, and never fire while typing in a field', async () => {
+    const stored = new Map<string, string>();
+    Object.assign(globalThis, { localStorage: { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => stored.set(k, v) } });
+    const page = fakePage(['shortcuts-enabled', 'review-keys', 'review-keys-off']);
+    const shortcuts = await uiModule('shortcuts.js');
+    shortcuts.init!();
+    expect(shortcuts.enabled!()).toBe(true);
+    expect(page.el('shortcuts-enabled').checked).toBe(true);
+    expect(page.el('review-keys').hidden).toBe(false);
+
+    page.el('shortcuts-enabled').checked = false;
+    page.el('shortcuts-enabled').listeners.get('change')!();
+    expect(shortcuts.enabled!()).toBe(false);
+    expect(stored.get('pbe.shortcuts')).toBe('off');
+    expect(page.el('review-keys').hidden).toBe(true);
+    expect(page.el('review-keys-off').hidden).toBe(false);
+    expect(page.body.classes.has('shortcuts-off')).toBe(true);
+    shortcuts.init!(); // the next visit
+    expect(shortcuts.enabled!()).toBe(false);
+
+    class FakeElement {
+      constructor(readonly tagName: string, readonly isContentEditable = false) {}
+      closest() {
+        return null;
+      }
+      getAttribute() {
+        return null;
+      }
+    }
+    Object.assign(globalThis, { HTMLElement: FakeElement });
+    const key = (target: unknown, mods = {}) => shortcuts.isTyping!({ target, ctrlKey: false, metaKey: false, altKey: false, ...mods });
+    expect(key(new FakeElement('INPUT'))).toBe(true);
+    expect(key(new FakeElement('TEXTAREA'))).toBe(true);
+    expect(key(new FakeElement('DIV', true))).toBe(true);
+    expect(key(new FakeElement('TR'))).toBe(false);
+    expect(key(new FakeElement('TR'), { ctrlKey: true })).toBe(true);
+    Reflect.deleteProperty(globalThis, 'HTMLElement');
   });
 });

@@ -25,14 +25,14 @@ export class ApiFailure extends Error {
  * Calls the API with the session's token. Non-2xx answers become ApiFailure with the server's own words.
  * A body is sent as JSON, or as it is (a File, for example) when `contentType` is given.
  */
-export async function api(method, path, body, { accept = 'application/json', raw = false, quiet401 = false, contentType } = {}) {
+export async function api(method, path, body, { accept = 'application/json', raw = false, quiet401 = false, contentType, keepalive = false } = {}) {
   const headers = { authorization: `Bearer ${session.token}`, accept };
   if (body !== undefined) headers['content-type'] = contentType ?? 'application/json';
   const request = `${method} ${path.split('?')[0]}`;
   const payload = body === undefined ? undefined : contentType ? body : JSON.stringify(body);
   let res;
   try {
-    res = await fetch(path, { method, headers, body: payload, cache: 'no-store', credentials: 'omit' });
+    res = await fetch(path, { method, headers, body: payload, cache: 'no-store', credentials: 'omit', keepalive });
   } catch {
     throw new ApiFailure(0, 'network_error', 'The server could not be reached. Check that the engine is running and try again.', undefined, request);
   }

@@ -13,6 +13,8 @@ import * as refused from './refused.js';
 import * as payouts from './payouts.js';
 import * as reconciliation from './reconciliation.js';
 import * as review from './review.js';
+import * as pendingDecision from './pending-decision.js';
+import * as shortcuts from './shortcuts.js';
 
 const TOKEN_KEY = 'pbe.token';
 
@@ -123,6 +125,8 @@ function forgetToken() {
 }
 
 function signOut(message) {
+  // A decision still inside its undo time is sent while the token is still there.
+  if (!message) pendingDecision.flush();
   forgetToken();
   state.tab = null;
   state.loaded = {};
@@ -214,6 +218,8 @@ function boot() {
     $(`tab-${tab}`).addEventListener('click', () => selectTab(tab));
     $(`tab-${tab}`).addEventListener('keydown', onTabKey);
   }
+  shortcuts.init();
+  pendingDecision.init();
   review.init();
   reconciliation.init();
   advertiserList.init();

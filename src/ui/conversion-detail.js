@@ -14,7 +14,7 @@ export function renderDetail(pane, c, { onDecide }) {
   const form = h(
     'form',
     { class: 'decide', id: 'review-form', onsubmit: (e) => e.preventDefault() },
-    h('div', { class: 'field' }, h('label', { for: 'review-note' }, 'Note ', h('span', { class: 'muted' }, '(n)')), note),
+    h('div', { class: 'field' }, h('label', { for: 'review-note' }, 'Note ', h('span', { class: 'muted shortcut-key', 'aria-hidden': 'true' }, '(n)')), note),
     h(
       'div',
       { class: 'decide-actions' },

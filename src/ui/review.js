@@ -1,21 +1,23 @@
 // Review queue (analysts): flagged conversions nobody has decided yet, most money at risk first (payout ×
-// score, as GET /v1/reviews/queue orders them), one selected at a time, approved or rejected with a note. Keys: j/k move, a/r decide, n writes a note.
+// score, as GET /v1/reviews/queue orders them), one selected at a time, approved or rejected with a note. Keys: j/k move, a/r decide, u undoes, n writes a note.
 
 import { ApiFailure, api, showError } from './api.js';
 import { reasonChips, scoreBadge } from './badges.js';
 import { renderDetail } from './conversion-detail.js';
 import { $, clear, h, toast } from './dom.js';
 import { age, listOf, money, utc } from './format.js';
+import * as pendingDecision from './pending-decision.js';
+import * as shortcuts from './shortcuts.js';
 
 const PAGE = 50;
 /** The queue keeps fetching pages while fewer than this many unreviewed items are shown. */
 const MIN_VISIBLE = 20;
 const MAX_AUTO_PAGES = 10;
 
-const q = { items: [], cursor: null, loading: false, selectedId: null, includeReviewed: false, busy: false, loadSeq: 0, detailSeq: 0 };
+const q = { items: [], cursor: null, loading: false, selectedId: null, includeReviewed: false, loadSeq: 0, detailSeq: 0, restoreNote: null };
 
 /** Reviewed: an analyst decided (reviewState), or the API no longer calls it flagged. */
-const isReviewed = (c) => (c.reviewState && c.reviewState !== 'none') || (c.decision && c.decision !== 'flagged');
+const isReviewed = (c) => !!c.pendingDecision || (c.reviewState && c.reviewState !== 'none') || (c.decision && c.decision !== 'flagged');
 const visibleQueue = () => q.items.filter((c) => q.includeReviewed || !isReviewed(c));
 
 export function init() {
@@ -28,7 +30,8 @@ export function init() {
 }
 
 export function reset() {
-  Object.assign(q, { items: [], cursor: null, selectedId: null, busy: false });
+  pendingDecision.discard();
+  Object.assign(q, { items: [], cursor: null, selectedId: null, restoreNote: null });
   q.loadSeq += 1;
   q.detailSeq += 1;
   $('queue-body').replaceChildren();
@@ -122,6 +125,7 @@ function queueRow(c) {
 }
 
 function reviewedLabel(c) {
+  if (c.pendingDecision) return c.pendingDecision === 'approve' ? '… Approving (undo possible)' : '… Rejecting (undo possible)';
   if (c.reviewState === 'approved') return '✓ Approved';
   if (c.reviewState === 'rejected') return '✕ Rejected';
   return `Now ${c.decision}`;
@@ -162,7 +166,10 @@ async function loadDetail(id) {
   pane.setAttribute('aria-busy', 'true');
   try {
     const c = await api('GET', `/v1/conversions/${encodeURIComponent(id)}`);
-    if (seq === q.detailSeq) renderDetail(pane, c, { onDecide: decide });
+    if (seq !== q.detailSeq) return;
+    renderDetail(pane, c, { onDecide: decide });
+    if (q.restoreNote?.id === id && $('review-note')) $('review-note').value = q.restoreNote.note;
+    q.restoreNote = null;
   } catch (err) {
     if (seq === q.detailSeq) showError(pane, `Could not load conversion ${id}.`, err);
   } finally {
@@ -170,54 +177,77 @@ async function loadDetail(id) {
   }
 }
 
-/** POST /v1/conversions/:id/review, then the next conversion in the queue. */
-async function decide(decision) {
+/**
+ * A decision moves on to the next conversion at once; its POST /v1/conversions/:id/review waits a few
+ * seconds behind an Undo button (pending-decision.js), because an approval releases the postback.
+ */
+function decide(decision) {
   const id = q.selectedId;
-  if (!id || q.busy) return;
+  const item = q.items.find((c) => c.id === id);
+  if (!id || item?.pendingDecision) return;
   const note = $('review-note')?.value.trim() ?? '';
-  const buttons = ['review-approve', 'review-reject'].map((b) => $(b)).filter(Boolean);
-  q.busy = true;
-  for (const b of buttons) b.disabled = true;
+  const at = visibleQueue().findIndex((c) => c.id === id);
+  if (item) item.pendingDecision = decision;
+  const verb = decision === 'approve' ? 'Approving' : 'Rejecting';
+  pendingDecision.schedule({
+    message: `${verb} ${id}…`,
+    send: (options) => send(id, decision, note, options),
+    onUndo: () => {
+      if (item) delete item.pendingDecision;
+      q.restoreNote = { id, note };
+      renderQueue();
+      select(id);
+      toast(`Not ${decision === 'approve' ? 'approved' : 'rejected'}: ${id} is back in the queue.`, 'info');
+    },
+  });
+  if (q.includeReviewed) {
+    renderQueue();
+    return;
+  }
+  const after = visibleQueue();
+  const next = after[Math.min(Math.max(at, 0), after.length - 1)];
+  q.selectedId = next?.id ?? null;
+  renderQueue();
+  if (next) select(next.id);
+  else if (q.cursor) load();
+  else renderEmptyDetail();
+}
+
+async function send(id, decision, note, { keepalive = false } = {}) {
+  const item = q.items.find((c) => c.id === id);
   try {
-    const result = await api('POST', `/v1/conversions/${encodeURIComponent(id)}/review`, note ? { decision, note } : { decision });
+    const result = await api('POST', `/v1/conversions/${encodeURIComponent(id)}/review`, note ? { decision, note } : { decision }, { keepalive });
     const by = result && (result.by ?? result.reviewer ?? result.reviewerName);
     toast(`${decision === 'approve' ? 'Approved' : 'Rejected'} ${id}${by ? ` (by ${by})` : ''}.`, decision === 'approve' ? 'ok' : 'warn');
-    const at = visibleQueue().findIndex((c) => c.id === id);
-    const item = q.items.find((c) => c.id === id);
-    if (item) item.reviewState = decision === 'approve' ? 'approved' : 'rejected';
-    if (q.includeReviewed) {
-      renderQueue();
-      loadDetail(id);
-      return;
+    if (item) {
+      delete item.pendingDecision;
+      item.reviewState = decision === 'approve' ? 'approved' : 'rejected';
     }
-    const after = visibleQueue();
-    const next = after[Math.min(at, after.length - 1)];
-    q.selectedId = next?.id ?? null;
-    renderQueue();
-    if (next) select(next.id);
-    else if (q.cursor) load();
-    else renderEmptyDetail();
+    if (q.includeReviewed) renderQueue();
+    if (q.selectedId === id) loadDetail(id);
   } catch (err) {
-    const box = $('review-form-error');
-    if (box) showError(box, `Could not ${decision} ${id}.`, err);
+    if (item) delete item.pendingDecision;
+    renderQueue();
+    showError($('review-error'), `Could not ${decision} ${id}; it is back in the queue.`, err);
     if (err instanceof ApiFailure && err.status === 403) $('tab-review').hidden = true;
-  } finally {
-    q.busy = false;
-    for (const b of buttons) if (b.isConnected) b.disabled = false;
   }
 }
 
-/** Keyboard shortcuts while the review tab is shown; typing in a field never triggers them. */
+/** Keyboard shortcuts while the review tab is shown (shortcuts.js: they can be switched off). */
 export function onKey(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (shortcuts.isTyping(event)) return;
   const t = event.target instanceof HTMLElement ? event.target : null;
-  if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName) || t.getAttribute('role') === 'tab')) return;
   const inQueue = !!t?.closest('#queue-body');
   const key = event.key;
-  if (key === 'j' || (key === 'ArrowDown' && inQueue)) move(1);
-  else if (key === 'k' || (key === 'ArrowUp' && inQueue)) move(-1);
+  // Arrow keys work only with focus in the queue, so they stay on when single-key shortcuts are off.
+  if (key === 'ArrowDown' && inQueue) move(1);
+  else if (key === 'ArrowUp' && inQueue) move(-1);
+  else if (!shortcuts.enabled()) return;
+  else if (key === 'j') move(1);
+  else if (key === 'k') move(-1);
   else if (key === 'a') decide('approve');
   else if (key === 'r') decide('reject');
+  else if (key === 'u') pendingDecision.undo();
   else if (key === 'n') $('review-note')?.focus();
   else return;
   event.preventDefault();
