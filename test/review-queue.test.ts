@@ -21,7 +21,7 @@ const HOSTING = '159.203.17.40'; // DigitalOcean, in the bundled datacenter rang
 beforeAll(async () => {
   t = await startTestEngine();
   analyst = (await createToken(t.app, 'analyst')).token;
-  const offer = (payout: string) => ({ offer: { payout, fraud: {} } });
+  const offer = (payout: string) => ({ offer: { payout, name: `Offer at ${payout}`, fraud: {} } });
   const base = await seedCatalog(t.app, offer('2.50'));
   const pricey = await seedCatalog(t.app, offer('9.00'));
   cheap = await seedCatalog(t.app, offer('1.00'));
@@ -65,6 +65,11 @@ describe('GET /v1/reviews/queue', () => {
       expect(row).toMatchObject({ decision: 'flagged', review_state: 'none' });
       expect(BigInt(item.priority)).toBe((row?.payout_minor as bigint) * BigInt(row?.score as number));
       expect(item).toMatchObject({ decision: 'flagged', reviewState: 'none', score: row?.score });
+      // Named from the catalog: analysts may not list offers, publishers or advertisers themselves.
+      const [names] = await t.sql`select o.name as offer, p.name as publisher, a.name as advertiser from conversions c
+        join offers o on o.id = c.offer_id join publishers p on p.id = c.publisher_id join advertisers a on a.id = c.advertiser_id where c.id = ${item.id}`;
+      expect(item).toMatchObject({ offerName: names?.offer, publisherName: names?.publisher, advertiserName: names?.advertiser });
+      expect(item.offerName).toBe(`Offer at ${(Number(row?.payout_minor) / 100).toFixed(2)}`);
       const fired = (expandEvidence(row?.evidence) as { code: string; fired: boolean }[]).filter((ev) => ev.fired);
       expect(item.evidence).toEqual(fired);
       expect(item.evidence.map((ev: { code: string }) => ev.code)).toEqual(item.reasons);

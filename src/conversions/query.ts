@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Catalog } from '../catalog/catalog.js';
 import type { Sql } from '../db/database.js';
 import { invalidRequest } from '../errors.js';
 import { formatMoney } from '../money.js';
@@ -14,6 +15,7 @@ export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
 
 const id = z.string().min(1).max(64);
+const REASON_CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
 export const listQuery = z
   .object({
@@ -25,6 +27,8 @@ export const listQuery = z
     publisherId: id.optional(),
     txid: z.string().refine(isTxid, TXID_RULE).optional(),
     clickid: z.string().min(1).max(EXTERNAL_ID_MAX).optional(),
+    /** Conversions whose reasons include this code (a fraud rule's, or over_cap). */
+    reason: z.string().regex(REASON_CODE, 'must be a reason code such as ctit_too_short').optional(),
     from: strictIsoTime.optional(),
     to: strictIsoTime.optional(),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
@@ -59,14 +63,26 @@ export type ConversionRow = Record<string, unknown> & {
   currency: string;
 };
 
-export function conversionView(r: ConversionRow) {
+/**
+ * Names come from this node's catalog, so analysts and finance (who may not list offers, publishers or
+ * advertisers) see who a conversion is about. A rename reaches every node within a catalog refresh;
+ * an entity the catalog does not hold yet shows null.
+ */
+export type CatalogNames = Pick<Catalog, 'advertisers' | 'offers' | 'publishers'>;
+
+const nameOf = (map: ReadonlyMap<string, { name: string }>, id: unknown) => (typeof id === 'string' ? (map.get(id)?.name ?? null) : null);
+
+export function conversionView(r: ConversionRow, names: CatalogNames) {
   return {
     id: r.id,
     txid: r.txid,
     clickid: r.click_id,
     advertiserId: r.advertiser_id,
+    advertiserName: nameOf(names.advertisers, r.advertiser_id),
     offerId: r.offer_id,
+    offerName: nameOf(names.offers, r.offer_id),
     publisherId: r.publisher_id,
+    publisherName: nameOf(names.publishers, r.publisher_id),
     event: r.event,
     decision: r.decision,
     score: r.score,
@@ -84,7 +100,7 @@ export function conversionView(r: ConversionRow) {
   };
 }
 
-export async function listConversions(sql: Sql, q: ListQuery) {
+export async function listConversions(sql: Sql, names: CatalogNames, q: ListQuery) {
   const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
   const where = [
     q.decision && sql`decision = ${q.decision}`,
@@ -95,6 +111,7 @@ export async function listConversions(sql: Sql, q: ListQuery) {
     q.publisherId && sql`publisher_id = ${q.publisherId}`,
     q.txid && sql`txid = ${q.txid}`,
     q.clickid && sql`click_id = ${q.clickid}`,
+    q.reason && sql`reasons @> array[${q.reason}]::text[]`,
     q.from && sql`created_at >= ${q.from}::timestamptz`,
     q.to && sql`created_at < ${q.to}::timestamptz`,
     cursor && sql`(created_at, id) < (${cursor.at}::text::timestamptz, ${cursor.id})`,
@@ -106,7 +123,7 @@ export async function listConversions(sql: Sql, q: ListQuery) {
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return {
-    items: page.map(conversionView),
+    items: page.map((r) => conversionView(r, names)),
     // Microsecond precision: a millisecond cursor would skip or repeat rows committed in the same ms.
     nextCursor: rows.length > q.limit && last ? encodeCursor(last.cursor_at as string, last.id) : null,
   };

@@ -12,7 +12,7 @@ export function registerConversionRoutes(app: FastifyInstance, engine: Engine): 
   const readers = requireRole(engine.tokens, 'analyst', 'finance');
   const { sql } = engine;
 
-  app.get('/v1/conversions', { onRequest: readers }, async (request) => listConversions(sql, parse(listQuery, request.query)));
+  app.get('/v1/conversions', { onRequest: readers }, async (request) => listConversions(sql, engine.catalog, parse(listQuery, request.query)));
 
   app.get<{ Params: { id: string } }>('/v1/conversions/:id', { onRequest: readers }, async (request) => {
     const [row] = await sql<ConversionRow[]>`select * from conversions where id = ${request.params.id}`;
@@ -28,7 +28,7 @@ export function registerConversionRoutes(app: FastifyInstance, engine: Engine): 
       sql`select id, decision, note, reviewer_name, reviewer_token_id, created_at from reviews where conversion_id = ${row.id} order by id`,
     ]);
     return {
-      ...conversionView(row),
+      ...conversionView(row, engine.catalog),
       ip: row.user_ip,
       ua: row.user_agent,
       sourceIp: row.source_ip,
@@ -53,6 +53,7 @@ export function registerConversionRoutes(app: FastifyInstance, engine: Engine): 
       deliveries: deliveries.map((d) => ({
         id: d.id,
         publisherId: d.publisher_id,
+        publisherName: engine.catalog.publishers.get(d.publisher_id as string)?.name ?? null,
         state: d.state,
         attempts: attempts
           .filter((a) => a.delivery_id === d.id)

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { conversionView, type ConversionRow } from '../conversions/query.js';
+import { conversionView, type CatalogNames, type ConversionRow } from '../conversions/query.js';
 import type { Sql } from '../db/database.js';
 import { invalidRequest } from '../errors.js';
 import { expandEvidence } from '../fraud/evidence.js';
@@ -50,7 +50,7 @@ const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify([c.rank, c.at, c.
 
 type QueueRow = ConversionRow & { rank: bigint; cursor_at: string; evidence: unknown };
 
-export async function listQueue(sql: Sql, q: QueueQuery) {
+export async function listQueue(sql: Sql, names: CatalogNames, q: QueueQuery) {
   const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
   // The expression must match the index's exactly for the planner to use it.
   const rank = sql`(-(payout_minor * score))`;
@@ -73,7 +73,7 @@ export async function listQueue(sql: Sql, q: QueueQuery) {
   const last = page[page.length - 1];
   return {
     items: page.map((r) => ({
-      ...conversionView(r),
+      ...conversionView(r, names),
       priority: (-r.rank).toString(),
       evidence: firedEvidence(r.evidence),
     })),

@@ -58,9 +58,9 @@ export function registerReviewRoutes(app: FastifyInstance, engine: Engine): void
       tokenId: reviewer.tokenId,
       at: outcome.review.created_at.toISOString(),
       releasedDeliveryId: outcome.releasedDeliveryId,
-      conversion: conversionView(outcome.conversion),
+      conversion: conversionView(outcome.conversion, engine.catalog),
     });
   });
 
-  app.get('/v1/reviews/queue', { onRequest: analyst }, async (request) => listQueue(engine.sql, parse(queueQuery, request.query)));
+  app.get('/v1/reviews/queue', { onRequest: analyst }, async (request) => listQueue(engine.sql, engine.catalog, parse(queueQuery, request.query)));
 }

@@ -3,7 +3,7 @@
 
 import { decisionBadge, reasonChips, reviewDecisionBadge, scoreBadge } from './badges.js';
 import { clear, h, table } from './dom.js';
-import { age, count, money, plain, shortId, timeEl, utc } from './format.js';
+import { age, count, money, named, plain, shortId, timeEl, utc } from './format.js';
 
 /** Renders conversion `c` into `pane`; the buttons call `onDecide('approve' | 'reject')`. */
 export function renderDetail(pane, c, { onDecide }) {
@@ -46,9 +46,9 @@ export function renderDetail(pane, c, { onDecide }) {
       fact('Status', plain(c.status)),
       fact('Payout', money(c.payout, c.currency)),
       fact('Source', plain(c.source)),
-      fact('Offer', h('span', { class: 'mono' }, plain(c.offerId))),
-      fact('Publisher', h('span', { class: 'mono' }, plain(c.publisherId))),
-      fact('Advertiser', h('span', { class: 'mono' }, plain(c.advertiserId))),
+      fact('Offer', named(c.offerName, c.offerId)),
+      fact('Publisher', named(c.publisherName, c.publisherId)),
+      fact('Advertiser', named(c.advertiserName, c.advertiserId)),
       fact('Event', plain(c.event)),
       fact('Reasons', reasonChips(reasons)),
     ),
@@ -139,7 +139,7 @@ function deliveriesTable(deliveries) {
       const answer = lastTry ? (lastTry.statusCode ? `HTTP ${lastTry.statusCode}` : lastTry.error ?? 'no answer') + (lastTry.latencyMs != null ? ` · ${lastTry.latencyMs} ms` : '') : '—';
       return [
         h('span', { class: 'mono' }, shortId(d.id)),
-        h('span', { class: 'mono' }, shortId(d.publisherId)),
+        d.publisherName ? h('span', { title: d.publisherId }, d.publisherName) : h('span', { class: 'mono' }, shortId(d.publisherId)),
         h('span', { class: `badge badge-${d.state}` }, plain(d.state)),
         Array.isArray(d.attempts) ? String(attempts.length) : count(d.attempts),
         answer,

@@ -105,6 +105,12 @@ export function plain(v) {
   return String(v);
 }
 
+/** An entity by name with its ID beside it (IDs are what the API filters by); the ID alone when unnamed. */
+export function named(name, id) {
+  if (!name) return h('span', { class: 'mono' }, plain(id));
+  return h('span', { class: 'named' }, name, ' ', h('span', { class: 'mono muted small' }, plain(id)));
+}
+
 export const humanize = (key) => key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 export const shortId = (id) => (typeof id === 'string' && id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id ?? '—');
 

@@ -115,7 +115,7 @@ function queueRow(c) {
       'td',
       {},
       h('div', { class: 'cell-main mono ellipsis', title: c.id }, c.id),
-      h('div', { class: 'cell-sub ellipsis', title: `publisher ${c.publisherId ?? '?'}, offer ${c.offerId ?? '?'}, txid ${c.txid ?? '?'}` }, c.publisherId ?? c.txid ?? ''),
+      h('div', { class: 'cell-sub ellipsis', title: `offer ${c.offerName ?? ''} ${c.offerId ?? '?'}, publisher ${c.publisherName ?? ''} ${c.publisherId ?? '?'}, txid ${c.txid ?? '?'}` }, whoLine(c)),
       isReviewed(c) ? h('div', { class: 'cell-sub' }, reviewedLabel(c)) : null,
     ),
     h('td', {}, reasonChips(reasons, 2)),
@@ -123,6 +123,9 @@ function queueRow(c) {
     h('td', { class: 'num' }, h('time', { datetime: c.createdAt, title: `${utc(c.createdAt, { seconds: true })} UTC`, dataset: { age: c.createdAt } }, age(c.createdAt, true))),
   );
 }
+
+/** Offer and publisher by name (the API adds names from its catalog), IDs where a name is missing. */
+const whoLine = (c) => [c.offerName ?? c.offerId, c.publisherName ?? c.publisherId].filter(Boolean).join(' · ') || (c.txid ?? '');
 
 function reviewedLabel(c) {
   if (c.pendingDecision) return c.pendingDecision === 'approve' ? '… Approving (undo possible)' : '… Rejecting (undo possible)';

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, expectApiError, get, patch } from './helpers/admin.js';
+import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { postConversion, review, type Seeded } from './helpers/review.js';
+
+/**
+ * GET /v1/conversions for the people in the web UI: every item names its offer, publisher and
+ * advertiser (analysts and finance may not list those), and `reason` filters by a reason code.
+ */
+
+const HOSTING = '159.203.17.40'; // DigitalOcean, in the bundled datacenter ranges
+
+let t: TestEngine;
+let analyst: string;
+let finance: string;
+let flaggedShop: Seeded;
+let plainShop: Seeded;
+let ids: { flagged: string; datacenter: string; accepted: string };
+
+beforeAll(async () => {
+  t = await startTestEngine();
+  analyst = (await createToken(t.app, 'analyst')).token;
+  finance = (await createToken(t.app, 'finance')).token;
+  // The default fraud rules flag a postback sent right after its click (ctit_too_short).
+  flaggedShop = await seedCatalog(t.app, { advertiser: { name: 'Northwind' }, publisher: { name: 'Blue Media' }, offer: { name: 'Summer Sale', fraud: {} } });
+  plainShop = await seedCatalog(t.app, { advertiser: { name: 'Contoso' }, publisher: { name: 'Red Clicks' }, offer: { name: 'Winter Deal' } });
+  const flagged = await postConversion(t.app, flaggedShop);
+  const datacenter = await postConversion(t.app, flaggedShop, { click: { ip: HOSTING } });
+  const accepted = await postConversion(t.app, plainShop);
+  expect([flagged.decision, datacenter.decision, accepted.decision]).toEqual(['flagged', 'flagged', 'accepted']);
+  expect(datacenter.reasons).toContain('datacenter_ip');
+  ids = { flagged: flagged.conversionId, datacenter: datacenter.conversionId, accepted: accepted.conversionId };
+});
+afterAll(async () => t?.close());
+
+const list = async (query: string, token = analyst) => {
+  const res = await get(t.app, `/v1/conversions${query}`, token);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as { items: Record<string, unknown>[]; nextCursor: string | null };
+};
+
+describe('names from the catalog', () => {
+  it('each listed conversion names its offer, publisher and advertiser, for analysts and finance alike', async () => {
+    for (const token of [analyst, finance]) {
+      const byId = new Map((await list('', token)).items.map((i) => [i.id, i]));
+      expect(byId.get(ids.flagged)).toMatchObject({ offerId: flaggedShop.offer.id, offerName: 'Summer Sale', publisherName: 'Blue Media', advertiserName: 'Northwind' });
+      expect(byId.get(ids.accepted)).toMatchObject({ offerId: plainShop.offer.id, offerName: 'Winter Deal', publisherName: 'Red Clicks', advertiserName: 'Contoso' });
+    }
+  });
+
+  it('the detail, the queue and a review answer name them too, deliveries included', async () => {
+    const detail = (await get(t.app, `/v1/conversions/${ids.accepted}`, finance)).json();
+    expect(detail).toMatchObject({ offerName: 'Winter Deal', publisherName: 'Red Clicks', advertiserName: 'Contoso' });
+    expect(detail.deliveries.length).toBeGreaterThan(0);
+    for (const d of detail.deliveries) expect(d).toMatchObject({ publisherId: plainShop.publisher.id, publisherName: 'Red Clicks' });
+    const queue = (await get(t.app, '/v1/reviews/queue', analyst)).json();
+    expect(queue.items.map((i: { offerName: string }) => i.offerName)).toEqual(['Summer Sale', 'Summer Sale']);
+    const decided = await review(t.app, ids.accepted, { decision: 'approve' }, analyst);
+    expect(decided.statusCode, decided.body).toBe(201);
+    expect(decided.json().conversion).toMatchObject({ id: ids.accepted, offerName: 'Winter Deal', publisherName: 'Red Clicks', advertiserName: 'Contoso' });
+  });
+
+  it('a rename shows on the next read; the stored conversion keeps only the IDs', async () => {
+    expect((await patch(t.app, `/v1/offers/${plainShop.offer.id}`, { name: 'Winter Deal 2' })).statusCode).toBe(200);
+    expect((await list(`?offerId=${plainShop.offer.id}`)).items.map((i) => i.offerName)).toEqual(['Winter Deal 2']);
+    const [row] = await t.sql`select offer_id from conversions where id = ${ids.accepted}`;
+    expect(row?.offer_id).toBe(plainShop.offer.id);
+  });
+});
+
+describe('?reason=', () => {
+  it('lists only conversions whose reasons include the code, newest first, with the other filters', async () => {
+    const expected = await t.sql`select id from conversions where 'datacenter_ip' = any(reasons) order by created_at desc, id desc`;
+    expect(expected.map((r) => r.id)).toEqual([ids.datacenter]);
+    expect((await list('?reason=datacenter_ip')).items.map((i) => i.id)).toEqual([ids.datacenter]);
+    expect((await list('?reason=ctit_too_short')).items.map((i) => i.id)).toEqual([ids.datacenter, ids.flagged]);
+    expect((await list(`?reason=ctit_too_short&decision=accepted`)).items).toEqual([]);
+    expect((await list(`?reason=ctit_too_short&publisherId=${plainShop.publisher.id}`)).items).toEqual([]);
+    expect((await list('?reason=no_such_rule')).items).toEqual([]);
+  });
+
+  it('refuses a value that is not a reason code with the contract 400, naming the field', async () => {
+    for (const bad of ['Datacenter_IP', 'ctit too short', '', `a${'b'.repeat(64)}`, "x'or'1"]) {
+      expectApiError(await get(t.app, `/v1/conversions?reason=${encodeURIComponent(bad)}`, analyst), 400, 'invalid_request', ['reason']);
+    }
+    expectApiError(await get(t.app, '/v1/conversions?reason=a&reason=b', analyst), 400, 'invalid_request', ['reason']);
+  });
+});
