@@ -6,6 +6,7 @@ import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { parse } from '../http/validate.js';
 import { CATEGORY_CAPS, MAX_SCORE, offerFraud, RULES } from './registry.js';
+import { qualityQuery, qualityWindow, ruleQuality } from './rule-quality.js';
 
 /**
  * `GET /v1/fraud/rules`: every rule with its reason code, category, inputs, default mode, points and
@@ -17,6 +18,11 @@ const query = z.object({ offerId: z.string().min(1).max(64).optional() }).strict
 
 export function registerFraudRoutes(app: FastifyInstance, engine: Engine): void {
   const anyRole = requireRole(engine.tokens, 'admin', 'analyst', 'finance');
+  const analyst = requireRole(engine.tokens, 'admin', 'analyst');
+
+  app.get('/v1/fraud/rules/quality', { onRequest: analyst }, async (request) =>
+    ruleQuality(engine.sql, qualityWindow(parse(qualityQuery, request.query), engine.now())),
+  );
 
   app.get('/v1/fraud/rules', { preHandler: anyRole }, async (request) => {
     const { offerId } = parse(query, request.query);

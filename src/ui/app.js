@@ -8,18 +8,20 @@ import { $, toast } from './dom.js';
 import { age } from './format.js';
 import * as advertiserList from './advertiser-list.js';
 import * as audit from './audit.js';
+import * as conversions from './conversions.js';
 import * as fxRates from './fx-rates.js';
 import * as refused from './refused.js';
 import * as payouts from './payouts.js';
 import * as reconciliation from './reconciliation.js';
 import * as review from './review.js';
+import * as ruleQuality from './rule-quality.js';
 import * as pendingDecision from './pending-decision.js';
 import * as shortcuts from './shortcuts.js';
 
 const TOKEN_KEY = 'pbe.token';
 
 const state = {
-  access: { review: false, reconciliation: false, payouts: false, refused: false, fx: false, audit: false },
+  access: { review: false, conversions: false, reconciliation: false, payouts: false, refused: false, fx: false, quality: false, audit: false },
   tab: null,
   loaded: {},
 };
@@ -63,7 +65,7 @@ async function probeAccess() {
       return 'ok'; // 400/404/409: the role check passed
     }
   };
-  const [read, decide, runs, report, attempts, rates, changes] = await Promise.all([
+  const [read, decide, runs, report, attempts, rates, changes, ruleLabels] = await Promise.all([
     outcome('GET', '/v1/conversions?decision=flagged&limit=1'),
     outcome('POST', '/v1/conversions/cv_ui_role_probe/review', {}),
     outcome('GET', '/v1/reconciliations?limit=1'),
@@ -71,14 +73,17 @@ async function probeAccess() {
     outcome('GET', '/v1/postback-attempts?limit=1'),
     outcome('GET', '/v1/fx-rates?limit=1'),
     outcome('GET', '/v1/audit?limit=1'),
+    outcome('GET', '/v1/fraud/rules/quality'),
   ]);
   return {
     review: read === 'ok' && decide === 'ok',
+    conversions: read === 'ok',
     reconciliation: runs === 'ok',
     payouts: report === 'ok',
     refused: attempts === 'ok',
     fx: rates === 'ok',
     audit: changes === 'ok',
+    quality: ruleLabels === 'ok',
   };
 }
 
@@ -131,9 +136,11 @@ function signOut(message) {
   state.tab = null;
   state.loaded = {};
   review.reset();
+  conversions.reset();
   refused.reset();
   fxRates.reset();
   audit.reset();
+  ruleQuality.reset();
   reconciliation.reset();
   advertiserList.reset();
   payouts.reset();
@@ -149,7 +156,7 @@ function showSignIn() {
   $('token-input').focus();
 }
 
-const NAMES = { review: 'Review queue', reconciliation: 'Reconciliation', payouts: 'Payouts', refused: 'Refused postbacks', fx: 'FX rates', audit: 'Audit' };
+const NAMES = { review: 'Review queue', conversions: 'Conversions', reconciliation: 'Reconciliation', payouts: 'Payouts', refused: 'Refused postbacks', fx: 'FX rates', quality: 'Rule quality', audit: 'Audit' };
 
 function enterWorkspace() {
   $('signin').hidden = true;
@@ -164,7 +171,7 @@ function enterWorkspace() {
 
 // ------------------------------------------------------------------------------------------- tabs
 
-const TABS = ['review', 'reconciliation', 'payouts', 'refused', 'fx', 'audit'];
+const TABS = ['review', 'conversions', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'];
 
 function selectTab(name, { focus = true } = {}) {
   state.tab = name;
@@ -180,11 +187,14 @@ function selectTab(name, { focus = true } = {}) {
   if (!state.loaded[name]) {
     state.loaded[name] = true;
     if (name === 'review') review.load({ reset: true });
+    if (name === 'review' && state.access.quality) ruleQuality.loadCallout();
+    if (name === 'conversions') conversions.load();
     if (name === 'reconciliation') reconciliation.load({ openFirst: true });
     if (name === 'payouts') payouts.load();
     if (name === 'refused') refused.load();
     if (name === 'fx') fxRates.load();
     if (name === 'audit') audit.load();
+    if (name === 'quality') ruleQuality.load();
   }
 }
 
@@ -221,12 +231,14 @@ function boot() {
   shortcuts.init();
   pendingDecision.init();
   review.init();
+  conversions.init();
   reconciliation.init();
   advertiserList.init();
   payouts.init();
   refused.init();
   fxRates.init();
   audit.init();
+  ruleQuality.init();
   document.addEventListener('keydown', (event) => {
     if (session.token && state.tab === 'review' && !$('workspace').hidden) review.onKey(event);
   });
