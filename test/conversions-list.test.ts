@@ -1,11 +1,14 @@
+import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONVERSION_CSV_COLUMNS, conversionsCsv } from '../src/conversions/csv.js';
 import { createToken, expectApiError, get, patch } from './helpers/admin.js';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { postConversion, review, type Seeded } from './helpers/review.js';
 
 /**
  * GET /v1/conversions for the people in the web UI: every item names its offer, publisher and
- * advertiser (analysts and finance may not list those), and `reason` filters by a reason code.
+ * advertiser (analysts and finance may not list those), `reason` filters by a reason code, and
+ * `format=csv` downloads every conversion the filters select.
  */
 
 const HOSTING = '159.203.17.40'; // DigitalOcean, in the bundled datacenter ranges
@@ -84,5 +87,56 @@ describe('?reason=', () => {
       expectApiError(await get(t.app, `/v1/conversions?reason=${encodeURIComponent(bad)}`, analyst), 400, 'invalid_request', ['reason']);
     }
     expectApiError(await get(t.app, '/v1/conversions?reason=a&reason=b', analyst), 400, 'invalid_request', ['reason']);
+  });
+});
+
+describe('?format=csv', () => {
+  const csvOf = async (query: string, token = finance) => {
+    const res = await get(t.app, `/v1/conversions?format=csv${query}`, token);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toBe('text/csv; charset=utf-8; header=present');
+    expect(res.headers['content-disposition']).toBe('attachment; filename="conversions.csv"');
+    return { text: res.body, rows: parseCsv(res.body, { columns: true }) as Record<string, string>[] };
+  };
+
+  it('downloads every conversion, newest first, one row each with names, as the database holds them', async () => {
+    const { text, rows } = await csvOf('');
+    expect(text.split('\r\n')[0]).toBe(CONVERSION_CSV_COLUMNS.join(','));
+    const db = await t.sql`select id, txid, click_id, reasons, payout_minor, decision from conversions order by created_at desc, id desc`;
+    expect(rows.map((r) => r.id)).toEqual(db.map((r) => r.id));
+    const datacenter = rows.find((r) => r.id === ids.datacenter);
+    const stored = db.find((r) => r.id === ids.datacenter);
+    expect(datacenter).toMatchObject({ txid: stored?.txid, clickid: stored?.click_id, decision: 'flagged', offerName: 'Summer Sale', publisherName: 'Blue Media', advertiserName: 'Northwind', currency: 'USD' });
+    expect(datacenter?.reasons).toBe((stored?.reasons as string[]).join(' '));
+    expect(datacenter?.payout).toBe((Number(stored?.payout_minor) / 100).toFixed(2));
+  });
+
+  it('applies the same filters as the JSON list, for analysts too', async () => {
+    expect((await csvOf('&reason=datacenter_ip', analyst)).rows.map((r) => r.id)).toEqual([ids.datacenter]);
+    expect((await csvOf('&decision=accepted')).rows.map((r) => r.id)).toEqual([ids.accepted]);
+    expect((await csvOf(`&offerId=${flaggedShop.offer.id}`)).rows.map((r) => r.id)).toEqual([ids.datacenter, ids.flagged]);
+    const none = await csvOf('&txid=tx_nobody_has_this');
+    expect(none.rows).toEqual([]);
+    expect(none.text).toBe(`${CONVERSION_CSV_COLUMNS.join(',')}\r\n`);
+  });
+
+  it('pages through the list with its cursor: a page size of one gives the same rows', async () => {
+    const stream = await conversionsCsv(t.sql, t.engine.catalog, { decision: 'flagged' }, 1);
+    let text = '';
+    for await (const chunk of stream) text += String(chunk);
+    const expected = await t.sql`select id from conversions where decision = 'flagged' order by created_at desc, id desc`;
+    expect(expected.length).toBe(2);
+    expect((parseCsv(text, { columns: true }) as { id: string }[]).map((r) => r.id)).toEqual(expected.map((r) => r.id));
+  });
+
+  it('refuses a bad format, and a limit or cursor with csv, with the contract 400; roles as the list', async () => {
+    expectApiError(await get(t.app, '/v1/conversions?format=xlsx', analyst), 400, 'invalid_request', ['format']);
+    expectApiError(await get(t.app, '/v1/conversions?format=csv&limit=10&cursor=abc', analyst), 400, 'invalid_request', ['limit', 'cursor']);
+    expectApiError(await get(t.app, '/v1/conversions?format=csv&reason=Bad', analyst), 400, 'invalid_request', ['reason']);
+    expectApiError(await t.app.inject({ method: 'GET', url: '/v1/conversions?format=csv' }), 401, 'unauthorized');
+    // The JSON list still pages as before.
+    const page = await list('?limit=1');
+    expect(page.items.length).toBe(1);
+    expect(page.nextCursor).not.toBeNull();
   });
 });

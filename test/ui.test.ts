@@ -28,6 +28,9 @@ const UI_ROUTES = [
   '/v1/fx-rates',
   '/v1/fx-rates/:id',
   '/v1/fraud/rules/quality',
+  '/v1/fraud/rules',
+  '/v1/offers',
+  '/v1/publishers',
 ];
 
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
@@ -158,7 +161,7 @@ describe('the role probes the page signs in with', () => {
     audit: { method: 'GET' as const, url: '/v1/audit?limit=1' },
     quality: { method: 'GET' as const, url: '/v1/fraud/rules/quality' },
   };
-  const SECTIONS = ['review', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'] as const;
+  const SECTIONS = ['review', 'conversions', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'] as const;
   const token = async (role: string) => {
     const res = await t.app.inject({ method: 'POST', url: '/v1/tokens', headers: auth(), payload: { role, name: `ui ${role}` } });
     return res.json().token as string;
@@ -170,7 +173,7 @@ describe('the role probes the page signs in with', () => {
     for (const name of (Object.keys(probes) as (keyof typeof probes)[]).filter(exists)) expect(await probe(name, 'not-a-token-0123456789'), name).toBe(401);
   });
 
-  it('admin sees every section; analyst review, refused postbacks and rule quality; finance reconciliation, payouts and FX rates', async () => {
+  it('admin sees every section; analyst review, conversions, refused postbacks and rule quality; finance conversions, reconciliation, payouts and FX rates', async () => {
     const analyst = await token('analyst');
     const finance = await token('finance');
     const shown = async (bearer: string) => {
@@ -186,8 +189,8 @@ describe('the role probes the page signs in with', () => {
     };
     const built = SECTIONS.filter(exists);
     expect(await shown(ADMIN)).toEqual(built);
-    expect(await shown(analyst)).toEqual(built.filter((s) => s === 'review' || s === 'refused' || s === 'quality'));
-    expect(await shown(finance)).toEqual(built.filter((s) => s === 'reconciliation' || s === 'payouts' || s === 'fx'));
+    expect(await shown(analyst)).toEqual(built.filter((s) => s === 'review' || s === 'conversions' || s === 'refused' || s === 'quality'));
+    expect(await shown(finance)).toEqual(built.filter((s) => s === 'conversions' || s === 'reconciliation' || s === 'payouts' || s === 'fx'));
     // The probe names no real conversion: nothing was reviewed.
     expect((await t.sql`select count(*)::int as n from reviews`)[0]?.n).toBe(0);
   });

@@ -31,10 +31,19 @@ export const listQuery = z
     reason: z.string().regex(REASON_CODE, 'must be a reason code such as ctit_too_short').optional(),
     from: strictIsoTime.optional(),
     to: strictIsoTime.optional(),
-    limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE),
+    /** No default here: with format=csv a limit means nothing, so a given one is refused. */
+    limit: z.coerce.number().int().min(1).max(MAX_PAGE).optional(),
     cursor: z.string().max(200).optional(),
+    /** csv: every matching conversion, newest first, in one download (csv.ts). */
+    format: z.enum(['json', 'csv']).default('json'),
   })
-  .strict();
+  .strict()
+  .superRefine((q, ctx) => {
+    if (q.format !== 'csv') return;
+    for (const key of ['limit', 'cursor'] as const) {
+      if (q[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'does not apply to format=csv, which exports every matching conversion' });
+    }
+  });
 
 export type ListQuery = z.infer<typeof listQuery>;
 
@@ -100,8 +109,9 @@ export function conversionView(r: ConversionRow, names: CatalogNames) {
   };
 }
 
-export async function listConversions(sql: Sql, names: CatalogNames, q: ListQuery) {
+export async function listConversions(sql: Sql, names: CatalogNames, q: Omit<ListQuery, 'format'>) {
   const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
+  const limit = q.limit ?? DEFAULT_PAGE;
   const where = [
     q.decision && sql`decision = ${q.decision}`,
     q.source && sql`source = ${q.source}`,
@@ -119,12 +129,12 @@ export async function listConversions(sql: Sql, names: CatalogNames, q: ListQuer
   const clause = where.reduce((acc, c, i) => (i === 0 ? sql`where ${c}` : sql`${acc} and ${c}`), sql``);
   const rows = await sql<ConversionRow[]>`
     select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
-    from conversions ${clause} order by created_at desc, id desc limit ${q.limit + 1}`;
-  const page = rows.slice(0, q.limit);
+    from conversions ${clause} order by created_at desc, id desc limit ${limit + 1}`;
+  const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
     items: page.map((r) => conversionView(r, names)),
     // Microsecond precision: a millisecond cursor would skip or repeat rows committed in the same ms.
-    nextCursor: rows.length > q.limit && last ? encodeCursor(last.cursor_at as string, last.id) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at as string, last.id) : null,
   };
 }

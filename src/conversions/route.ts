@@ -6,13 +6,22 @@ import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { parse } from '../http/validate.js';
 import { formatMoney } from '../money.js';
+import { conversionsCsv } from './csv.js';
 import { conversionView, listConversions, listQuery, type ConversionRow } from './query.js';
 
 export function registerConversionRoutes(app: FastifyInstance, engine: Engine): void {
   const readers = requireRole(engine.tokens, 'analyst', 'finance');
   const { sql } = engine;
 
-  app.get('/v1/conversions', { onRequest: readers }, async (request) => listConversions(sql, engine.catalog, parse(listQuery, request.query)));
+  app.get('/v1/conversions', { onRequest: readers }, async (request, reply) => {
+    const { format, ...q } = parse(listQuery, request.query);
+    if (format === 'json') return listConversions(sql, engine.catalog, q);
+    const csv = await conversionsCsv(sql, engine.catalog, q);
+    return reply
+      .header('content-type', 'text/csv; charset=utf-8; header=present')
+      .header('content-disposition', 'attachment; filename="conversions.csv"')
+      .send(csv);
+  });
 
   app.get<{ Params: { id: string } }>('/v1/conversions/:id', { onRequest: readers }, async (request) => {
     const [row] = await sql<ConversionRow[]>`select * from conversions where id = ${request.params.id}`;

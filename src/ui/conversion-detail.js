@@ -5,7 +5,7 @@ import { decisionBadge, reasonChips, reviewDecisionBadge, scoreBadge } from './b
 import { clear, h, table } from './dom.js';
 import { age, count, money, named, plain, shortId, timeEl, utc } from './format.js';
 
-/** Renders conversion `c` into `pane`; the buttons call `onDecide('approve' | 'reject')`. */
+/** Renders conversion `c` into `pane`; the buttons call `onDecide('approve' | 'reject')`; no form without it. */
 export function renderDetail(pane, c, { onDecide }) {
   const reasons = Array.isArray(c.reasons) ? c.reasons : [];
   const reviews = Array.isArray(c.reviews) ? c.reviews : Array.isArray(c.reviewTrail) ? c.reviewTrail : [];
@@ -53,7 +53,7 @@ export function renderDetail(pane, c, { onDecide }) {
       fact('Reasons', reasonChips(reasons)),
     ),
     last ? h('p', { class: 'notice notice-info' }, `Already reviewed: ${{ approve: 'approved', reject: 'rejected' }[last.decision] ?? last.decision} by ${last.by ?? last.reviewer ?? 'someone'} at ${utc(last.at ?? last.createdAt)} UTC. A new decision is added to the trail.`) : null,
-    form,
+    onDecide ? form : null,
     section('Evidence', evidenceTable(c.evidence, reasons)),
     section('Click and user', clickFacts(c)),
     section('Status history', historyTable(c.statusHistory)),
