@@ -58,7 +58,8 @@ export function table(caption, headers, rows, { numeric = [] } = {}) {
   if (!rows.length) return h('p', { class: 'empty' }, `No ${caption.toLowerCase()}.`);
   return h(
     'div',
-    { class: 'table-wrap' },
+    // A wide table scrolls sideways inside its wrap: focusable, so keyboard users can scroll it too (WCAG 2.1.1).
+    { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': caption },
     h(
       'table',
       { class: 'table table-compact' },
