@@ -17,7 +17,7 @@ describe('stored evidence', () => {
       payoutSent: true,
     });
     const result = await scorer.score(input);
-    expect(result.evidence).toHaveLength(11);
+    expect(result.evidence).toHaveLength(12);
     const expanded = expandEvidence(result.evidence) as Record<string, unknown>[];
     // Every documented field is back, with its value, whatever the entry.
     for (const e of expanded) {

@@ -32,7 +32,7 @@ async function shown(pb: { conversionId: string; decision: string; reasons: stri
   expect({ ...row, evidence: expandEvidence(row?.evidence) }).toEqual({ decision: pb.decision, reasons: pb.reasons, score: body.score, evidence: body.evidence });
   expect(body).toMatchObject({ decision: pb.decision, reasons: pb.reasons });
   // One entry per rule, and the points add up to the score.
-  expect(body.evidence).toHaveLength(11);
+  expect(body.evidence).toHaveLength(12);
   expect(body.evidence.reduce((sum, e) => sum + e.points, 0)).toBe(body.score);
   const by = (code: string) => body.evidence.find((e) => e.code === code) as Evidence;
   return { ...body, by };

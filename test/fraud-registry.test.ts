@@ -11,6 +11,7 @@ const CONTRACT_CODES = [
   'ua_mismatch',
   'bot_user_agent',
   'conversion_rate_spike',
+  'click_flood',
   'payout_mismatch',
   'multiple_conversions_per_click',
   'over_daily_cap',

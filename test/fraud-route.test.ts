@@ -19,7 +19,7 @@ describe('GET /v1/fraud/rules', () => {
     }
     const body = (await get(t.app, '/v1/fraud/rules')).json();
     expect(body).toMatchObject({ flagAt: 40, rejectAt: 80, maxScore: 100 });
-    expect(body.rules).toHaveLength(11);
+    expect(body.rules).toHaveLength(12);
     const ctit = body.rules.find((r: { code: string }) => r.code === 'ctit_too_short');
     expect(ctit).toMatchObject({
       category: 'timing',
@@ -30,6 +30,16 @@ describe('GET /v1/fraud/rules', () => {
       inputs: expect.arrayContaining(['click time (from the click ID)']),
     });
     expect(body.categories).toContainEqual({ name: 'client', cap: 60, rules: ['datacenter_ip', 'click_ip_mismatch', 'ua_mismatch', 'bot_user_agent'] });
+    const codes = body.rules.map((r: { code: string }) => r.code);
+    expect(codes.indexOf('click_flood')).toBe(codes.indexOf('conversion_rate_spike') + 1);
+    expect(body.rules.find((r: { code: string }) => r.code === 'click_flood')).toMatchObject({
+      category: 'attribution',
+      mode: 'score',
+      points: 25,
+      defaults: { alpha: 1e-4, tailFromS: 86400, minTailShare: 0.3, minTailLift: 3, minConversions: 20, minBaselineConversions: 100, strongTailShare: 0.6, strongPoints: 40 },
+      settings: { properties: { tailFromS: { default: 86400, enum: expect.arrayContaining([3600, 86400, 604800]) }, strongPoints: { default: 40 } } },
+    });
+    expect(body.categories).toContainEqual({ name: 'attribution', cap: 40, rules: ['click_flood'] });
     expect(body.offer).toBeUndefined();
   });
 

@@ -92,7 +92,7 @@ describe('the scorer', () => {
     expect(evidence).toHaveLength(RULES.length);
     const notEvaluatedCodes = evidence.filter((e) => !e.evaluated).map((e) => e.code).sort();
     // No ip/ua/payout were sent, the offer has no cap and no history yet.
-    expect(notEvaluatedCodes).toEqual(['click_ip_mismatch', 'conversion_rate_spike', 'over_daily_cap', 'payout_mismatch', 'ua_mismatch']);
+    expect(notEvaluatedCodes).toEqual(['click_flood', 'click_ip_mismatch', 'conversion_rate_spike', 'over_daily_cap', 'payout_mismatch', 'ua_mismatch']);
     expect(evidence.filter((e) => !e.evaluated).every((e) => typeof e.note === 'string' && e.note.length > 0)).toBe(true);
   });
 

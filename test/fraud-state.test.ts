@@ -6,6 +6,7 @@ import { Scorer } from '../src/fraud/scorer.js';
 import { parseAddress } from '../src/net/cidr.js';
 import { MemoryFraudState, TimeSet } from '../src/fraud/state-memory.js';
 import { SETTLE_MS } from '../src/fraud/closed-buckets.js';
+import { CTIT_BUCKETS, ctitBucket } from '../src/fraud/ctit-distribution.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
 import { BROWSER_UA, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
@@ -27,6 +28,9 @@ const backends: Backend[] = [
 const MINUTE = 60_000;
 const t0 = T0.getTime();
 const prefix = () => `t:${randomBytes(5).toString('hex')}:`;
+/** A CTIT histogram with the given counts per bucket index, zero elsewhere. */
+const hist = (counts: Record<number, number> = {}) => Array.from({ length: CTIT_BUCKETS }, (_, i) => counts[i] ?? 0);
+const TEN_MINUTES = ctitBucket(600);
 
 function conversion(overrides: Partial<ConversionObservation> = {}): ConversionObservation {
   return {
@@ -56,6 +60,7 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
         offerToday: 1,
         offerBaseline: { conversions: 1, clicks: 0 },
         segment: { conversions: 1, clicks: 0 },
+        ctit: { offer: hist({ [TEN_MINUTES]: 1 }), publisher: hist({ [TEN_MINUTES]: 1 }), segment: hist({ [TEN_MINUTES]: 1 }) },
       });
     }
     // The same txid from another advertiser is another conversion.
@@ -131,7 +136,47 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
     const state = make(prefix());
     const c = await state.observe(conversion({ segment: undefined }));
     expect(c.segment).toBeUndefined();
+    expect(c.ctit).toBeUndefined();
     expect(c.offerToday).toBe(1);
+    // Not in the offer's histogram either, even when a retry later knows the click: the offer minus a segment stays the rest.
+    const retry = await state.observe(conversion({ at: t0 + MINUTE }));
+    expect(retry.ctit?.offer).toEqual(hist());
+    await state.close();
+  });
+
+  it.skipIf(skip)('counts click-to-conversion histograms per offer, publisher and sub1, once per (advertiser, txid)', async () => {
+    const state = make(prefix());
+    const seg = (publisherId: string, sub1: string | null) => ({ publisherId, sub1, windowMs: 24 * 60 * MINUTE });
+    const at = (ctitS: number, o: Partial<ConversionObservation>) => conversion({ clickAt: (o.at ?? t0) - ctitS * 1000, ...o });
+    await state.observe(at(5, { txid: 'a', segment: seg('pub_1', 'a') }));
+    await state.observe(at(2 * 86_400, { txid: 'b', segment: seg('pub_1', 'b') }));
+    await state.observe(at(8 * 86_400, { txid: 'c', segment: seg('pub_2', null) }));
+    // A retry (same advertiser and txid), later and even with another click time, counts nothing new.
+    await state.observe(at(600, { txid: 'b', at: t0 + MINUTE, segment: seg('pub_1', 'b') }));
+    // Another offer's conversions stay in its own histograms.
+    await state.observe(at(600, { txid: 'z', offerId: 'off_2', segment: seg('pub_1', 'a') }));
+    const c = await state.observe(at(-2, { txid: 'd', at: t0 + 2 * MINUTE, segment: seg('pub_1', 'a') }));
+    const [instant, days, week] = [ctitBucket(0), ctitBucket(2 * 86_400), CTIT_BUCKETS - 1];
+    expect(c.ctit).toEqual({
+      offer: hist({ [instant]: 2, [days]: 1, [week]: 1 }),
+      publisher: hist({ [instant]: 2, [days]: 1 }),
+      segment: hist({ [instant]: 2 }),
+    });
+    // A missing sub1 and an empty one are one segment.
+    const empty = await state.observe(at(8 * 86_400, { txid: 'e', segment: seg('pub_2', '') }));
+    expect(empty.ctit?.segment).toEqual(hist({ [week]: 2 }));
+    await state.close();
+  });
+
+  it.skipIf(skip)('slides the histograms over the current UTC day and the six before it', async () => {
+    const state = make(prefix());
+    const DAY = 86_400_000;
+    const day0 = Date.parse('2026-11-21T00:00:00Z');
+    for (let d = 0; d < 8; d++) await state.observe(conversion({ txid: `d${d}`, at: day0 + d * DAY + 1, clickAt: day0 + d * DAY - 600_000 }));
+    // Day 7's window is days 1-7: day 0's conversion has left it.
+    const last = await state.observe(conversion({ txid: 'last', at: day0 + 7 * DAY + 2, clickAt: day0 + 7 * DAY - 600_000 }));
+    expect(last.ctit?.offer).toEqual(hist({ [TEN_MINUTES]: 8 }));
+    expect(last.ctit?.segment).toEqual(hist({ [TEN_MINUTES]: 8 }));
     await state.close();
   });
 });
@@ -143,7 +188,8 @@ describe('memory scoring state', () => {
     const busy = state.size;
     await state.observe(conversion({ txid: 'late', clickId: 'late', at: t0 + 40 * 86_400_000, clickExpiresAt: t0 + 41 * 86_400_000 }));
     expect(busy).toBeGreaterThan(50);
-    expect(state.size).toBeLessThanOrEqual(4);
+    // Left: the late conversion's own keys (address, click, offer, segment, and its three CTIT histograms).
+    expect(state.size).toBeLessThanOrEqual(7);
   });
 });
 

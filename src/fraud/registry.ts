@@ -2,6 +2,7 @@ import { DEFAULT_FLAG_AT, DEFAULT_REJECT_AT } from '../admin/schemas.js';
 import type { Offer } from '../catalog/catalog.js';
 import { issuesToDetails, type FieldIssue } from '../errors.js';
 import type { Category, CommonSettings, Rule } from './rule.js';
+import { clickFlood } from './rules/click-flood.js';
 import { conversionRateSpike } from './rules/conversion-rate.js';
 import { ctitTooLong, ctitTooShort } from './rules/ctit.js';
 import { multipleConversionsPerClick, overDailyCap, payoutMismatch } from './rules/integrity.js';
@@ -25,6 +26,7 @@ export const RULES: readonly Rule[] = [
   uaMismatch,
   botUserAgent,
   conversionRateSpike,
+  clickFlood,
   payoutMismatch,
   multipleConversionsPerClick,
   overDailyCap,
@@ -36,9 +38,11 @@ export const RULES_BY_CODE: ReadonlyMap<string, Rule> = new Map(RULES.map((r) =>
  * timing 40: a single impossible CTIT flags, and too-short and too-long exclude each other anyway.
  * client 60: a bot user agent (50) with a hosting address (25) flags but cannot reject alone.
  * velocity 40: a burst from one address and a segment spike are usually one farm seen twice.
+ * attribution 40: whether the source's clicks caused its conversions (click_flood); a source-level
+ * finding, not the same fact as one late conversion (timing) or a farm's volume (velocity).
  * integrity 50: a double conversion with a payout mismatch flags; money rules never reject alone.
  */
-export const CATEGORY_CAPS: Readonly<Record<Category, number>> = { timing: 40, client: 60, velocity: 40, integrity: 50 };
+export const CATEGORY_CAPS: Readonly<Record<Category, number>> = { timing: 40, client: 60, velocity: 40, attribution: 40, integrity: 50 };
 export const MAX_SCORE = 100;
 
 export type ResolvedSettings = CommonSettings & Record<string, unknown>;

@@ -14,7 +14,7 @@ import type { ConversionCounts } from './state.js';
  */
 
 export type Mode = 'off' | 'monitor' | 'score';
-export type Category = 'timing' | 'client' | 'velocity' | 'integrity';
+export type Category = 'timing' | 'client' | 'velocity' | 'attribution' | 'integrity';
 export type { Evidence, ScoreInput };
 
 export type Measurement = {

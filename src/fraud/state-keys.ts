@@ -1,4 +1,5 @@
 import { countKey } from './addresses.js';
+import { ctitBucket } from './ctit-distribution.js';
 import type { ClickObservation, ConversionObservation } from './state.js';
 
 /**
@@ -14,6 +15,12 @@ import type { ClickObservation, ConversionObservation } from './state.js';
  *   <p>offer:<offerId>:clk:<yyyymmdd>    int   the offer's clicks per UTC day
  *   <p>seg:<offerId>:<pubId>:<sub1>      zset  conversions of one publisher and sub1, scored by click time
  *   <p>seg:<offerId>:<pubId>:<sub1>:clk:<hour>  int  its clicks per hour
+ *   <p>offer:<offerId>:ctit:<yyyymmdd>          hash  the offer's conversions per CTIT bucket, per UTC day
+ *   <p>pub:<offerId>:<pubId>:ctit:<yyyymmdd>    hash  the same for one publisher
+ *   <p>seg:<offerId>:<pubId>:<sub1>:ctit:<yyyymmdd>  hash  and for one publisher and sub1
+ *
+ * A CTIT histogram counts a conversion only when the offer's sorted set did not hold it yet (its
+ * ZADD NX added it), so the idempotency per (advertiser, txid) covers the histograms too.
  *
  * IPv6 addresses count per /64 (one subscriber's allocation); sub1 is URL-encoded so no value can
  * forge another key.
@@ -43,6 +50,8 @@ export type Plan = {
   offer: { zset: string; dayKeys: readonly string[]; todayFrom: number; baselineFrom: number; cutoff: number };
   /** Scored by the click's time, not the conversion's: the segment's rate is that of a click cohort. */
   segment: { zset: string; score: number; clickKeys: readonly string[]; from: number; cutoff: number } | undefined;
+  /** Only with a segment. Per level (offer, publisher, segment) the baseline days' keys, today's last. */
+  ctit: { bucket: number; offerDays: readonly string[]; publisherDays: readonly string[]; segmentDays: readonly string[] } | undefined;
 };
 
 export function planObservation(prefix: string, obs: ConversionObservation): Plan {
@@ -51,6 +60,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
   const baselineFrom = today - (BASELINE_DAYS - 1) * DAY_MS;
   const seg = obs.segment;
   const segKey = seg ? segmentKey(prefix, obs.offerId, seg.publisherId, seg.sub1) : undefined;
+  const days = (base: string) => bucketKeys(base, baselineFrom / DAY_MS, today / DAY_MS, (d) => dayStamp(d * DAY_MS));
   return {
     member: `${obs.advertiserId}:${obs.txid}`,
     at,
@@ -67,7 +77,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
     },
     offer: {
       zset: `${prefix}offer:${obs.offerId}`,
-      dayKeys: bucketKeys(`${prefix}offer:${obs.offerId}:clk:`, baselineFrom / DAY_MS, today / DAY_MS, (d) => dayStamp(d * DAY_MS)),
+      dayKeys: days(`${prefix}offer:${obs.offerId}:clk:`),
       todayFrom: today,
       baselineFrom,
       cutoff: at - OFFER_RETENTION_MS,
@@ -80,6 +90,15 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
             clickKeys: hourKeys(`${segKey}:clk:`, at, seg.windowMs),
             from: at - seg.windowMs,
             cutoff: at - WINDOW_RETENTION_MS,
+          }
+        : undefined,
+    ctit:
+      seg && segKey
+        ? {
+            bucket: ctitBucket((at - obs.clickAt) / 1000),
+            offerDays: days(`${prefix}offer:${obs.offerId}:ctit:`),
+            publisherDays: days(`${prefix}pub:${obs.offerId}:${seg.publisherId}:ctit:`),
+            segmentDays: days(`${segKey}:ctit:`),
           }
         : undefined,
   };

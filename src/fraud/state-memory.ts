@@ -1,3 +1,4 @@
+import { emptyHistogram } from './ctit-distribution.js';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState } from './state.js';
 import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 
@@ -10,7 +11,8 @@ import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_
 /** Expired keys are swept at most this often (of observed time), bounding memory without a timer. */
 const SWEEP_EVERY_MS = 60_000;
 
-type Entry = { expiresAt: number; value: TimeSet | Set<string> | number };
+/** A number[] is a CTIT histogram (a Redis hash of bucket -> count). */
+type Entry = { expiresAt: number; value: TimeSet | Set<string> | number | number[] };
 
 export class MemoryFraudState implements FraudState {
   readonly kind = 'memory';
@@ -46,7 +48,7 @@ export class MemoryFraudState implements FraudState {
 
     const o = plan.offer;
     const offer = this.zset(o.zset, now);
-    offer.add(plan.member, now);
+    const fresh = offer.add(plan.member, now);
     offer.removeBelow(o.cutoff);
     this.expire(o.zset, now + OFFER_RETENTION_MS);
 
@@ -60,12 +62,28 @@ export class MemoryFraudState implements FraudState {
       segment = { conversions: seg.countFrom(s.from), clicks: this.sumCounters(s.clickKeys, now) };
     }
 
+    let ctit: ConversionCounts['ctit'];
+    const h = plan.ctit;
+    if (h) {
+      const level = (days: readonly string[]) => {
+        if (fresh) {
+          const today = days[days.length - 1] as string;
+          const counts = this.histogram(today, now);
+          counts[h.bucket] = (counts[h.bucket] ?? 0) + 1;
+          this.expire(today, now + OFFER_RETENTION_MS);
+        }
+        return this.sumHistograms(days, now);
+      };
+      ctit = { offer: level(h.offerDays), publisher: level(h.publisherDays), segment: level(h.segmentDays) };
+    }
+
     return {
       addresses,
       clickConversions: clickSet.size,
       offerToday: offer.countFrom(o.todayFrom),
       offerBaseline: { conversions: offer.countFrom(o.baselineFrom), clicks: this.sumCounters(o.dayKeys, now) },
       segment,
+      ctit,
     };
   }
 
@@ -111,6 +129,23 @@ export class MemoryFraudState implements FraudState {
     const value = new Set<string>();
     this.keys.set(key, { value, expiresAt: Number.POSITIVE_INFINITY });
     return value;
+  }
+
+  private histogram(key: string, now: number): number[] {
+    const entry = this.live(key, now);
+    if (Array.isArray(entry?.value)) return entry.value;
+    const value = emptyHistogram();
+    this.keys.set(key, { value, expiresAt: Number.POSITIVE_INFINITY });
+    return value;
+  }
+
+  private sumHistograms(keys: readonly string[], now: number): number[] {
+    const sum = emptyHistogram();
+    for (const key of keys) {
+      const value = this.live(key, now)?.value;
+      if (Array.isArray(value)) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (value[i] ?? 0);
+    }
+    return sum;
   }
 
   private expire(key: string, at: number): void {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { CTIT_BUCKETS } from './ctit-distribution.js';
 import type { Plan } from './state-keys.js';
 
 /**
@@ -32,10 +33,10 @@ local function counters(g)
 end
 local function zrecord(z)
   local k = KEYS[z.k]
-  redis.call('ZADD', k, 'NX', z.score, m)
+  local added = redis.call('ZADD', k, 'NX', z.score, m)
   redis.call('ZREMRANGEBYSCORE', k, '-inf', z.cutoff)
   redis.call('PEXPIRE', k, z.ttl)
-  return k
+  return k, added
 end
 for _, a in ipairs(p.a) do
   local k = zrecord(a)
@@ -46,7 +47,7 @@ local set = KEYS[p.c.k]
 redis.call('SADD', set, m)
 redis.call('PEXPIRE', set, p.c.ttl)
 out[#out + 1] = redis.call('SCARD', set)
-local o = zrecord(p.o)
+local o, fresh = zrecord(p.o)
 out[#out + 1] = redis.call('ZCOUNT', o, p.o.today, '+inf')
 out[#out + 1] = redis.call('ZCOUNT', o, p.o.from, '+inf')
 counters(p.o)
@@ -54,6 +55,28 @@ if p.s then
   local s = zrecord(p.s)
   out[#out + 1] = redis.call('ZCOUNT', s, p.s.from, '+inf')
   counters(p.s)
+end
+-- CTIT histograms (offer, publisher, segment): the conversion counts once, when the offer's set
+-- did not hold it yet; then each level's days are summed bucket by bucket. Fields beyond nb (from
+-- an older bucket layout) are ignored.
+if p.h then
+  for _, g in ipairs(p.h.g) do
+    if fresh == 1 then
+      local today = KEYS[g.f + g.n - 1]
+      redis.call('HINCRBY', today, p.h.b, 1)
+      redis.call('PEXPIRE', today, p.h.ttl)
+    end
+    local h = {}
+    for i = 1, p.h.nb do h[i] = 0 end
+    for i = g.f, g.f + g.n - 1 do
+      local kv = redis.call('HGETALL', KEYS[i])
+      for j = 1, #kv, 2 do
+        local b = tonumber(kv[j]) + 1
+        if h[b] then h[b] = h[b] + tonumber(kv[j + 1]) end
+      end
+    end
+    for i = 1, p.h.nb do out[#out + 1] = h[i] end
+  end
 end
 return out
 `;
@@ -70,7 +93,7 @@ type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: stri
  */
 export function encodePlan(
   plan: Plan,
-  ttl: { address: number; offer: number; segment: number },
+  ttl: { address: number; offer: number; segment: number; ctit: number },
   readClosed: { offer: boolean; segment: boolean },
 ): { keys: string[]; shape: string } {
   const keys: string[] = [];
@@ -99,7 +122,17 @@ export function encodePlan(
     const g = counters(sg.clickKeys, readClosed.segment);
     s = { k, score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), c: g.c, n: g.n, u: g.u };
   }
-  return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s }) };
+  let h: { b: string; ttl: string; nb: number; g: { f: number; n: number }[] } | undefined;
+  if (plan.ctit) {
+    const days = (list: readonly string[]) => {
+      const f = keys.length + 1;
+      for (const k of list) key(k);
+      return { f, n: list.length };
+    };
+    const pc = plan.ctit;
+    h = { b: String(pc.bucket), ttl: String(ttl.ctit), nb: CTIT_BUCKETS, g: [days(pc.offerDays), days(pc.publisherDays), days(pc.segmentDays)] };
+  }
+  return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s, h }) };
 }
 
 /** EVALSHA, loading the script on the first NOSCRIPT (a fresh or failed-over Redis). */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
 import { ClosedBucketSums, type BucketRun } from './closed-buckets.js';
+import { CTIT_BUCKETS } from './ctit-distribution.js';
 import { clickIncrements, HOUR_MS, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 import { encodePlan, runObserveScript } from './state-redis-script.js';
 
@@ -46,7 +47,7 @@ export class RedisFraudState implements FraudState {
     const segmentClosed = segmentRun && this.closedSums.get(segmentRun);
     const { keys, shape } = encodePlan(
       plan,
-      { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS },
+      { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS, ctit: OFFER_RETENTION_MS },
       { offer: offerClosed === undefined, segment: segmentClosed === undefined },
     );
     const reply = await runObserveScript(this.redis, keys, shape);
@@ -69,7 +70,9 @@ export class RedisFraudState implements FraudState {
     const offerToday = next();
     const offerBaseline = { conversions: next(), clicks: clicks(offerRun, offerClosed) };
     const segment = plan.segment ? { conversions: next(), clicks: clicks(segmentRun, segmentClosed) } : undefined;
-    return { addresses, clickConversions, offerToday, offerBaseline, segment };
+    const histogram = () => Array.from({ length: CTIT_BUCKETS }, next);
+    const ctit = plan.ctit ? { offer: histogram(), publisher: histogram(), segment: histogram() } : undefined;
+    return { addresses, clickConversions, offerToday, offerBaseline, segment, ctit };
   }
 
   recordClick(click: ClickObservation): void {

@@ -45,7 +45,16 @@ export type ConversionCounts = {
   offerBaseline: { conversions: number; clicks: number };
   /** Conversions of clicks made in the window (click cohort) and the clicks made in the hours covering it. */
   segment: { conversions: number; clicks: number } | undefined;
+  /**
+   * Conversions per click-to-conversion bucket (ctit-distribution.ts) over the baseline days, by
+   * conversion time, for the offer, the publisher and the segment (publisher + sub1), this one
+   * included. Only conversions whose click row was known are counted, at every level, so the offer
+   * minus a segment is exactly the rest. Omitted when the click row is unknown.
+   */
+  ctit?: CtitHistograms | undefined;
 };
+
+export type CtitHistograms = { offer: number[]; publisher: number[]; segment: number[] };
 
 /** The click's user address is passed parsed: the redirect has parsed it already, and parsing again showed in its profile. */
 export type ClickObservation = { offerId: string; publisherId: string; sub1: string | null; address: IpAddress | null; at: Date };
