@@ -24,6 +24,7 @@ import { registerReconcileRoutes } from './reconcile/route.js';
 import { registerReportRoutes } from './reports/route.js';
 import { registerReviewRoutes } from './review/route.js';
 import { registerUiRoutes } from './ui/route.js';
+import { registerOpenApiRoutes } from './openapi/route.js';
 
 const requestIdPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 let requestCounter = 0;
@@ -112,6 +113,7 @@ export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<F
   registerAttemptRoutes(app, engine);
   registerFxRoutes(app, engine);
   registerUiRoutes(app, engine);
+  registerOpenApiRoutes(app);
   return app;
 }
 

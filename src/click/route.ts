@@ -12,7 +12,7 @@ const UA_MAX = 512;
 const sub = z.string().max(SUB_MAX).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters').optional();
 // Loose: landing-page trackers append their own parameters, which a click must not refuse.
 // Built once: a zod schema compiles itself on first use, so a per-request `.loose()` recompiled it every click.
-const clickQuery = z
+export const clickQuery = z
   .object({
     pub: z.string({ error: 'is required' }).min(1).max(64),
     sub1: sub, sub2: sub, sub3: sub, sub4: sub, sub5: sub,

@@ -12,7 +12,7 @@ import { decodeCursor, getDelivery, listDeliveries } from './views.js';
 /** CONTRACT §6: the delivery log, replay, and re-enabling an endpoint a 410 disabled. */
 
 const id = z.string().min(1).max(64);
-const listQuery = z
+export const listQuery = z
   .object({
     state: z.enum(['pending', 'delivered', 'failed', 'expired']).optional(),
     publisherId: id.optional(),

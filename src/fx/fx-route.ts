@@ -9,9 +9,9 @@ import { parseUtcDay, utcDay } from '../http/utc-day.js';
 import { parse } from '../http/validate.js';
 import { checkRates, getRates, listRates, putRates } from './fx-store.js';
 
-const ratesBody = z.object({ base: z.string(), rates: z.record(z.string(), z.unknown()) }).strict();
+export const ratesBody = z.object({ base: z.string(), rates: z.record(z.string(), z.unknown()) }).strict();
 
-const listQuery = z
+export const listQuery = z
   .object({
     from: utcDay.optional(),
     to: utcDay.optional(),

@@ -18,10 +18,10 @@ export function parseUtcDay(text: string): string | undefined {
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day ? text : undefined;
 }
 
-export const utcDay = z.string().refine((v) => parseUtcDay(v) !== undefined, 'must be a calendar day YYYY-MM-DD (UTC)');
+export const utcDay = z.string().meta({ description: 'A calendar day, YYYY-MM-DD (UTC).' }).refine((v) => parseUtcDay(v) !== undefined, 'must be a calendar day YYYY-MM-DD (UTC)');
 
 /** An ISO 8601 date (midnight UTC) or date-time with an explicit zone, on a real calendar day. */
-export const strictIsoTime = z.string().transform((v, ctx) => {
+export const strictIsoTime = z.string().meta({ description: 'ISO 8601: a date (midnight UTC) or a date-time with a zone, e.g. 2026-01-31T00:00:00Z.' }).transform((v, ctx) => {
   const match = TIME.exec(v);
   const at = match && parseUtcDay(match[1] as string) ? new Date(v) : undefined;
   if (!at || Number.isNaN(at.getTime())) {

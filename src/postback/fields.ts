@@ -28,7 +28,7 @@ export type PostbackFields = {
 const noControl = /^[^\u0000-\u001f\u007f]*$/;
 const noLoneSurrogate = /^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
 
-const fieldSchema = z.object({
+export const fieldSchema = z.object({
   // Any present click ID is judged by click validity (422 malformed), an unexpanded {clickid} macro
   // included: the advertiser needs to hear "not our click ID", not a lesson in URL-safe characters.
   clickid: z.string({ error: 'is required' }).min(1, 'is required').max(EXTERNAL_ID_MAX, `must be at most ${EXTERNAL_ID_MAX} characters`),

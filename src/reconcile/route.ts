@@ -22,7 +22,7 @@ import { runSummaryView, runView } from './views.js';
 export const API_LOCK_WAIT_MS = 60_000;
 const ROOT_CAUSE_CSV_PAGE = 5_000;
 
-const runBody = z
+export const runBody = z
   .object({ from: isoTime, to: isoTime })
   .strict()
   .superRefine((b, ctx) => {
@@ -36,8 +36,8 @@ const runBody = z
   });
 
 const cursorText = z.string().max(512).optional();
-const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: cursorText }).strict();
-const causesQuery = z
+export const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: cursorText }).strict();
+export const causesQuery = z
   .object({
     cause: z.enum(ROOT_CAUSES).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -28,17 +28,17 @@ const fromBeforeTo = (q: { from?: Date; to?: Date }, ctx: z.RefinementCtx) => {
 const reportingCurrency = z.string().refine(isCurrency, 'must be an ISO 4217 currency code in capitals, such as USD');
 const format = z.enum(['json', 'csv']).default('json');
 
-const payoutsQuery = z
+export const payoutsQuery = z
   .object({ from: isoTime.optional(), to: isoTime.optional(), publisherId: id.optional(), currency: reportingCurrency.optional(), format })
   .strict()
   .superRefine(fromBeforeTo);
 
-const advertisersQuery = z
+export const advertisersQuery = z
   .object({ from: isoTime.optional(), to: isoTime.optional(), advertiserId: id.optional(), currency: reportingCurrency.optional(), format })
   .strict()
   .superRefine(fromBeforeTo);
 
-const advertiserReportQuery = z
+export const advertiserReportQuery = z
   .object({ advertiserId: id, from: isoTime.optional(), to: isoTime.optional(), format: z.enum(['json', 'csv']).default('json') })
   .strict()
   .superRefine((q, ctx) => {

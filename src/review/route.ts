@@ -20,7 +20,7 @@ import { reviewConversion } from './review.js';
 /** Long enough for a paragraph of reasoning, short enough that the audit trail stays a log. */
 export const NOTE_MAX = 2000;
 
-const reviewBody = z
+export const reviewBody = z
   .object({
     decision: z.enum(['approve', 'reject'], { error: 'must be approve or reject' }),
     note: z
