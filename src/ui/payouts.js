@@ -152,7 +152,7 @@ function renderPayouts() {
     const group = rows.filter((r) => (r.currency ?? '—') === cur);
     const total = totalFor(cur, FIELDS.find((f) => f.key === 'payout'));
     const approved = Number(totalFor(cur, FIELDS.find((f) => f.key === 'approved'))) || 0;
-    return h('div', { class: 'stat stat-money' }, h('dt', {}, `Payout, ${cur}`), h('dd', {}, money(total, cur === '—' ? '' : cur)), h('div', { class: 'stat-sub' }, `${intFmt.format(approved)} approved · ${group.length} publisher${group.length === 1 ? '' : 's'}`));
+    return h('div', { class: 'stat stat-money' }, h('dt', {}, `Payout, ${cur}`), h('dd', {}, money(total, cur === '—' ? '' : cur)), h('dd', { class: 'stat-sub' }, `${intFmt.format(approved)} approved · ${group.length} publisher${group.length === 1 ? '' : 's'}`));
   });
 
   const headers = ['Publisher', 'Currency', ...fields.map((f) => f.label), ...extraKeys.map(humanize)];
@@ -191,7 +191,8 @@ function renderPayouts() {
       h('h3', {}, 'By publisher and currency'),
       h(
         'div',
-        { class: 'table-wrap' },
+        // Scrolls sideways when wide: focusable so the keyboard can scroll it (WCAG 2.1.1).
+        { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': `Payout report, ${range}` },
         h(
           'table',
           { class: 'table' },
