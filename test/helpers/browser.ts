@@ -70,7 +70,7 @@ export async function openUi(browser: Browser, base: string): Promise<UiPage> {
 export async function signIn(page: Page, token: string): Promise<void> {
   await page.getByLabel('API token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect.poll(() => page.getByRole('tablist').isVisible()).toBe(true);
+  await page.getByRole('tablist').waitFor();
 }
 
 /** The names of the tabs the signed-in token can see, in order. */
