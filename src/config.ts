@@ -58,22 +58,32 @@ const count = (name: string, fallback: number) =>
       return Number(raw.trim());
     });
 
+const port = (fallback: number | undefined) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 0 || value > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be a port number 0-65535, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const bearerToken = () =>
+  z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || v.length >= 16, 'must be at least 16 characters')
+    .transform((v) => (v ? v : undefined));
+
 /** Retry delays for outbound postbacks: fast at first for blips, then hourly-ish for a publisher outage. */
 export const DEFAULT_DELIVERY_BACKOFF_S = [10, 60, 300, 900, 3600, 7200, 14400];
 
 const envSchema = z.object({
-  PORT: z
-    .string()
-    .optional()
-    .transform((raw, ctx) => {
-      if (raw === undefined || raw === '') return 8080;
-      const port = Number(raw);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        ctx.addIssue({ code: 'custom', message: `must be a port number 0-65535, got "${raw}"` });
-        return z.NEVER;
-      }
-      return port;
-    }),
+  PORT: port(8080).transform((v) => v as number),
   HOST: z.string().optional().transform((v) => (v && v.length > 0 ? v : '127.0.0.1')),
   DATABASE_URL: z
     .string()
@@ -85,11 +95,7 @@ const envSchema = z.object({
     .optional()
     .refine((v) => v === undefined || v === '' || /^rediss?:\/\//.test(v), 'must be a redis:// URL')
     .transform((v) => (v ? v : undefined)),
-  ADMIN_TOKEN: z
-    .string()
-    .optional()
-    .refine((v) => v === undefined || v === '' || v.length >= 16, 'must be at least 16 characters')
-    .transform((v) => (v ? v : undefined)),
+  ADMIN_TOKEN: bearerToken(),
   TRUST_PROXY: z
     .string()
     .optional()
@@ -137,9 +143,57 @@ const envSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: millis('HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1),
   HTTP_MAX_REQUESTS_PER_SOCKET: count('HTTP_MAX_REQUESTS_PER_SOCKET', 0),
   HTTP_MAX_CONNECTIONS: count('HTTP_MAX_CONNECTIONS', 4096),
+  // Operations (engine extensions, README "Operations").
+  METRICS_TOKEN: bearerToken(),
+  METRICS_PORT: port(undefined),
+  METRICS_HOST: z.string().optional().transform((v) => (v ? v : undefined)),
+  SHUTDOWN_DELAY_S: seconds('SHUTDOWN_DELAY_S', 0),
+  ACCESS_LOG: bool(false),
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
 });
+
+/**
+ * What each variable means and what it is when unset: `default` is the literal value an unset
+ * variable behaves as (a test parses it and compares with the unset result); `unset` describes a
+ * default that is not a value. `--help` prints this and a test holds the README table to it; the
+ * mapped type makes a variable added to the schema without its documentation a compile error.
+ */
+export type EnvDoc = { meaning: string } & ({ default: string } | { unset: string });
+
+export const ENV_DOCS: { [K in keyof typeof envSchema.shape]: EnvDoc } = {
+  PORT: { meaning: 'port the HTTP server listens on', default: '8080' },
+  HOST: { meaning: 'address the HTTP server listens on', default: '127.0.0.1' },
+  DATABASE_URL: { meaning: 'PostgreSQL connection string', unset: 'embedded PostgreSQL, data under `DATA_DIR/pg`' },
+  REDIS_URL: { meaning: 'Redis for shared counters, rate limits, replay and result caches', unset: 'in-process memory (one node only)' },
+  ADMIN_TOKEN: { meaning: 'bearer token with every role (≥ 16 characters)', unset: 'generated on first start, stored hashed, printed once' },
+  TRUST_PROXY: { meaning: 'comma-separated proxy addresses/CIDRs whose `X-Forwarded-For` is believed', unset: 'never believed' },
+  SIGNATURE_TOLERANCE_S: { meaning: 'accepted clock skew for signed timestamps', default: '300' },
+  REFIRE_WINDOW_S: { meaning: 'how long after a conversion its outbound postback may still be (re)delivered (72 h)', default: '259200' },
+  DELIVERY_BACKOFF_S: { meaning: 'comma-separated retry delays for outbound postbacks, the last one repeating', default: DEFAULT_DELIVERY_BACKOFF_S.join(',') },
+  PIXEL_GRACE_S: { meaning: 'how long a pixel-only conversion waits for its S2S postback', default: '1800' },
+  RECONCILE_CRON: { meaning: 'node-cron expression for the reconciler; `off` disables it', default: '*/15 * * * *' },
+  PUBLIC_URL: { meaning: 'base URL of the engine itself', unset: '`http://HOST:PORT`' },
+  ALLOW_PRIVATE_DESTINATIONS: { meaning: 'let outbound postbacks reach loopback, private and link-local addresses', default: 'false' },
+  DELIVERY_LEASE_S: { meaning: 'how long a claimed delivery stays with its worker before another node may take it over (extension)', default: String(LEASE_MS / 1000) },
+  DELIVERY_POLL_S: { meaning: 'polling backstop of the delivery worker; NOTIFY and timers do the prompt waking (extension)', default: String(POLL_MS / 1000) },
+  DELIVERY_TIMEOUT_S: { meaning: 'outbound postback request timeout; the contract fixes 10 s, overridable for tests (extension)', default: String(REQUEST_TIMEOUT_MS / 1000) },
+  ADDRESS_RATE_LIMIT_PER_S: { meaning: 'postbacks per second from one source address, over all advertisers', default: '1000' },
+  DB_DEADLINE_MS: { meaning: 'how long a request may wait on PostgreSQL before it is answered 503 (extension)', default: '4000' },
+  HTTP_HEADERS_TIMEOUT_MS: { meaning: 'request line and headers must arrive within it, or the connection is cut (408) (extension)', default: '10000' },
+  HTTP_REQUEST_TIMEOUT_MS: { meaning: 'the whole request, body included, must arrive within it (extension)', default: '30000' },
+  HTTP_IDLE_TIMEOUT_MS: { meaning: 'a socket with no traffic either way is closed (extension)', default: '60000' },
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: { meaning: 'an idle keep-alive connection between requests is closed (extension)', default: '72000' },
+  HTTP_MAX_REQUESTS_PER_SOCKET: { meaning: 'requests on one keep-alive connection; `0` is unlimited (extension)', default: '0' },
+  HTTP_MAX_CONNECTIONS: { meaning: 'open connections per process; more are closed at once (extension)', default: '4096' },
+  METRICS_TOKEN: { meaning: 'bearer token `/metrics` requires (≥ 16 characters) (extension)', unset: '`/metrics` needs no token' },
+  METRICS_PORT: { meaning: 'serve `/metrics` on its own listener at this port instead of the main one (extension)', unset: '`/metrics` on `PORT`' },
+  METRICS_HOST: { meaning: 'address the `METRICS_PORT` listener binds, e.g. an internal interface (extension)', unset: 'the value of `HOST`' },
+  SHUTDOWN_DELAY_S: { meaning: 'after SIGTERM, seconds `/readyz` answers 503 while requests are still served, so load balancers drain the node (extension)', default: '0' },
+  ACCESS_LOG: { meaning: 'one JSON log line per request: method, route, status, duration, request ID, source address (extension)', default: 'false' },
+  DATA_DIR: { meaning: 'where the embedded PostgreSQL keeps its data (extension)', default: '.data' },
+  LOG_LEVEL: { meaning: 'pino level: fatal, error, warn, info, debug, trace or silent (extension)', default: 'info' },
+};
 
 export type Config = {
   port: number;
@@ -173,6 +227,14 @@ export type Config = {
   /** 0: unlimited. */
   httpMaxRequestsPerSocket: number;
   httpMaxConnections: number;
+  /** Bearer token for /metrics; undefined leaves it open (CONTRACT §9 names no credential). */
+  metricsToken: string | undefined;
+  /** Own listener for /metrics; undefined serves it on the main port. */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /** Seconds between SIGTERM and closing the listener, during which /readyz answers 503. */
+  shutdownDelayS: number;
+  accessLog: boolean;
   dataDir: string;
   logLevel: string;
 };
@@ -190,6 +252,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = result.data;
   if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
     throw new ConfigError('invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError('invalid configuration:\n  METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
   }
   return {
     port: e.PORT,
@@ -216,6 +281,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     httpMaxRequestsPerSocket: e.HTTP_MAX_REQUESTS_PER_SOCKET,
     httpMaxConnections: e.HTTP_MAX_CONNECTIONS,
+    metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
+    metricsHost: e.METRICS_HOST ?? e.HOST,
+    shutdownDelayS: e.SHUTDOWN_DELAY_S,
+    accessLog: e.ACCESS_LOG,
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
   };

@@ -23,6 +23,7 @@ import { createFraudState, type FraudState } from './fraud/state.js';
 import type { Redis } from 'ioredis';
 import { createPixelWriter, type PixelRow } from './pixel/pixel-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { lastSuccessfulRunAt } from './reconcile/runs-store.js';
 import { scheduleReconciler, type ReconcileSchedule } from './reconcile/schedule.js';
 
 /**
@@ -134,6 +135,8 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
       where application_name = ${APPLICATION_NAME} and pid <> pg_backend_pid() group by state`);
     return rows.map((r) => ({ state: r.state ?? 'unknown', n: r.n }));
   };
+  metrics.sources.lastReconcileSuccess = () => breaker.run(() => lastSuccessfulRunAt(sql));
+  metrics.sources.startedAt = Math.floor(now().getTime() / 1000);
 
   const partitionTimer = setInterval(() => {
     maintainClickPartitions(sql, CLICK_RETENTION_DAYS, now()).catch((err) => log.error({ err }, 'click partition maintenance failed'));

@@ -6,10 +6,15 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createEngine } from './engine.js';
 import { createLogger } from './logger.js';
+import { renderEnvHelp } from './ops/config-doc.js';
 
 /** Process entry: config, database, migrations, engine, HTTP, and a graceful SIGTERM drain. */
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(renderEnvHelp());
+    return;
+  }
   let config;
   try {
     config = loadConfig();

@@ -121,7 +121,7 @@ describe('crash safety', () => {
     expect(attempts?.n).toBe(total);
     const delivered = async (p: EngineProcess) => {
       const text = await (await fetch(`${p.url}/metrics`)).text();
-      return Number(/^delivery_attempts_total\{result="delivered"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      return Number(/^postback_engine_delivery_attempts_total\{result="delivered"\} (\d+)$/m.exec(text)?.[1] ?? 0);
     };
     const [na, nb] = [await delivered(a), await delivered(b)];
     expect(na + nb).toBe(total);

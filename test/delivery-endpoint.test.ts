@@ -39,8 +39,8 @@ describe('410 Gone', () => {
       timeout: 3000,
     }).toMatchObject({ disabled: true, disabledReason: expect.stringContaining('410') });
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metrics).toMatch(/^delivery_endpoint_disabled_total 1$/m);
-    expect(metrics).toMatch(/^delivery_publishers_disabled 1$/m);
+    expect(metrics).toMatch(/^postback_engine_delivery_endpoint_disabled_total 1$/m);
+    expect(metrics).toMatch(/^postback_engine_delivery_publishers_disabled 1$/m);
 
     // Later conversions for the disabled publisher are queued but not sent.
     const more = (await insertConversionsWithDeliveries(t.sql, ids, 3, { refireWindowS: 60 })).deliveryIds;
@@ -169,13 +169,13 @@ describe('metrics', () => {
     const { deliveryIds } = await insertConversionsWithDeliveries(s.t.sql, s.ids, 2, { refireWindowS: 60 });
     for (const id of deliveryIds) await waitForState(s.t.sql, id, 'delivered');
     const text = (await s.t.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(text).toMatch(/^delivery_attempts_total\{result="delivered"\} 2$/m);
-    expect(text).toMatch(/^deliveries_finished_total\{state="delivered"\} 2$/m);
-    expect(text).toMatch(/^delivery_attempt_duration_seconds_count\{result="delivered"\} 2$/m);
-    expect(text).toMatch(/^deliveries_open\{state="pending"\} 0$/m);
-    expect(text).toMatch(/^delivery_queue_depth 0$/m);
-    expect(text).toMatch(/^delivery_oldest_due_age_seconds 0$/m);
-    expect(text).toMatch(/^delivery_in_flight 0$/m);
+    expect(text).toMatch(/^postback_engine_delivery_attempts_total\{result="delivered"\} 2$/m);
+    expect(text).toMatch(/^postback_engine_deliveries_finished_total\{state="delivered"\} 2$/m);
+    expect(text).toMatch(/^postback_engine_delivery_attempt_duration_seconds_count\{result="delivered"\} 2$/m);
+    expect(text).toMatch(/^postback_engine_deliveries_open\{state="pending"\} 0$/m);
+    expect(text).toMatch(/^postback_engine_delivery_queue_depth 0$/m);
+    expect(text).toMatch(/^postback_engine_delivery_oldest_due_age_seconds 0$/m);
+    expect(text).toMatch(/^postback_engine_delivery_attempts_in_flight 0$/m);
   });
 
   it('queue depth and oldest age count due deliveries nobody has taken', async () => {
@@ -185,9 +185,9 @@ describe('metrics', () => {
     await s.t.sql`update deliveries set next_attempt_at = now() - interval '42 seconds'`;
     await new Promise((r) => setTimeout(r, 1100)); // past the stats cache
     const text = (await s.t.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(text).toMatch(/^delivery_queue_depth 3$/m);
-    expect(text).toMatch(/^deliveries_open\{state="pending"\} 3$/m);
-    const age = Number(/^delivery_oldest_due_age_seconds (\S+)$/m.exec(text)?.[1]);
+    expect(text).toMatch(/^postback_engine_delivery_queue_depth 3$/m);
+    expect(text).toMatch(/^postback_engine_deliveries_open\{state="pending"\} 3$/m);
+    const age = Number(/^postback_engine_delivery_oldest_due_age_seconds (\S+)$/m.exec(text)?.[1]);
     expect(age).toBeGreaterThanOrEqual(42);
   });
 });

@@ -62,7 +62,7 @@ describe('publisher isolation', () => {
     for (const id of okIds) await waitForState(t.sql, id, 'delivered', 10_000);
     expect(deadRx.received.length).toBe(seen);
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metrics).toMatch(/^delivery_circuits_open 1$/m);
+    expect(metrics).toMatch(/^postback_engine_delivery_circuits_open 1$/m);
     const [due] = await t.sql`select count(*)::int as n from deliveries where publisher_id = ${dead.publisherId} and state in ('pending', 'failed')`;
     expect(due?.n).toBe(30);
   });

@@ -128,7 +128,7 @@ describe('SSRF protection', () => {
     expect(rx.connections()).toBe(0);
     expect(rx.received).toHaveLength(0);
     const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metrics).toMatch(/^delivery_attempts_total\{result="refused"\} \d+$/m);
+    expect(metrics).toMatch(/^postback_engine_delivery_attempts_total\{result="refused"\} \d+$/m);
   });
 
   it('checks the address DNS returns at connect time: a name resolving to loopback (or partly so) is refused, no connection', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { reconcile, windowNow } from './helpers/reconcile.js';
 
 let t: TestEngine;
 beforeAll(async () => {
@@ -66,24 +67,49 @@ describe('operations endpoints', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = res.body;
-    for (const name of ['http_requests_total', 'db_batch_size', 'db_pool_connections']) {
+    for (const name of ['postback_engine_http_requests_total', 'postback_engine_db_batch_rows', 'postback_engine_db_pool_connections']) {
       expect(text).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
     }
 
-    const healthz = samples(text, 'http_requests_total').find((s) => /route="\/healthz"/.test(s.labels) && /status="200"/.test(s.labels));
+    const healthz = samples(text, 'postback_engine_http_requests_total').find((s) => /route="\/healthz"/.test(s.labels) && /status="200"/.test(s.labels));
     expect(healthz?.value).toBeGreaterThanOrEqual(1);
-    const redirects = samples(text, 'http_requests_total').find((s) => /route="\/c\/:offerId"/.test(s.labels) && /status="302"/.test(s.labels));
+    const redirects = samples(text, 'postback_engine_http_requests_total').find((s) => /route="\/c\/:offerId"/.test(s.labels) && /status="302"/.test(s.labels));
     expect(redirects?.value).toBe(3);
 
-    const batchedRows = samples(text, 'db_batch_size_sum').find((s) => s.labels === '{writer="clicks"}');
+    const batchedRows = samples(text, 'postback_engine_db_batch_rows_sum').find((s) => s.labels === '{writer="clicks"}');
     expect(batchedRows?.value).toBe(3);
-    expect(samples(text, 'db_batch_size_count').find((s) => s.labels === '{writer="clicks"}')?.value).toBeGreaterThanOrEqual(1);
+    expect(samples(text, 'postback_engine_db_batch_rows_count').find((s) => s.labels === '{writer="clicks"}')?.value).toBeGreaterThanOrEqual(1);
 
-    const connections = samples(text, 'db_pool_connections');
+    const connections = samples(text, 'postback_engine_db_pool_connections');
     expect(connections.length).toBeGreaterThan(0);
     for (const c of connections) {
       expect(c.labels).toMatch(/^\{state="[a-z ()_]+"\}$/);
       expect(Number.isInteger(c.value) && c.value >= 0).toBe(true);
+    }
+  });
+
+  it('the reconcile gauge starts at the engine start, moves to the last successful run, and ignores failed runs', async () => {
+    const startedAt = Date.parse('2001-02-03T04:05:06Z') / 1000;
+    const lonely = await startTestEngine({}, { now: () => new Date(startedAt * 1000) });
+    try {
+      const gauge = async () => samples((await lonely.app.inject({ method: 'GET', url: '/metrics' })).body, 'postback_engine_reconcile_last_success_timestamp_seconds')[0]?.value;
+      expect(await gauge()).toBe(startedAt);
+
+      const run = await reconcile(lonely.app, windowNow());
+      expect(run.state).toBe('done');
+      const [row] = await lonely.sql<{ at: number }[]>`select extract(epoch from finished_at)::float8 as at from reconciliation_runs where id = ${run.id}`;
+      expect(row?.at).toBeGreaterThan(startedAt);
+      expect(await gauge()).toBe(row?.at);
+
+      // A newer run that failed says nothing about success; a newer one that succeeded moves the gauge.
+      await lonely.sql`insert into reconciliation_runs (id, window_from, window_to, trigger, state, started_at, finished_at, error)
+        values ('run_failed_later', now() - interval '1 hour', now(), 'api', 'failed', now() + interval '1 hour', now() + interval '1 hour', 'boom')`;
+      expect(await gauge()).toBe(row?.at);
+      await lonely.sql`insert into reconciliation_runs (id, window_from, window_to, trigger, state, started_at, finished_at)
+        values ('run_done_later', now() - interval '1 hour', now(), 'api', 'done', now() + interval '2 hours', 'epoch'::timestamptz + interval '2000000000 seconds')`;
+      expect(await gauge()).toBe(2_000_000_000);
+    } finally {
+      await lonely.close();
     }
   });
 });

@@ -76,7 +76,7 @@ async function readyz(): Promise<{ status: number; ms: number }> {
 
 async function unavailableCount(): Promise<number> {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-  const lines = text.split('\n').filter((l) => l.startsWith('http_unavailable_total{') && l.includes('route="/postback/:advertiserId"'));
+  const lines = text.split('\n').filter((l) => l.startsWith('postback_engine_http_unavailable_total{') && l.includes('route="/postback/:advertiserId"'));
   return lines.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 

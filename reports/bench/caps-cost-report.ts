@@ -18,7 +18,7 @@ export type RoundFigures = {
   latencyMs: Measurement['latencyMs'];
   cpu: CpuSplit | undefined;
   loadAverage1m: number;
-  /** From the engine's postback_commit_batch_size histogram, over this round. */
+  /** From the engine's postback_engine_commit_batch_postbacks histogram, over this round. */
   commitBatches: number;
 };
 

@@ -116,7 +116,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 /** Group-commit batches so far (each batch of plain postbacks is one statement; a capped postback is its own transaction). */
 async function commitBatches(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-  const line = text.split('\n').find((l) => l.startsWith('postback_commit_batch_size_count'));
+  const line = text.split('\n').find((l) => l.startsWith('postback_engine_commit_batch_postbacks_count'));
   return Number(line?.slice(line.lastIndexOf(' ') + 1) ?? Number.NaN);
 }
 

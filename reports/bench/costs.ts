@@ -50,8 +50,8 @@ async function snapshot(sql: Sql, baseUrl: string): Promise<Snapshot> {
 
 /** Batched writers the engine reports: histogram name prefix → label in the report. */
 const BATCHES: [string, string][] = [
-  ['postback_commit_batch_size', 'postback commit transactions'],
-  ['db_batch_size{writer="clicks"}', 'click insert batches'],
+  ['postback_engine_commit_batch_postbacks', 'postback commit transactions'],
+  ['postback_engine_db_batch_rows{writer="clicks"}', 'click insert batches'],
 ];
 
 function costsBetween(a: Snapshot, b: Snapshot, served: number): Costs {

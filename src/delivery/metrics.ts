@@ -8,8 +8,8 @@ import { STATS_CACHE_MS } from './limits.js';
  * final states are counters of transitions made by this node, since counting an ever-growing table
  * of delivered rows on every scrape would not stay cheap.
  *
- * Alerting: `delivery_endpoint_disabled_total` increases and `delivery_publishers_disabled` > 0 when a
- * publisher answered 410; `delivery_oldest_due_age_seconds` grows when workers fall behind.
+ * Alerting: `postback_engine_delivery_endpoint_disabled_total` increases and `postback_engine_delivery_publishers_disabled` > 0 when a
+ * publisher answered 410; `postback_engine_delivery_oldest_due_age_seconds` grows when workers fall behind.
  */
 
 export type QueueStats = { pending: number; failed: number; due: number; oldestDueAgeS: number; publishersDisabled: number };
@@ -58,31 +58,31 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
   };
   return {
     attempts: new Counter({
-      name: 'delivery_attempts_total',
+      name: 'postback_engine_delivery_attempts_total',
       help: 'Outbound postback attempts by result (delivered, http_error, timeout, network_error, refused, redirect, rate_limited, gone, aborted)',
       labelNames: ['result'] as const,
       registers: [registry],
     }),
     attemptDuration: new Histogram({
-      name: 'delivery_attempt_duration_seconds',
+      name: 'postback_engine_delivery_attempt_duration_seconds',
       help: 'Time from sending an outbound postback to its response status (or to the failure), by result',
       labelNames: ['result'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     finished: new Counter({
-      name: 'deliveries_finished_total',
+      name: 'postback_engine_deliveries_finished_total',
       help: 'Deliveries that reached a final state on this node (delivered, expired)',
       labelNames: ['state'] as const,
       registers: [registry],
     }),
     endpointDisabled: new Counter({
-      name: 'delivery_endpoint_disabled_total',
+      name: 'postback_engine_delivery_endpoint_disabled_total',
       help: 'Publisher endpoints disabled by this node after a 410 Gone',
       registers: [registry],
     }),
     open: new Gauge({
-      name: 'deliveries_open',
+      name: 'postback_engine_deliveries_open',
       help: 'Deliveries not yet final, by state (pending: never tried; failed: tried, retry scheduled or endpoint disabled)',
       labelNames: ['state'] as const,
       registers: [registry],
@@ -93,7 +93,7 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
       },
     }),
     queueDepth: new Gauge({
-      name: 'delivery_queue_depth',
+      name: 'postback_engine_delivery_queue_depth',
       help: 'Deliveries due now and waiting for a worker (enabled publishers, inside their window)',
       registers: [registry],
       async collect() {
@@ -101,7 +101,7 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
       },
     }),
     oldestDueAge: new Gauge({
-      name: 'delivery_oldest_due_age_seconds',
+      name: 'postback_engine_delivery_oldest_due_age_seconds',
       help: 'How long the oldest due delivery has been waiting past its scheduled time',
       registers: [registry],
       async collect() {
@@ -109,7 +109,7 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
       },
     }),
     publishersDisabled: new Gauge({
-      name: 'delivery_publishers_disabled',
+      name: 'postback_engine_delivery_publishers_disabled',
       help: 'Publisher endpoints currently disabled (after a 410) and waiting for an admin to re-enable them',
       registers: [registry],
       async collect() {
@@ -117,7 +117,7 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
       },
     }),
     inFlight: new Gauge({
-      name: 'delivery_in_flight',
+      name: 'postback_engine_delivery_attempts_in_flight',
       help: 'Outbound postback attempts in flight on this node',
       registers: [registry],
       collect() {
@@ -125,7 +125,7 @@ export function createDeliveryMetrics(registry: Registry, sql: Sql, local: Local
       },
     }),
     circuitsOpen: new Gauge({
-      name: 'delivery_circuits_open',
+      name: 'postback_engine_delivery_circuits_open',
       help: "Publishers whose circuit breaker is open on this node (attempts paused after repeated failures)",
       registers: [registry],
       collect() {

@@ -66,8 +66,8 @@ export async function toPixelRow(engine: Engine, request: FastifyRequest, now: D
 export function registerPixelRoutes(app: FastifyInstance, engine: Engine): void {
   const registry = engine.metrics.registry;
   const hits =
-    (registry.getSingleMetric('pixel_hits_total') as Counter<'outcome'> | undefined) ??
-    new Counter({ name: 'pixel_hits_total', help: 'Pixel requests by outcome', labelNames: ['outcome'] as const, registers: [registry] });
+    (registry.getSingleMetric('postback_engine_pixel_hits_total') as Counter<'outcome'> | undefined) ??
+    new Counter({ name: 'postback_engine_pixel_hits_total', help: 'Pixel requests by outcome', labelNames: ['outcome'] as const, registers: [registry] });
 
   app.get('/pixel.gif', {
     // Even a request fastify itself refuses (a body it cannot parse, say) gets the image, not JSON.

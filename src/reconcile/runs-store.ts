@@ -109,6 +109,16 @@ export async function findDoneRun(db: Sql, w: RunWindow, trigger: Trigger): Prom
   return row?.id;
 }
 
+/**
+ * Unix seconds the newest successful run finished, for the "reconciler not run" alert. Walks the
+ * started_at index from the newest run and stops at the first done one, so a scrape reads a few rows.
+ */
+export async function lastSuccessfulRunAt(db: Sql): Promise<number | undefined> {
+  const [row] = await db<{ at: number }[]>`select extract(epoch from finished_at)::float8 as at from reconciliation_runs
+    where state = 'done' order by started_at desc, id desc limit 1`;
+  return row?.at;
+}
+
 export async function runningRunId(db: Sql): Promise<string | undefined> {
   const [row] = await db<{ id: string }[]>`select id from reconciliation_runs where state = 'running' order by started_at desc limit 1`;
   return row?.id;
