@@ -56,6 +56,10 @@ describe('names from the catalog', () => {
     expect(detail).toMatchObject({ offerName: 'Winter Deal', publisherName: 'Red Clicks', advertiserName: 'Contoso' });
     expect(detail.deliveries.length).toBeGreaterThan(0);
     for (const d of detail.deliveries) expect(d).toMatchObject({ publisherId: plainShop.publisher.id, publisherName: 'Red Clicks' });
+    // The delivery log (finance reads it, but may not list publishers) names the publisher too.
+    const log = (await get(t.app, `/v1/deliveries?conversionId=${ids.accepted}`, finance)).json();
+    expect(log.items.map((d: { id: string }) => d.id)).toEqual(detail.deliveries.map((d: { id: string }) => d.id));
+    for (const d of log.items) expect(d).toMatchObject({ publisherId: plainShop.publisher.id, publisherName: 'Red Clicks' });
     const queue = (await get(t.app, '/v1/reviews/queue', analyst)).json();
     expect(queue.items.map((i: { offerName: string }) => i.offerName)).toEqual(['Summer Sale', 'Summer Sale']);
     const decided = await review(t.app, ids.accepted, { decision: 'approve' }, analyst);

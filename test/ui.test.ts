@@ -31,6 +31,9 @@ const UI_ROUTES = [
   '/v1/fraud/rules',
   '/v1/offers',
   '/v1/publishers',
+  '/v1/deliveries',
+  '/v1/deliveries/:id/replay',
+  '/v1/publishers/:id/enable',
 ];
 
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
@@ -155,13 +158,14 @@ describe('the role probes the page signs in with', () => {
     conversions: { method: 'GET' as const, url: '/v1/conversions?decision=flagged&limit=1' },
     review: { method: 'POST' as const, url: '/v1/conversions/cv_ui_role_probe/review', payload: {} },
     reconciliation: { method: 'GET' as const, url: '/v1/reconciliations?limit=1' },
+    deliveries: { method: 'GET' as const, url: '/v1/deliveries?limit=1' },
     payouts: { method: 'GET' as const, url: `/v1/reports/payouts?from=2030-01-01T00:00:00.000Z&to=2030-01-01T01:00:00.000Z&format=json` },
     refused: { method: 'GET' as const, url: '/v1/postback-attempts?limit=1' },
     fx: { method: 'GET' as const, url: '/v1/fx-rates?limit=1' },
     audit: { method: 'GET' as const, url: '/v1/audit?limit=1' },
     quality: { method: 'GET' as const, url: '/v1/fraud/rules/quality' },
   };
-  const SECTIONS = ['review', 'conversions', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'] as const;
+  const SECTIONS = ['review', 'conversions', 'deliveries', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'] as const;
   const token = async (role: string) => {
     const res = await t.app.inject({ method: 'POST', url: '/v1/tokens', headers: auth(), payload: { role, name: `ui ${role}` } });
     return res.json().token as string;
@@ -173,7 +177,7 @@ describe('the role probes the page signs in with', () => {
     for (const name of (Object.keys(probes) as (keyof typeof probes)[]).filter(exists)) expect(await probe(name, 'not-a-token-0123456789'), name).toBe(401);
   });
 
-  it('admin sees every section; analyst review, conversions, refused postbacks and rule quality; finance conversions, reconciliation, payouts and FX rates', async () => {
+  it('admin sees every section; analyst review, conversions, refused postbacks and rule quality; finance conversions, deliveries, reconciliation, payouts and FX rates', async () => {
     const analyst = await token('analyst');
     const finance = await token('finance');
     const shown = async (bearer: string) => {
@@ -190,7 +194,7 @@ describe('the role probes the page signs in with', () => {
     const built = SECTIONS.filter(exists);
     expect(await shown(ADMIN)).toEqual(built);
     expect(await shown(analyst)).toEqual(built.filter((s) => s === 'review' || s === 'conversions' || s === 'refused' || s === 'quality'));
-    expect(await shown(finance)).toEqual(built.filter((s) => s === 'conversions' || s === 'reconciliation' || s === 'payouts' || s === 'fx'));
+    expect(await shown(finance)).toEqual(built.filter((s) => s === 'conversions' || s === 'deliveries' || s === 'reconciliation' || s === 'payouts' || s === 'fx'));
     // The probe names no real conversion: nothing was reviewed.
     expect((await t.sql`select count(*)::int as n from reviews`)[0]?.n).toBe(0);
   });

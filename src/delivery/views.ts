@@ -23,6 +23,8 @@ export type DeliveryView = {
   webhookId: string;
   conversionId: string;
   publisherId: string;
+  /** For people: finance may read deliveries but not list publishers. */
+  publisherName: string;
   /** The `{status}` this delivery announces; `sequence` 0 is the first delivery, 1, 2, ... the status changes after it. */
   status: string;
   sequence: number;
@@ -66,6 +68,7 @@ type Row = {
   updated_at: Date;
   in_flight: boolean;
   publisher_disabled: boolean;
+  publisher_name: string;
   cursor_ts: string;
 };
 
@@ -120,7 +123,7 @@ function selectDeliveries(sql: Sql, f: Partial<DeliveryFilter>, limit: number, i
     select d.id, d.conversion_id, d.publisher_id, coalesce(d.status, c.status) as status, d.sequence, d.state, d.attempts, d.next_attempt_at, d.deadline_at, d.delivered_at,
            d.last_status_code, d.last_error, d.created_at, d.updated_at,
            coalesce(d.lease_until > now(), false) as in_flight,
-           p.disabled_at is not null as publisher_disabled,
+           p.disabled_at is not null as publisher_disabled, p.name as publisher_name,
            to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_ts
     from deliveries d join publishers p on p.id = d.publisher_id join conversions c on c.id = d.conversion_id
     where true
@@ -159,6 +162,7 @@ async function withAttempts(sql: Sql, rows: Row[]): Promise<DeliveryView[]> {
       webhookId: r.id,
       conversionId: r.conversion_id,
       publisherId: r.publisher_id,
+      publisherName: r.publisher_name,
       status: r.status,
       sequence: r.sequence,
       state: r.state,

@@ -9,6 +9,7 @@ import { age } from './format.js';
 import * as advertiserList from './advertiser-list.js';
 import * as audit from './audit.js';
 import * as conversions from './conversions.js';
+import * as deliveries from './deliveries.js';
 import * as fxRates from './fx-rates.js';
 import * as refused from './refused.js';
 import * as payouts from './payouts.js';
@@ -21,7 +22,7 @@ import * as shortcuts from './shortcuts.js';
 const TOKEN_KEY = 'pbe.token';
 
 const state = {
-  access: { review: false, conversions: false, reconciliation: false, payouts: false, refused: false, fx: false, quality: false, audit: false },
+  access: { review: false, conversions: false, deliveries: false, reconciliation: false, payouts: false, refused: false, fx: false, quality: false, audit: false },
   tab: null,
   loaded: {},
 };
@@ -65,10 +66,11 @@ async function probeAccess() {
       return 'ok'; // 400/404/409: the role check passed
     }
   };
-  const [read, decide, runs, report, attempts, rates, changes, ruleLabels] = await Promise.all([
+  const [read, decide, runs, sent, report, attempts, rates, changes, ruleLabels] = await Promise.all([
     outcome('GET', '/v1/conversions?decision=flagged&limit=1'),
     outcome('POST', '/v1/conversions/cv_ui_role_probe/review', {}),
     outcome('GET', '/v1/reconciliations?limit=1'),
+    outcome('GET', '/v1/deliveries?limit=1'),
     outcome('GET', `/v1/reports/payouts?${new URLSearchParams({ from: hourAgo.toISOString(), to: now.toISOString(), format: 'json' })}`),
     outcome('GET', '/v1/postback-attempts?limit=1'),
     outcome('GET', '/v1/fx-rates?limit=1'),
@@ -78,6 +80,7 @@ async function probeAccess() {
   return {
     review: read === 'ok' && decide === 'ok',
     conversions: read === 'ok',
+    deliveries: sent === 'ok',
     reconciliation: runs === 'ok',
     payouts: report === 'ok',
     refused: attempts === 'ok',
@@ -137,6 +140,7 @@ function signOut(message) {
   state.loaded = {};
   review.reset();
   conversions.reset();
+  deliveries.reset();
   refused.reset();
   fxRates.reset();
   audit.reset();
@@ -156,7 +160,7 @@ function showSignIn() {
   $('token-input').focus();
 }
 
-const NAMES = { review: 'Review queue', conversions: 'Conversions', reconciliation: 'Reconciliation', payouts: 'Payouts', refused: 'Refused postbacks', fx: 'FX rates', quality: 'Rule quality', audit: 'Audit' };
+const NAMES = { review: 'Review queue', conversions: 'Conversions', deliveries: 'Deliveries', reconciliation: 'Reconciliation', payouts: 'Payouts', refused: 'Refused postbacks', fx: 'FX rates', quality: 'Rule quality', audit: 'Audit' };
 
 function enterWorkspace() {
   $('signin').hidden = true;
@@ -171,7 +175,7 @@ function enterWorkspace() {
 
 // ------------------------------------------------------------------------------------------- tabs
 
-const TABS = ['review', 'conversions', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'];
+const TABS = ['review', 'conversions', 'deliveries', 'reconciliation', 'payouts', 'refused', 'fx', 'quality', 'audit'];
 
 function selectTab(name, { focus = true } = {}) {
   state.tab = name;
@@ -189,6 +193,11 @@ function selectTab(name, { focus = true } = {}) {
     if (name === 'review') review.load({ reset: true });
     if (name === 'review' && state.access.quality) ruleQuality.loadCallout();
     if (name === 'conversions') conversions.load();
+    // Only admins may write: the audit log is theirs alone, so its probe tells.
+    if (name === 'deliveries') {
+      deliveries.setAccess({ canWrite: state.access.audit });
+      deliveries.load();
+    }
     if (name === 'reconciliation') reconciliation.load({ openFirst: true });
     if (name === 'payouts') payouts.load();
     if (name === 'refused') refused.load();
@@ -232,6 +241,7 @@ function boot() {
   pendingDecision.init();
   review.init();
   conversions.init();
+  deliveries.init();
   reconciliation.init();
   advertiserList.init();
   payouts.init();
