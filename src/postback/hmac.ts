@@ -80,8 +80,3 @@ export function verifyQuerySignature(rawUrl: string, secrets: readonly Advertise
 export function signQuery(pathAndQuery: string, key: Buffer): string {
   return createHmac('sha256', key).update(pathAndQuery, 'utf8').digest('hex');
 }
-
-/** For senders and tests: the `webhook-signature` value (`v1,<base64>`) of a Standard Webhooks message. */
-export function signWebhook(id: string, timestamp: string, body: string, key: Buffer): string {
-  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`, 'utf8').digest('base64')}`;
-}

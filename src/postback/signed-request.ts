@@ -1,6 +1,8 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { signQuery, signWebhook } from './hmac.js';
+// The engine's own signers: the intake verifies with signQuery's rule, and outbound deliveries sign with signWebhook.
+import { signWebhook } from '../delivery/message.js';
+import { signQuery } from './hmac.js';
 import { JWT_AUDIENCE } from './jwt.js';
 
 /**
@@ -39,11 +41,10 @@ export async function signedPostback(opts: {
     return { method: 'POST', url: `${base}${path}`, headers: { authorization: `Bearer ${token}` }, body: undefined };
   }
 
-  const timestamp = String(opts.nowS);
   if (opts.method === 'GET') {
     // The signature covers the path and query exactly as sent, so the URL is built once and signed as is.
     const query = present.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&');
-    const signed = `${path}?${query}${query ? '&' : ''}ts=${timestamp}`;
+    const signed = `${path}?${query}${query ? '&' : ''}ts=${opts.nowS}`;
     return { method: 'GET', url: `${base}${signed}&sig=${signQuery(signed, opts.signing.key)}`, headers: {}, body: undefined };
   }
   const body = JSON.stringify(Object.fromEntries(present));
@@ -54,8 +55,8 @@ export async function signedPostback(opts: {
     headers: {
       'content-type': 'application/json',
       'webhook-id': id,
-      'webhook-timestamp': timestamp,
-      'webhook-signature': signWebhook(id, timestamp, body, opts.signing.key),
+      'webhook-timestamp': String(opts.nowS),
+      'webhook-signature': signWebhook(opts.signing.key, id, opts.nowS, body),
     },
     body,
   };
