@@ -26,9 +26,11 @@ import { BASELINE_DAYS } from '../state-keys.js';
  * the cause of those conversions.
  */
 
-const window = `${BASELINE_DAYS} UTC days (by conversion time)`;
+const WINDOW = `${BASELINE_DAYS} UTC days (by conversion time)`;
 
 type Level = { name: 'publisher' | 'sub1'; scope: string; segment: Histogram; rest: number[]; result: Comparison };
+type Judged = Level & { result: Extract<Comparison, { judged: true }> };
+const isJudged = (l: Level): l is Judged => l.result.judged;
 
 export const clickFlood = defineRule({
   code: 'click_flood',
@@ -71,17 +73,16 @@ export const clickFlood = defineRule({
     const h = ctx.counts?.ctit;
     if (!h) return notEvaluated('the shared counters returned no click-to-conversion histograms');
     const levels = judgeLevels(ctx, h, s);
-    const judged = levels.filter((l) => l.result.judged);
+    const judged = levels.filter(isJudged);
     if (judged.length === 0) {
       const volumes = levels.map((l) => `${l.name === 'publisher' ? 'the publisher' : 'the sub-ID'} has ${l.result.conversions} conversions, the rest ${l.result.restConversions}`);
       return notEvaluated(
         `too few conversions over ${BASELINE_DAYS} days to compare distributions (${volumes.join('; ')}); needs ${s.minConversions} and ${s.minBaselineConversions} for the rest`,
-        { scope: levels[0]?.scope, window },
+        { scope: levels[0]?.scope, window: WINDOW },
       );
     }
     const chosen = judged.reduce((best, l) => (stronger(l, best) ? l : best));
     const r = chosen.result;
-    if (!r.judged) throw new Error('unreachable: only judged levels are chosen');
     const other = levels.find((l) => l !== chosen);
     const otherNote = other ? `${other.name} level: ${summary(other)}` : undefined;
     return measured(r.fired, {
@@ -106,7 +107,7 @@ export const clickFlood = defineRule({
         minTailLift: s.minTailLift,
         strongTailShare: s.strongTailShare,
       },
-      window,
+      window: WINDOW,
       scope: chosen.scope,
       note: [r.strong ? `a strong finding (${s.strongTailShare * 100} % or more in the tail)` : undefined, otherNote].filter(Boolean).join('; ') || undefined,
       points: r.strong ? s.strongPoints : undefined,
@@ -127,11 +128,9 @@ function judgeLevels(ctx: RuleContext, h: NonNullable<NonNullable<RuleContext['c
 }
 
 /** Firing beats not firing, a strong finding beats a weak one, then the larger margin of the statistic over its critical value. */
-function stronger(a: Level, b: Level): boolean {
+function stronger(a: Judged, b: Judged): boolean {
   const x = a.result;
   const y = b.result;
-  if (!x.judged) return false;
-  if (!y.judged) return true;
   if (x.fired !== y.fired) return x.fired;
   if (x.strong !== y.strong) return x.strong;
   return x.d / x.critical > y.d / y.critical;
