@@ -4,8 +4,8 @@ import { ADMIN, auth, startTestEngine, type TestEngine } from './helpers/engine.
 
 /**
  * CONTRACT §8's web UI: static files under /ui/ with a strict CSP, nothing loaded from elsewhere, and
- * API calls only to the contract's own /v1 routes. What it looks like is checked by a person with
- * reports/ui/look.ts in a real browser; this suite never needs one.
+ * API calls only to the contract's own /v1 routes, checked without a browser. The pages driven in a real
+ * Chromium are test/ui-browser*.test.ts.
  */
 
 /**
