@@ -1,15 +1,16 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECONCILE_LOCK_KEY } from '../src/reconcile/lock.js';
+import { REPORTS_DIR } from '../src/reconcile/reconciler.js';
 import { countRows, createToken, expectApiError } from './helpers/admin.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { mintClick, uniqueTx } from './helpers/postback.js';
 import { runReconcileCli } from './helpers/process.js';
 import { firePixel, reconcile, removeRunFiles, sleep, startRun, windowNow, type RunBody } from './helpers/reconcile.js';
 
-/** The reconciliation API's edges (roles, validation, listing, root-cause export), its report files, the lock and the CLI. */
+/** The reconciliation API's edges (roles, validation, listing, root-cause export), its CSV and HTML downloads, the lock and the CLI. */
 
 let t: TestEngine;
 let seeded: Awaited<ReturnType<typeof seedCatalog>>;
@@ -110,20 +111,41 @@ describe('what a run leaves behind', () => {
     ]);
   });
 
-  it('writes reports/reconciliation-<run>.csv (the rows) and a self-contained HTML page with the chart', async () => {
-    const dir = t.engine.reconciler.reportsDir;
-    const csv = await readFile(join(dir, `reconciliation-${run.id}.csv`), 'utf8');
+  it('serves the run as CSV (the rows) and as a self-contained HTML page with the chart, from the database', async () => {
+    const csvRes = await t.app.inject({ url: `/v1/reconciliations/${run.id}?format=csv`, headers: auth() });
+    expect(csvRes.statusCode, csvRes.body).toBe(200);
+    expect(csvRes.headers['content-type']).toBe('text/csv; charset=utf-8; header=present');
+    expect(csvRes.headers['content-disposition']).toBe(`attachment; filename="reconciliation-${run.id}.csv"`);
+    const csv = csvRes.body;
     const records = parse(csv, { columns: true, cast: (v, ctx) => (ctx.header || !/^\d+$/.test(v) ? v : Number(v)) }) as Record<string, unknown>[];
     expect(records).toEqual(run.rows.map((r) => ({ ...r })));
+    const stored = await t.sql`select count(*)::int as n from reconciliation_rows where run_id = ${run.id}`;
+    expect(records.length).toBe(stored[0]?.n);
     expect(csv.split('\r\n')[0]).toBe('hour,offerId,publisherId,s2s,pixel,matched,s2sOnly,pixelOnly,recovered,refired,expired');
-    const html = await readFile(join(dir, `reconciliation-${run.id}.html`), 'utf8');
+    const htmlRes = await t.app.inject({ url: `/v1/reconciliations/${run.id}?format=html`, headers: auth() });
+    expect(htmlRes.statusCode).toBe(200);
+    expect(htmlRes.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(htmlRes.headers['content-disposition']).toBe(`attachment; filename="reconciliation-${run.id}.html"`);
+    expect(htmlRes.headers['content-security-policy']).toMatch(/^default-src 'none'/);
+    const html = htmlRes.body;
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<svg');
     expect(html).toContain(run.id);
     expect(html).toContain('never_attempted');
     // Self-contained: nothing fetched from anywhere.
-    expect(html).not.toMatch(/\s(src|href)=|@import|url\((?!#)/i);
-    expect((await stat(join(dir, `reconciliation-${run.id}.html`))).size).toBeGreaterThan(1000);
+    expect(html).not.toMatch(/\s(src|href)=|@import|url\((?!#)|<script/i);
+    expect(html.length).toBeGreaterThan(1000);
+    // An engine node leaves no file on its own disk: every node serves the same from PostgreSQL.
+    expect(t.engine.reconciler.reportsDir).toBeNull();
+    for (const ext of ['csv', 'html']) await expect(stat(join(REPORTS_DIR, `reconciliation-${run.id}.${ext}`))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('refuses another format with the contract 400, and an unknown run with 404, in any format', async () => {
+    expectApiError(await t.app.inject({ url: `/v1/reconciliations/${run.id}?format=pdf`, headers: auth() }), 400, 'invalid_request', ['format']);
+    expectApiError(await t.app.inject({ url: `/v1/reconciliations/${run.id}?format=csv&x=1`, headers: auth() }), 400, 'invalid_request', ['x']);
+    for (const format of ['json', 'csv', 'html']) expectApiError(await t.app.inject({ url: `/v1/reconciliations/rec_nope?format=${format}`, headers: auth() }), 404, 'not_found');
+    const analyst = await createToken(t.app, 'analyst');
+    expectApiError(await t.app.inject({ url: `/v1/reconciliations/${run.id}?format=csv`, headers: auth(analyst.token) }), 403, 'forbidden');
   });
 });
 

@@ -7,7 +7,7 @@ import { migrate } from '../db/migrate.js';
 import { createLogger } from '../logger.js';
 import { parseTime } from '../reports/advertiser-csv.js';
 import { openCliDatabase } from './cli-database.js';
-import { Reconciler, RunFailed, type Progress } from './reconciler.js';
+import { Reconciler, REPORTS_DIR, RunFailed, type Progress } from './reconciler.js';
 import { loadRun } from './runs-store.js';
 import { cronWindow } from './schedule.js';
 import { COUNT_KEYS, runView } from './views.js';
@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   const progress = progressReporter();
   try {
     await migrate(sql, (line) => process.stderr.write(`${line}\n`));
-    const reconciler = new Reconciler({ sql, config, log });
+    // A person at a terminal gets files to archive or mail; engine nodes serve the same from the database.
+    const reconciler = new Reconciler({ sql, config, log, reportsDir: REPORTS_DIR });
     process.stderr.write(`reconciling ${from.toISOString()} to ${to.toISOString()} on ${database.description}\n`);
     const outcome = await reconciler.run({
       from,

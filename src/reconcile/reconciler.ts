@@ -12,13 +12,14 @@ import type { RunWindow } from './window.js';
 
 /**
  * A reconciliation run, start to finish: take the cluster-wide lock, record the run, work through
- * its window slice by slice (steps.ts), sum the totals, release the lock and write the report
- * files. Each step is its own short statement rather than one long transaction: a
+ * its window slice by slice (steps.ts), sum the totals, release the lock and, for the command line,
+ * write the report files (the API renders the same CSV and HTML from the stored rows, on any node). Each step is its own short statement rather than one long transaction: a
  * recovered conversion's row lock would otherwise hold a late S2S postback for that txid waiting
  * until the whole run committed. Every step is idempotent, so a run cut short by a crash is simply
  * completed by the next one.
  */
 
+/** Where `npm run reconcile` leaves its report files; engine nodes write none. */
 export const REPORTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../reports');
 
 /** Runs older than this are deleted with their rows, root causes and report files. */
@@ -52,16 +53,17 @@ export type ReconcilerDeps = {
   sql: Sql;
   config: Pick<Config, 'pixelGraceS' | 'refireWindowS'>;
   log: Logger;
+  /** Write each finished run's CSV and HTML here; without it, no files. */
   reportsDir?: string;
 };
 
 export class Reconciler {
-  readonly reportsDir: string;
+  readonly reportsDir: string | null;
   private closing = false;
   private readonly active = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.reportsDir = deps.reportsDir ?? REPORTS_DIR;
+    this.reportsDir = deps.reportsDir ?? null;
   }
 
   run(req: RunRequest): Promise<RunOutcome> {
@@ -103,7 +105,7 @@ export class Reconciler {
       const abandoned = await failAbandonedRuns(db);
       if (abandoned > 0) log.warn({ abandoned }, 'reconciliation runs abandoned by a stopped node marked failed');
       const pruned = await pruneRuns(db, RUN_RETENTION_DAYS);
-      await removeRunReports(this.reportsDir, pruned).catch((err) => log.warn({ err }, 'old reconciliation reports not removed'));
+      if (this.reportsDir) await removeRunReports(this.reportsDir, pruned).catch((err) => log.warn({ err }, 'old reconciliation reports not removed'));
       await insertRun(db, id, req, req.trigger, req.requestedBy ?? null);
       started = true;
       const window: RunWindow = { from: req.from, to: req.to };
@@ -124,7 +126,7 @@ export class Reconciler {
       }
       req.onProgress?.({ step: steps - 1, steps, label: 'totals' });
       await finishRun(db, id, stepMs);
-      req.onProgress?.({ step: steps, steps, label: 'report files' });
+      req.onProgress?.({ step: steps, steps, label: this.reportsDir ? 'report files' : 'done' });
     } catch (err) {
       if (!started) throw err;
       await failRun(sql, id, err instanceof Error ? err.message : String(err), stepMs).catch(() => undefined);
@@ -137,9 +139,11 @@ export class Reconciler {
   }
 
   private async writeReports(id: string): Promise<string[]> {
+    const dir = this.reportsDir;
+    if (!dir) return [];
     try {
       const loaded = await loadRun(this.deps.sql, id);
-      return loaded ? await writeRunReports(this.reportsDir, loaded.run, loaded.rows) : [];
+      return loaded ? await writeRunReports(dir, loaded.run, loaded.rows) : [];
     } catch (err) {
       // The run itself is committed; the files are a convenience copy of what the API serves.
       this.deps.log.error({ err, runId: id }, 'reconciliation report files could not be written');

@@ -10,6 +10,8 @@ import { bothDates, isoTime } from '../reports/iso-time.js';
 import { RunFailed } from './reconciler.js';
 import { MAX_WINDOW_DAYS } from './window.js';
 import { listRootCauses, ROOT_CAUSES, type RootCauseItem, type RootCauseKey } from './root-causes.js';
+import { runCsv } from '../reports/run-files.js';
+import { renderRunHtml } from '../reports/run-html.js';
 import { listRuns, loadRun } from './runs-store.js';
 import { runSummaryView, runView } from './views.js';
 
@@ -36,6 +38,10 @@ export const runBody = z
   });
 
 const cursorText = z.string().max(512).optional();
+/** One run as JSON (CONTRACT §7), or its rows as CSV, or its page with the chart as HTML, from the stored rows. */
+export const runQuery = z.object({ format: z.enum(['json', 'csv', 'html']).default('json') }).strict();
+/** The report page has inline CSS and SVG and nothing else: opened straight from the API, it may run nothing. */
+const REPORT_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 export const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: cursorText }).strict();
 export const causesQuery = z
   .object({
@@ -106,9 +112,24 @@ export function registerReconcileRoutes(app: FastifyInstance, engine: Engine): v
     return { items: page.map(runSummaryView), nextCursor: runs.length > q.limit && last ? encode([last.cursorAt, last.id]) : null };
   });
 
-  app.get<IdParams>('/v1/reconciliations/:id', { onRequest: finance }, async (request) => {
+  app.get<IdParams>('/v1/reconciliations/:id', { onRequest: finance }, async (request, reply) => {
+    const { format } = parse(runQuery, request.query);
     const loaded = await loadRun(engine.sql, request.params.id);
     if (!loaded) throw new ApiError('not_found', 'No such reconciliation run.');
+    const file = `reconciliation-${loaded.run.id}`;
+    if (format === 'csv') {
+      return reply
+        .header('content-type', 'text/csv; charset=utf-8; header=present')
+        .header('content-disposition', `attachment; filename="${file}.csv"`)
+        .send(runCsv(loaded.rows));
+    }
+    if (format === 'html') {
+      return reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${file}.html"`)
+        .header('content-security-policy', REPORT_HTML_CSP)
+        .send(renderRunHtml(loaded.run, loaded.rows));
+    }
     return runView(loaded.run, loaded.rows);
   });
 

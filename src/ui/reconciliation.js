@@ -2,7 +2,7 @@
 
 import { api, showError } from './api.js';
 import { hourlyChart } from './charts.js';
-import { $, clear, h, table, toast } from './dom.js';
+import { $, clear, h, saveDownload, table, toast } from './dom.js';
 import { count, humanize, listOf, pad, pick, plain, shortId, timeEl, utc } from './format.js';
 
 const recon = { runs: [], selectedId: null, run: null, filter: '' };
@@ -188,7 +188,13 @@ function renderRun(run) {
             .join(' · '),
         ),
       ),
-      pairs.length > 1 ? h('div', { class: 'field field-compact' }, h('label', { for: 'recon-filter' }, 'Show'), select) : null,
+      h(
+        'div',
+        { class: 'row-actions' },
+        pairs.length > 1 ? h('div', { class: 'field field-compact' }, h('label', { for: 'recon-filter' }, 'Show'), select) : null,
+        h('button', { type: 'button', class: 'btn btn-small', onclick: (e) => download(run.id, 'csv', e.currentTarget) }, 'Download CSV'),
+        h('button', { type: 'button', class: 'btn btn-small', onclick: (e) => download(run.id, 'html', e.currentTarget) }, 'Download HTML report'),
+      ),
     ),
     h(
       'dl',
@@ -221,4 +227,19 @@ function rootCauses(causes, filtered) {
     h('span', { class: 'causes-title' }, filtered ? 'Root causes (whole run)' : 'Root causes'),
     entries.map(([k, v]) => h('span', { class: 'chip chip-neutral' }, `${humanize(k)}: ${count(v)}`)),
   );
+}
+
+/** The run's rows as CSV or its page with the chart as HTML, rendered by the API from the database. */
+async function download(id, format, button) {
+  button.disabled = true;
+  const type = format === 'csv' ? 'text/csv' : 'text/html';
+  try {
+    const res = await api('GET', `/v1/reconciliations/${encodeURIComponent(id)}?format=${format}`, undefined, { accept: type, raw: true });
+    await saveDownload(res, `reconciliation-${id}.${format}`, type);
+    toast(`${format.toUpperCase()} downloaded.`);
+  } catch (err) {
+    showError($('recon-error'), `Could not download run ${id} as ${format.toUpperCase()}.`, err);
+  } finally {
+    button.disabled = false;
+  }
 }

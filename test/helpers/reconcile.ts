@@ -64,8 +64,9 @@ export async function businessSnapshot(sql: Sql): Promise<Record<string, unknown
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs write report files beside the repository's reports; a test removes those of its own runs. */
-export async function removeRunFiles(sql: Sql, dir: string): Promise<void> {
+/** CLI runs write report files beside the repository's reports; a test removes those of its own runs. */
+export async function removeRunFiles(sql: Sql, dir: string | null): Promise<void> {
+  if (!dir) return;
   const runs = await sql<{ id: string }[]>`select id from reconciliation_runs`;
   for (const { id } of runs) {
     await rm(join(dir, `reconciliation-${id}.csv`), { force: true });
