@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -157,5 +157,40 @@ describe.skipIf(curlMissing)('the README quickstart', () => {
     } finally {
       await sql.end({ timeout: 1 });
     }
+  });
+});
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  const withoutCode = markdown.replace(/^```[\s\S]*?^```$/gm, '');
+  for (const [, heading] of withoutCode.matchAll(/^#{1,6} (.+)$/gm)) {
+    const base = (heading as string).trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    anchors.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return anchors;
+}
+
+describe('the README', () => {
+  it('links only to files in this repository and to headings that exist', () => {
+    const root = process.cwd();
+    const readme = readFileSync('README.md', 'utf8');
+    const links = [...readme.replace(/^```[\s\S]*?^```$/gm, '').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1] as string);
+    expect(links.length).toBeGreaterThan(5);
+    const broken: string[] = [];
+    for (const link of links) {
+      if (/^(https?:|mailto:)/.test(link)) continue;
+      const [file = '', anchor] = link.split('#');
+      const target = path.resolve(root, file || 'README.md');
+      if (!target.startsWith(`${root}${path.sep}`) || !existsSync(target)) {
+        broken.push(`${link}: not a file in the repository`);
+        continue;
+      }
+      if (anchor !== undefined && statSync(target).isFile() && !anchorsOf(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${link}: no such heading`);
+    }
+    expect(broken).toEqual([]);
   });
 });
