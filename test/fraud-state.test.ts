@@ -280,6 +280,31 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     expect((await other.observe(conversion({ txid: 'd', at: t0 + 20 * MINUTE }))).segment?.clicks).toBe(5);
   });
 
+  it('reads settled closed days of the CTIT histograms once per node, and today every time', async () => {
+    const p = prefix();
+    const client = redisClient();
+    const state = new RedisFraudState(client, { prefix: p, onError: () => undefined });
+    const DAY = 86_400_000;
+    const day0 = Date.parse('2026-11-21T00:00:00Z');
+    const total = (h: number[] | undefined) => (h ?? []).reduce((x, y) => x + y, 0);
+    const at = (txid: string, t: number) => conversion({ txid, at: t, clickAt: t - 10 * MINUTE });
+    await state.observe(at('a', day0 + 10 * 60 * MINUTE));
+    // Just after midnight another node's script may still write into the day that just closed: read, not kept.
+    expect(total((await state.observe(at('b', day0 + DAY + 1_000))).ctit?.offer)).toBe(2);
+    expect(total((await state.observe(at('c', day0 + DAY + SETTLE_MS))).ctit?.offer)).toBe(3);
+    // Kept from now on: a write into the closed day (which no node makes once it has settled) is not
+    // read again by this node, while today's hash always is.
+    await client.hincrby(`${p}offer:off_1:ctit:20261121`, String(TEN_MINUTES), 1);
+    const later = await state.observe(at('d', day0 + DAY + 60 * MINUTE));
+    expect(later.ctit?.offer).toEqual(hist({ [TEN_MINUTES]: 4 }));
+    expect(later.ctit?.segment).toEqual(hist({ [TEN_MINUTES]: 4 }));
+    // A node that has kept nothing reads every day.
+    const other = new RedisFraudState(redisClient(), { prefix: p, onError: () => undefined });
+    expect((await other.observe(at('e', day0 + DAY + 61 * MINUTE))).ctit?.offer).toEqual(hist({ [TEN_MINUTES]: 6 }));
+    // And a retry counts nothing on either node.
+    expect((await state.observe(at('e', day0 + DAY + 62 * MINUTE))).ctit?.offer).toEqual(hist({ [TEN_MINUTES]: 5 }));
+  });
+
   it('gives every key it writes an expiry', async () => {
     const p = prefix();
     const client = redisClient();

@@ -56,26 +56,30 @@ if p.s then
   out[#out + 1] = redis.call('ZCOUNT', s, p.s.from, '+inf')
   counters(p.s)
 end
--- CTIT histograms (offer, publisher, segment): the conversion counts once, when the offer's set
--- did not hold it yet; then each level's days are summed bucket by bucket. Fields beyond nb (from
--- an older bucket layout) are ignored.
+-- CTIT histograms, summed bucket by bucket over n day hashes. Fields beyond nb (from an older
+-- bucket layout) are ignored.
+local function histogram(first, n, nb)
+  local h = {}
+  for i = 1, nb do h[i] = 0 end
+  for i = first, first + n - 1 do
+    local kv = redis.call('HGETALL', KEYS[i])
+    for j = 1, #kv, 2 do
+      local b = tonumber(kv[j]) + 1
+      if h[b] then h[b] = h[b] + tonumber(kv[j + 1]) end
+    end
+  end
+  for i = 1, nb do out[#out + 1] = h[i] end
+end
+-- Per level (offer, publisher, segment): the conversion counts once, in today's hash, when the
+-- offer's set did not hold it yet; then the closed days' sum (zeros when the node has it) and today's.
 if p.h then
   for _, g in ipairs(p.h.g) do
     if fresh == 1 then
-      local today = KEYS[g.f + g.n - 1]
-      redis.call('HINCRBY', today, p.h.b, 1)
-      redis.call('PEXPIRE', today, p.h.ttl)
+      redis.call('HINCRBY', KEYS[g.u], p.h.b, 1)
+      redis.call('PEXPIRE', KEYS[g.u], p.h.ttl)
     end
-    local h = {}
-    for i = 1, p.h.nb do h[i] = 0 end
-    for i = g.f, g.f + g.n - 1 do
-      local kv = redis.call('HGETALL', KEYS[i])
-      for j = 1, #kv, 2 do
-        local b = tonumber(kv[j]) + 1
-        if h[b] then h[b] = h[b] + tonumber(kv[j + 1]) end
-      end
-    end
-    for i = 1, p.h.nb do out[#out + 1] = h[i] end
+    histogram(g.c, g.n, p.h.nb)
+    histogram(g.u, 1, p.h.nb)
   end
 end
 return out
@@ -94,7 +98,7 @@ type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: stri
 export function encodePlan(
   plan: Plan,
   ttl: { address: number; offer: number; segment: number; ctit: number },
-  readClosed: { offer: boolean; segment: boolean },
+  readClosed: { offer: boolean; segment: boolean; ctit: readonly [boolean, boolean, boolean] },
 ): { keys: string[]; shape: string } {
   const keys: string[] = [];
   const key = (k: string) => keys.push(k);
@@ -122,15 +126,12 @@ export function encodePlan(
     const g = counters(sg.clickKeys, readClosed.segment);
     s = { k, score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), c: g.c, n: g.n, u: g.u };
   }
-  let h: { b: string; ttl: string; nb: number; g: { f: number; n: number }[] } | undefined;
-  if (plan.ctit) {
-    const days = (list: readonly string[]) => {
-      const f = keys.length + 1;
-      for (const k of list) key(k);
-      return { f, n: list.length };
-    };
-    const pc = plan.ctit;
-    h = { b: String(pc.bucket), ttl: String(ttl.ctit), nb: CTIT_BUCKETS, g: [days(pc.offerDays), days(pc.publisherDays), days(pc.segmentDays)] };
+  let h: { b: string; ttl: string; nb: number; g: Counters[] } | undefined;
+  const pc = plan.ctit;
+  if (pc) {
+    const [offerDays, publisherDays, segmentDays] = readClosed.ctit;
+    const g = [counters(pc.offerDays, offerDays), counters(pc.publisherDays, publisherDays), counters(pc.segmentDays, segmentDays)];
+    h = { b: String(pc.bucket), ttl: String(ttl.ctit), nb: CTIT_BUCKETS, g };
   }
   return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s, h }) };
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
 import { ClosedBucketSums, type BucketRun } from './closed-buckets.js';
-import { CTIT_BUCKETS } from './ctit-distribution.js';
+import { CTIT_BUCKETS, emptyHistogram } from './ctit-distribution.js';
 import { clickIncrements, HOUR_MS, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 import { encodePlan, runObserveScript } from './state-redis-script.js';
 
@@ -33,6 +33,8 @@ export class RedisFraudState implements FraudState {
   private flushing: Promise<void> = Promise.resolve();
   /** Per node: a user address converts rarely, so only the offer and segment baselines are kept. */
   private readonly closedSums = new ClosedBucketSums();
+  /** The CTIT histograms' closed days per level (offer, publisher, segment), likewise. */
+  private readonly closedHistograms = new ClosedBucketSums<readonly number[]>(emptyHistogram());
 
   constructor(private readonly redis: Redis, opts: { prefix: string; onError: StateErrorSink }) {
     this.prefix = opts.prefix;
@@ -45,10 +47,16 @@ export class RedisFraudState implements FraudState {
     const segmentRun: BucketRun | undefined = plan.segment && { keys: plan.segment.clickKeys, currentFrom: startOfHour(plan.at) };
     const offerClosed = this.closedSums.get(offerRun);
     const segmentClosed = segmentRun && this.closedSums.get(segmentRun);
+    const pc = plan.ctit;
+    const histogramRuns: BucketRun[] = pc
+      ? [pc.offerDays, pc.publisherDays, pc.segmentDays].map((keys) => ({ keys, currentFrom: plan.offer.todayFrom }))
+      : [];
+    const histogramsClosed = histogramRuns.map((run) => this.closedHistograms.get(run));
+    const unknown = (i: number) => histogramsClosed[i] === undefined;
     const { keys, shape } = encodePlan(
       plan,
       { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS, ctit: OFFER_RETENTION_MS },
-      { offer: offerClosed === undefined, segment: segmentClosed === undefined },
+      { offer: offerClosed === undefined, segment: segmentClosed === undefined, ctit: [unknown(0), unknown(1), unknown(2)] },
     );
     const reply = await runObserveScript(this.redis, keys, shape);
     let i = 0;
@@ -70,8 +78,17 @@ export class RedisFraudState implements FraudState {
     const offerToday = next();
     const offerBaseline = { conversions: next(), clicks: clicks(offerRun, offerClosed) };
     const segment = plan.segment ? { conversions: next(), clicks: clicks(segmentRun, segmentClosed) } : undefined;
-    const histogram = () => Array.from({ length: CTIT_BUCKETS }, next);
-    const ctit = plan.ctit ? { offer: histogram(), publisher: histogram(), segment: histogram() } : undefined;
+    /** A level's histogram: its closed days (read now, or kept from before) plus today's. */
+    const histogram = (level: number): number[] => {
+      const closed = Array.from({ length: CTIT_BUCKETS }, next);
+      const today = Array.from({ length: CTIT_BUCKETS }, next);
+      const kept = histogramsClosed[level];
+      const run = histogramRuns[level] as BucketRun;
+      if (kept === undefined) this.closedHistograms.remember(run, closed, plan.at);
+      const base = kept ?? closed;
+      return today.map((c, i) => c + (base[i] ?? 0));
+    };
+    const ctit = pc ? { offer: histogram(0), publisher: histogram(1), segment: histogram(2) } : undefined;
     return { addresses, clickConversions, offerToday, offerBaseline, segment, ctit };
   }
 
