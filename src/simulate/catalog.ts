@@ -1,4 +1,5 @@
 import type { Sql } from '../db/database.js';
+import { HARD_FRAUD_PUBLISHERS } from './fraud-hard.js';
 import { FRAUD_PUBLISHERS } from './fraud-patterns.js';
 import { HONEST_PUBLISHERS, OFFERS } from './honest.js';
 import { ADVERTISER_SERVER, type Signer } from './http.js';
@@ -51,7 +52,7 @@ export async function createCatalog(admin: Admin, sql: Sql, receiverUrl: string 
     offers[o.key] = { id: created.id as string, seq: 0, payout: o.payout };
   }
   const publishers: SimCatalog['publishers'] = {};
-  const names = [...Array.from({ length: HONEST_PUBLISHERS }, (_, i) => `pub${i}`), ...FRAUD_PUBLISHERS];
+  const names = [...Array.from({ length: HONEST_PUBLISHERS }, (_, i) => `pub${i}`), ...FRAUD_PUBLISHERS, ...HARD_FRAUD_PUBLISHERS];
   for (const name of names) {
     const postbackUrl = receiverUrl ? `${receiverUrl}/pb?cv={conversion_id}&pub=${name}` : `https://publisher.invalid/pb?cv={conversion_id}&pub=${name}`;
     const created = await admin('/v1/publishers', { name: `${name} ${runTag}`, postbackUrl, method: 'GET' });

@@ -12,7 +12,7 @@ import {
   type SentRequest,
   type SimClient,
 } from './http.js';
-import { segmentKey, type ClickSpec, type Label, type OfferKey, type PostbackSpec, type Session, type Step } from './plan.js';
+import { publisherKey, segmentKey, type ClickSpec, type Label, type OfferKey, type PostbackSpec, type Session, type Step } from './plan.js';
 import type { TwinClicks } from './twin-clicks.js';
 
 /**
@@ -47,10 +47,11 @@ export class Driver {
   private readonly offerClicks = new Map<OfferKey, number>();
   private readonly segmentClicks = new Map<string, number>();
 
+  /** The client and twins are the HTTP and database sides: Pick so that a test can stand in for the engine. */
   constructor(
-    private readonly client: SimClient,
+    private readonly client: Pick<SimClient, 'click' | 'send'>,
     private readonly catalog: SimCatalog,
-    private readonly twins: TwinClicks,
+    private readonly twins: Pick<TwinClicks, 'mint'>,
     private readonly onStep: () => void,
   ) {}
 
@@ -83,8 +84,7 @@ export class Driver {
         ctx.clickId = await this.client.click(this.catalog.offers[step.click.offer].id, this.publisherId(step.click), step.click);
         this.clicks++;
         this.offerClicks.set(step.click.offer, (this.offerClicks.get(step.click.offer) ?? 0) + 1);
-        const segment = segmentKey(step.click);
-        this.segmentClicks.set(segment, (this.segmentClicks.get(segment) ?? 0) + 1);
+        for (const key of [segmentKey(step.click), publisherKey(step.click)]) this.segmentClicks.set(key, (this.segmentClicks.get(key) ?? 0) + 1);
         return;
       }
       case 'convert': {

@@ -1,6 +1,9 @@
 import { RULES } from '../fraud/registry.js';
 import type { Attempt } from './driver.js';
 import type { PatternKind } from './plan.js';
+import { pct, rate, targets, type Rate, type Threshold } from './targets.js';
+
+export { pct, type Rate, type Threshold };
 
 /**
  * From what the engine answered to what it means. An attempt is "caught" when it did not become an
@@ -23,9 +26,7 @@ const caught = (a: Attempt) => outcomeOf(a) !== 'accepted';
 const committed = (a: Attempt) => a.status === 200 && !a.duplicate;
 const isFraud = (a: Attempt) => a.label.kind !== 'honest';
 const ratio = (n: number, d: number) => (d === 0 ? null : n / d);
-
-export type Rate = { n: number; of: number; rate: number | null };
-const rate = (n: number, of: number): Rate => ({ n, of, rate: ratio(n, of) });
+const positive = (a: Attempt) => a.decision === 'flagged' || a.decision === 'rejected';
 
 export type PatternStats = {
   pattern: string;
@@ -37,11 +38,19 @@ export type PatternStats = {
   caught: Rate;
   /** What the targets judge: every attempt of a per-conversion pattern; aggregate ones past minimum volume. */
   judged: Rate;
+  /** Committed conversions flagged or rejected: for an honest pattern, what the targets judge. */
+  flagged: Rate;
+  /** Judged per variant (the variant's share of `judged` for fraud, of `flagged` for honest). */
+  variantRates: Record<string, Rate>;
+  /** The reasons behind each flagged or rejected conversion of the pattern. */
+  flaggedBy: Record<string, number>;
+  outsideTarget?: string;
 };
 
-export type ReasonStats = { code: string; firedHonest: number; firedFraud: number; precision: number | null; recall: Rate };
+/** The one rate the targets hold a pattern to. */
+export const targetRate = (p: PatternStats): Rate => (p.kind === 'honest' ? p.flagged : p.judged);
 
-export type Threshold = { id: string; description: string; value: number | null; target: string; pass: boolean; detail?: string };
+export type ReasonStats = { code: string; firedHonest: number; firedFraud: number; precision: number | null; recall: Rate };
 
 export type Evaluation = {
   patterns: PatternStats[];
@@ -70,7 +79,6 @@ export function evaluate(attempts: Attempt[], scores: ReadonlyMap<string, number
   const done = attempts.filter(committed);
   const honest = done.filter((a) => !isFraud(a));
   const fraud = done.filter(isFraud);
-  const positive = (a: Attempt) => a.decision === 'flagged' || a.decision === 'rejected';
   const rejected = done.filter((a) => a.decision === 'rejected');
   const fraudAttempts = attempts.filter(isFraud);
   const overall = {
@@ -86,7 +94,7 @@ export function evaluate(attempts: Attempt[], scores: ReadonlyMap<string, number
     honestFlaggedBy: tally(honest.filter(positive).map((a) => a.reasons.join(' + '))),
     rejectedFraudulent: rate(rejected.filter(isFraud).length, rejected.length),
   };
-  return { patterns, reasons: reasonStats(done), overall, thresholds: thresholds(patterns, overall), scores: histogram(done, scores), honestCtit: ctitBuckets(honest) };
+  return { patterns, reasons: reasonStats(done), overall, thresholds: targets(patterns.map((p) => ({ pattern: p.pattern, kind: p.kind, rate: targetRate(p), ...(p.outsideTarget ? { outsideTarget: p.outsideTarget } : {}) })), overall), scores: histogram(done, scores), honestCtit: ctitBuckets(honest) };
 }
 
 function patternStats(pattern: string, list: Attempt[]): PatternStats {
@@ -103,6 +111,14 @@ function patternStats(pattern: string, list: Attempt[]): PatternStats {
   }
   const kind = list[0]?.label.kind ?? 'honest';
   const judgedList = kind === 'aggregate' ? list.filter((a) => a.pastMinimum !== false) : list;
+  const targetList = kind === 'honest' ? list.filter(committed) : judgedList;
+  const targetHit = kind === 'honest' ? positive : caught;
+  const variantRates: Record<string, Rate> = {};
+  for (const v of Object.keys(variants)) {
+    const of = targetList.filter((a) => a.label.variant === v);
+    variantRates[v] = rate(of.filter(targetHit).length, of.length);
+  }
+  const outsideTarget = list[0]?.label.outsideTarget;
   return {
     pattern,
     kind,
@@ -112,6 +128,10 @@ function patternStats(pattern: string, list: Attempt[]): PatternStats {
     variants,
     caught: rate(list.filter(caught).length, list.length),
     judged: rate(judgedList.filter(caught).length, judgedList.length),
+    flagged: rate(list.filter(committed).filter(positive).length, list.filter(committed).length),
+    variantRates,
+    flaggedBy: tally(list.filter(committed).filter(positive).map((a) => a.reasons.join(' + '))),
+    ...(outsideTarget ? { outsideTarget } : {}),
   };
 }
 
@@ -131,41 +151,12 @@ function reasonStats(done: Attempt[]): ReasonStats[] {
   });
 }
 
-function thresholds(patterns: PatternStats[], o: Evaluation['overall']): Threshold[] {
-  const worst = (kind: PatternKind) => patterns.filter((p) => p.kind === kind).sort((a, b) => (a.judged.rate ?? 1) - (b.judged.rate ?? 1));
-  const perConversion = worst('per-conversion');
-  const aggregate = worst('aggregate');
-  const list = (ps: PatternStats[]) => ps.map((p) => `${p.pattern} ${pct(p.judged.rate)}`).join(', ');
-  return [
-    { id: 'rejected_fraudulent', description: 'rejected conversions that are fraudulent', value: o.rejectedFraudulent.rate, target: '≥ 99 %', pass: (o.rejectedFraudulent.rate ?? 1) >= 0.99 },
-    {
-      id: 'per_conversion_caught',
-      description: 'per-conversion fraud flagged, rejected or refused (worst pattern)',
-      value: perConversion[0]?.judged.rate ?? null,
-      target: '≥ 95 % each',
-      pass: perConversion.every((p) => (p.judged.rate ?? 0) >= 0.95),
-      detail: list(perConversion),
-    },
-    {
-      id: 'aggregate_caught',
-      description: 'aggregate fraud past minimum volume flagged or rejected (worst pattern)',
-      value: aggregate[0]?.judged.rate ?? null,
-      target: '≥ 80 % each',
-      pass: aggregate.every((p) => (p.judged.rate ?? 0) >= 0.8),
-      detail: list(aggregate),
-    },
-    { id: 'honest_flagged', description: 'honest conversions flagged (or rejected)', value: o.honestFlagged.rate, target: '≤ 3 %', pass: (o.honestFlagged.rate ?? 0) <= 0.03 },
-    { id: 'honest_rejected', description: 'honest conversions rejected', value: o.honestRejected, target: '0', pass: o.honestRejected === 0 },
-  ];
-}
-
 function tally(keys: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of keys) out[k] = (out[k] ?? 0) + 1;
   return out;
 }
 
-export const pct = (r: number | null | undefined, digits = 1) => (r === null || r === undefined ? 'n/a' : `${(r * 100).toFixed(digits)} %`);
 
 /** Scores in ten bands (0-9 ... 90-100), honest and fraud apart. */
 function histogram(done: Attempt[], scores: ReadonlyMap<string, number>): Evaluation['scores'] {

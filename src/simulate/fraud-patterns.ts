@@ -1,7 +1,7 @@
-import { bundledDatacenterRanges } from '../fraud/datacenter.js';
 import { osFamily } from '../fraud/rules/user-agent.js';
-import { parseAddress } from '../net/cidr.js';
-import { ctitFor, honestPostback, nextTxid, OFFERS, pickWeighted, type OfferModel } from './honest.js';
+import { hardFraudSessions } from './fraud-hard.js';
+import { isServerAddress } from './networks.js';
+import { ctitFor, honestPostback, nextTxid, OFFERS, pickWeighted, type OfferModel, type PublisherModel } from './honest.js';
 import { segmentKey, type ClickSpec, type Label, type Session, type Step } from './plan.js';
 import { UAS, type Population } from './population.js';
 
@@ -29,6 +29,9 @@ import { UAS, type Population } from './population.js';
  *   users converting at 35 % on an install offer whose honest rate is about 3 %.
  * - click_flooding: a publisher's servers spraying clicks with device user agents, so that organic
  *   conversions (days later, from the users' own networks) are attributed to them.
+ *
+ * The hard cases (many hosting networks, bot clients with no second signal, residential proxies,
+ * sub-ID rotation, click flooding with real users' addresses) are in fraud-hard.ts.
  */
 
 const HOSTING_PREFIXES = ['134.209.', '167.99.', '139.59.', '54.'];
@@ -72,7 +75,7 @@ export type FraudPlan = {
  * default 40,000 clicks fraud is about a third of the conversions (a bad network, and enough attempts
  * per pattern to measure), and click floods are 8 % of the clicks.
  */
-export function fraudSessions(pop: Population, totalClicks: number): FraudPlan {
+export function fraudSessions(pop: Population, totalClicks: number, publishers: PublisherModel[]): FraudPlan {
   const f = totalClicks / 40_000;
   const n = (x: number) => Math.max(1, Math.round(x * f));
   const sessions: Session[] = [
@@ -83,18 +86,18 @@ export function fraudSessions(pop: Population, totalClicks: number): FraudPlan {
     ...deviceFarms(pop, Math.max(2, n(8)), 12),
     ...ratePumping(pop, n(300)),
     ...clickFlooding(pop, Math.round(0.08 * totalClicks), n(80)),
+    ...hardFraudSessions(pop, totalClicks, publishers),
   ];
   const clicks = sessions.reduce((c, s) => c + s.filter((step) => step.t === 'click').length, 0);
   return { sessions, clicks, attachTo: (honest) => attachToHonest(pop, honest, n(20), n(25)) };
 }
 
+/** An address of AWS or DigitalOcean (networks.ts: by AS number, not by the engine's own list). */
 function hostingAddress(pop: Population): string {
-  const ranges = bundledDatacenterRanges();
   for (;;) {
     const prefix = pop.pick(HOSTING_PREFIXES);
     const text = prefix + Array.from({ length: 4 - prefix.split('.').filter(Boolean).length }, () => pop.int(1, 254)).join('.');
-    const addr = parseAddress(text);
-    if (addr && ranges.lookup(addr)) return text;
+    if (isServerAddress(text)) return text;
   }
 }
 

@@ -1,12 +1,14 @@
 import { conversionAddress, CONVERTS_IN, type Population } from './population.js';
-import { HONEST, type ClickSpec, type OfferKey, type PostbackSpec, type Session } from './plan.js';
+import { honestLabel, honestUser, officeLabel, officeUsers, SLOW_SHARE, slowCtitS, type HonestNetworks, type OfficeUser } from './honest-hard.js';
+import { type ClickSpec, type OfferKey, type PostbackSpec, type Session } from './plan.js';
 
 /**
  * Honest traffic: three offers with different payouts and conversion rates, a dozen publishers whose
  * volumes are heavy-tailed and whose honest rates differ (lognormal, σ 0.45 per publisher and 0.3 per
  * sub-ID), users from the shared population (carrier NAT, home, VPN, IPv6). Click-to-conversion times
  * come from the population (most within the hour, a tail of days); the lead-form offer converts most
- * of its users in 20-60 s. Advertisers forward the user's address and browser on 60 % of postbacks
+ * of its users in 20-60 s. The hard cases among them (carrier and office NAT, network changes, VPNs,
+ * slow deciders) are labelled apart: honest-hard.ts. Advertisers forward the user's address and browser on 60 % of postbacks
  * and the payout on 30 %; some app users also buy (a second event on the same click).
  */
 
@@ -68,22 +70,34 @@ export function honestPostback(pop: Population, offer: OfferModel, user: ReturnT
   };
 }
 
-export function honestSessions(pop: Population, clicks: number, publishers: PublisherModel[]): Session[] {
+/** Share of the honest clicks made by office workers (honest-hard.ts). */
+const OFFICE_SHARE = 0.06;
+
+/**
+ * The honest sessions of a run: population users (some on big carrier gateways or commercial VPN
+ * exits) and office workers, each converting at their publisher's rate, each conversion labelled with
+ * the hard case it is (honest-hard.ts). Slow deciders are drawn on the install and shop offers only.
+ */
+export function honestSessions(pop: Population, clicks: number, publishers: PublisherModel[], nets: HonestNetworks): Session[] {
   const sessions: Session[] = [];
+  const offices = officeUsers(pop, Math.round(clicks * OFFICE_SHARE));
   for (let n = 0; n < clicks; n++) {
     const offer = pickWeighted(pop, OFFERS);
     const pub = pickWeighted(pop, publishers);
     const sub = pop.pick(pub.subs);
-    const user = pop.user();
+    const office = n < offices.length ? (offices[n] as OfficeUser) : undefined;
+    const user = office ?? honestUser(pop, nets);
     const click: ClickSpec = { offer: offer.key, publisher: pub.key, sub1: sub.id, ip: user.ip, ua: user.ua };
     const session: Session = [{ t: 'click', click }];
     if (pop.rand() < Math.min(0.9, offer.baseRate * pub.factor * sub.factor)) {
-      const ctitS = ctitFor(pop, offer);
-      session.push({ t: 'convert', click, ctitS, postback: honestPostback(pop, offer, user, ctitS, 'h'), label: HONEST });
+      const ctitS = !offer.leadForm && pop.rand() < SLOW_SHARE ? slowCtitS(pop) : ctitFor(pop, offer);
+      const postback = honestPostback(pop, offer, user, ctitS, 'h');
+      const label = office ? officeLabel(pop, office, ctitS, postback) : honestLabel(pop, nets, user, ctitS, postback);
+      session.push({ t: 'convert', click, ctitS, postback, label });
       if (offer.key === 'app' && pop.rand() < APP_PURCHASES) {
         // The same click, so the same click time: the purchase's own delay is not simulated.
-        const purchase = { ...honestPostback(pop, offer, user, ctitS, 'h'), event: 'purchase' };
-        session.push({ t: 'convert', click: 'previous', ctitS, postback: purchase, label: HONEST });
+        const purchase = { ...honestPostback(pop, offer, user, ctitS, 'h'), event: 'purchase', ...(postback.ip !== undefined ? { ip: postback.ip } : {}) };
+        session.push({ t: 'convert', click: 'previous', ctitS, postback: purchase, label });
       }
     }
     sessions.push(session);

@@ -27,6 +27,8 @@ export type Label = {
    * offer had that many clicks: a baseline the rule needs before it can judge a rate).
    */
   volume?: { key: string; min: number; offerClicks?: number };
+  /** Reported, but not counted in the pass/fail targets, for this reason. */
+  outsideTarget?: string;
 };
 
 /** A click as the user's browser (or a bot) makes it: offer, publisher, sub1, address, user agent. */
@@ -66,6 +68,8 @@ export const HONEST: Label = { pattern: 'honest', kind: 'honest', variant: 'user
 
 /** A click's publisher segment (publisher and sub1), as the volume key of a rate pattern. */
 export const segmentKey = (c: ClickSpec) => `seg:${c.publisher}:${c.sub1 ?? ''}`;
+/** A click's publisher, as the volume key of a pattern judged over a whole publisher. */
+export const publisherKey = (c: ClickSpec) => `pub:${c.publisher}`;
 
 /** Requests a session makes (for the progress bar). */
 export function requestCount(sessions: Session[]): number {

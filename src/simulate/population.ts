@@ -1,5 +1,4 @@
-import { bundledDatacenterRanges } from '../fraud/datacenter.js';
-import { parseAddress } from '../net/cidr.js';
+import { isServerAddress } from './networks.js';
 
 /**
  * A seeded population of users for synthetic traffic (the simulator, src/simulate, and the fraud
@@ -33,15 +32,23 @@ export const UAS = {
 /** The browser a user converts in: an in-app click often converts in the system browser of the same device. */
 export const CONVERTS_IN: Record<string, string> = { [UAS.iphoneInApp]: UAS.iphone, [UAS.androidWebView]: UAS.android };
 
+export type AddressSource = { residential: (rand: () => number) => string; carrier: (rand: () => number) => string };
+
 export class Population {
   readonly rand: () => number;
-  private readonly dc = bundledDatacenterRanges();
   readonly carrierPool: string[];
   readonly vpnExits: string[];
+  private readonly addresses: AddressSource | undefined;
 
-  constructor(seed: number, opts: { carrierAddresses?: number; vpnExits?: number } = {}) {
+  /**
+   * `addresses` draws residential and carrier addresses from real ISP and carrier ranges (the
+   * simulator, networks.ts); without it they come from a few first octets outside the bundled hosting
+   * ranges (the in-process evaluation test, whose figures are documented for that traffic).
+   */
+  constructor(seed: number, opts: { carrierAddresses?: number; vpnExits?: number; addresses?: AddressSource } = {}) {
     this.rand = prng(seed);
-    this.carrierPool = Array.from({ length: opts.carrierAddresses ?? 120 }, () => this.residentialV4());
+    this.addresses = opts.addresses;
+    this.carrierPool = Array.from({ length: opts.carrierAddresses ?? 120 }, () => this.addresses?.carrier(this.rand) ?? this.residentialV4());
     const hosting = ['159.203.', '45.33.', '3.80.', '129.146.200.', '178.62.'];
     this.vpnExits = Array.from({ length: opts.vpnExits ?? 25 }, (_, i) => {
       const base = hosting[i % hosting.length] as string;
@@ -60,11 +67,11 @@ export class Population {
 
   /** A public IPv4 address outside every hosting range. */
   residentialV4(): string {
+    if (this.addresses) return this.addresses.residential(this.rand);
     const firsts = [24, 67, 71, 73, 81, 82, 86, 90, 92, 101, 109, 110, 112, 118, 121, 176, 186, 187, 189, 190, 200, 201];
     for (;;) {
       const text = `${this.pick(firsts)}.${this.int(0, 255)}.${this.int(0, 255)}.${this.int(1, 254)}`;
-      const addr = parseAddress(text);
-      if (addr && !this.dc.lookup(addr)) return text;
+      if (!isServerAddress(text)) return text;
     }
   }
 

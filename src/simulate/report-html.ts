@@ -1,4 +1,6 @@
 import { pct, type Outcome } from './evaluate.js';
+import { patternCharts } from './interval-chart.js';
+import { poolSeeds } from './seeds.js';
 import type { SimReport } from './report.js';
 
 /**
@@ -6,7 +8,17 @@ import type { SimReport } from './report.js';
  * so it can be attached to a ticket or opened from disk.
  */
 
-const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The report pages' shared stylesheet. */
+export const PAGE_STYLE = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827;max-width:1100px;margin:24px auto;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.muted{color:#6b7280}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:10px}
+.card{border:1px solid #e5e7eb;border-left:5px solid;border-radius:6px;padding:10px}.card.pass{border-left-color:#16a34a}.card.fail{border-left-color:#dc2626}
+.verdict{font-weight:700;font-size:12px}.pass .verdict{color:#16a34a}.fail .verdict{color:#dc2626}.value{font-size:22px;font-weight:600}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.chart{width:100%;height:auto;font-size:11px}.chart text{fill:#374151}.chart .grid{stroke:#e5e7eb}.chart .axis{stroke:#9ca3af}
+ul{padding-left:20px}`;
 
 const OUTCOME_COLORS: Record<Outcome, string> = { refused: '#6b7280', duplicate: '#9ca3af', accepted: '#16a34a', flagged: '#f59e0b', rejected: '#dc2626' };
 const OUTCOME_ORDER: Outcome[] = ['refused', 'duplicate', 'rejected', 'flagged', 'accepted'];
@@ -106,7 +118,7 @@ function columns(labels: string[], series: { name: string; color: string; values
   return `<svg viewBox="0 0 ${w} ${h}" role="img" class="chart"><line x1="30" x2="${w - 10}" y1="${plotH + 10}" y2="${plotH + 10}" class="axis"/>${bars}${legendRow(series, 30, h - 6)}</svg>`;
 }
 
-function tableHtml(head: string[], rows: (string | number)[][]): string {
+export function tableHtml(head: string[], rows: (string | number)[][]): string {
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c, i) => `<td${i > 0 && typeof c === 'number' ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
@@ -149,7 +161,7 @@ export function htmlReport(r: SimReport): string {
     p.outcomes.flagged,
     p.outcomes.rejected,
     pct(p.caught.rate),
-    p.kind === 'honest' ? '' : `${pct(p.judged.rate)} of ${p.judged.of}`,
+    p.kind === 'honest' ? `${pct(p.flagged.rate, 2)} flagged of ${p.flagged.of}` : `${pct(p.judged.rate)} of ${p.judged.of}${p.outsideTarget ? ' (not judged)' : ''}`,
     Object.entries(p.variants)
       .map(([v, x]) => `${v} ${x.n}/${x.of}`)
       .join(', '),
@@ -167,22 +179,16 @@ export function htmlReport(r: SimReport): string {
 <html lang="en"><head><meta charset="utf-8"><title>Fraud evaluation, seed ${esc(r.seed)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827;max-width:1100px;margin:24px auto;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.muted{color:#6b7280}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:10px}
-.card{border:1px solid #e5e7eb;border-left:5px solid;border-radius:6px;padding:10px}.card.pass{border-left-color:#16a34a}.card.fail{border-left-color:#dc2626}
-.verdict{font-weight:700;font-size:12px}.pass .verdict{color:#16a34a}.fail .verdict{color:#dc2626}.value{font-size:22px;font-weight:600}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.chart{width:100%;height:auto;font-size:11px}.chart text{fill:#374151}.chart .grid{stroke:#e5e7eb}.chart .axis{stroke:#9ca3af}
-ul{padding-left:20px}
+${PAGE_STYLE}
 </style></head><body>
 <h1>Fraud evaluation</h1>
 <p class="muted">Seed ${esc(r.seed)} · ${esc(r.traffic.clicks.toLocaleString('en-US'))} clicks and ${esc(r.traffic.postbacks.toLocaleString('en-US'))} postbacks over HTTP in ${esc(r.durationS.toFixed(1))} s · ${esc(r.target)} · started ${esc(r.startedAt)}</p>
 <h2>Targets</h2><div class="cards">${cards}</div>
 <p>Overall: precision <b>${pct(o.precision)}</b> (flagged or rejected conversions that are fraud), recall <b>${pct(o.recall.rate)}</b> (fraud conversions flagged or rejected, ${o.recall.n}/${o.recall.of}); fraud attempts caught including intake refusals and duplicates <b>${pct(o.attemptsCaught.rate)}</b> (${o.attemptsCaught.n}/${o.attemptsCaught.of}). Honest: ${o.honestConversions} conversions, ${o.honestFlagged.n} flagged (${pct(o.honestFlagged.rate, 2)}${Object.keys(o.honestFlaggedBy).length ? `, by ${esc(Object.entries(o.honestFlaggedBy).map(([k, n]) => `${k} ×${n}`).join(', '))}` : ''}), ${o.honestRejected} rejected, ${o.honestRefused} postbacks refused.</p>
 ${deliveries}
+<h2>Each pattern against its target</h2>${patternCharts(poolSeeds([r]).patterns)}
 <h2>What happened to each pattern</h2>${outcomeChart}
-${tableHtml(['pattern', 'kind', 'attempts', 'refused', 'duplicate', 'accepted', 'flagged', 'rejected', 'caught', 'judged caught', 'caught by variant', 'refusals'], patternRows)}
+${tableHtml(['pattern', 'kind', 'attempts', 'refused', 'duplicate', 'accepted', 'flagged', 'rejected', 'caught', 'target rate', 'caught by variant', 'refusals'], patternRows)}
 <p class="muted">"Judged" is what the targets count: every attempt of a per-conversion pattern; for aggregate patterns, the attempts sent once the rule's minimum volume was reached (the 6th conversion of an address for ip_burst; a segment with 10 conversions whose offer has 1,000 other clicks for conversion_rate_spike; every attempt for click flooding).</p>
 <h2>Precision and recall per reason code</h2>${reasonChart}
 ${tableHtml(['reason code', 'on honest', 'on fraud', 'precision', 'recall', 'recall (n/of)'], reasonRows)}

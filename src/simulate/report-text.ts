@@ -3,7 +3,7 @@ import type { SimReport } from './report.js';
 
 /** The run's results as plain-text tables for the terminal. */
 
-function table(head: string[], rows: (string | number)[][]): string {
+export function table(head: string[], rows: (string | number)[][]): string {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
@@ -18,7 +18,7 @@ export function textReport(r: SimReport): string {
   out.push('');
   out.push(
     table(
-      ['pattern', 'kind', 'attempts', 'refused', 'duplicate', 'accepted', 'flagged', 'rejected', 'caught', 'judged caught'],
+      ['pattern', 'kind', 'attempts', 'refused', 'duplicate', 'accepted', 'flagged', 'rejected', 'caught', 'target rate'],
       e.patterns.map((p) => [
         p.pattern,
         p.kind,
@@ -29,7 +29,7 @@ export function textReport(r: SimReport): string {
         p.outcomes.flagged,
         p.outcomes.rejected,
         pct(p.caught.rate),
-        p.kind === 'honest' ? '' : `${pct(p.judged.rate)} of ${p.judged.of}`,
+        p.kind === 'honest' ? `${pct(p.flagged.rate, 2)} flagged of ${p.flagged.of}` : `${pct(p.judged.rate)} of ${p.judged.of}${p.outsideTarget ? ' (not judged)' : ''}`,
       ]),
     ),
   );
