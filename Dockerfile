@@ -1,24 +1,38 @@
-# The engine as one container; docker-compose.yml runs two of them over one PostgreSQL and one Redis.
-FROM node:20-slim
+# The engine as a production image: TypeScript compiled in a build stage, run by plain Node on a
+# current LTS with production dependencies only, as a non-root user. docker-compose.yml runs two of
+# them over one PostgreSQL and one Redis. test/compose-schema.test.ts checks this file and the compose
+# file without a Docker daemon (CI has none).
 
+FROM node:22-slim AS build
 WORKDIR /app
-
-# Dependencies first so a source change does not reinstall them. Dev dependencies are kept on
-# purpose: `npm start` runs the TypeScript through tsx, there is no separate build output.
+# Dependencies first so that a source change does not reinstall them.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-
-COPY tsconfig.json ./
-COPY sql ./sql
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
+# dist/: the compiled engine beside the UI's static files, the fraud data and the Redoc bundle.
+RUN npm run build
 
-# Without DATABASE_URL the engine starts an embedded PostgreSQL under .data/, which must be writable.
-RUN mkdir -p /app/.data && chown node:node /app/.data
+FROM node:22-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY sql ./sql
+COPY --from=build /app/dist ./dist
+
+# Writable by the engine only: reconciliation reports (REPORTS_DIR) and, without DATABASE_URL, the
+# embedded PostgreSQL's data (DATA_DIR). The code and dependencies stay root-owned and read-only to it.
+RUN mkdir -p /app/reports /app/.data && chown node:node /app/reports /app/.data
+VOLUME ["/app/reports"]
 
 ENV HOST=0.0.0.0 \
-    PORT=8080
+    PORT=8080 \
+    REPORTS_DIR=/app/reports \
+    DATA_DIR=/app/.data
 EXPOSE 8080
 USER node
 
-# Exec form, with `init: true` in compose: SIGTERM reaches npm -> tsx -> the engine, which drains and exits 0.
-CMD ["npm", "start"]
+# node itself is PID 1's child (compose sets `init: true`): SIGTERM reaches the engine, which drains and exits 0.
+CMD ["node", "dist/main.js"]

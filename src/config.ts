@@ -150,6 +150,7 @@ const envSchema = z.object({
   SHUTDOWN_DELAY_S: seconds('SHUTDOWN_DELAY_S', 0),
   ACCESS_LOG: bool(false),
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
+  REPORTS_DIR: z.string().optional().transform((v) => (v ? v : undefined)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
 });
 
@@ -192,6 +193,7 @@ export const ENV_DOCS: { [K in keyof typeof envSchema.shape]: EnvDoc } = {
   SHUTDOWN_DELAY_S: { meaning: 'after SIGTERM, seconds `/readyz` answers 503 while requests are still served, so load balancers drain the node (extension)', default: '0' },
   ACCESS_LOG: { meaning: 'one JSON log line per request: method, route, status, duration, request ID, source address (extension)', default: 'false' },
   DATA_DIR: { meaning: 'where the embedded PostgreSQL keeps its data (extension)', default: '.data' },
+  REPORTS_DIR: { meaning: 'where `npm run reconcile` writes each run\'s CSV and HTML report, e.g. a volume in the production image (extension)', unset: '`reports/` beside `src/` and `sql/`' },
   LOG_LEVEL: { meaning: 'pino level: fatal, error, warn, info, debug, trace or silent (extension)', default: 'info' },
 };
 
@@ -236,6 +238,8 @@ export type Config = {
   shutdownDelayS: number;
   accessLog: boolean;
   dataDir: string;
+  /** undefined: the repository's reports/ (reconcile/reconciler.ts REPORTS_DIR). */
+  reportsDir: string | undefined;
   logLevel: string;
 };
 
@@ -287,6 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownDelayS: e.SHUTDOWN_DELAY_S,
     accessLog: e.ACCESS_LOG,
     dataDir: e.DATA_DIR,
+    reportsDir: e.REPORTS_DIR,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -14,7 +14,6 @@ import { changedTables, rowCounter, settle, startFuzzEngine, type FuzzEngine, ty
 import { cases, type Case, type Seed } from './helpers/openapi-cases.js';
 import { documentJudge, requestShape, type Document } from './helpers/openapi.js';
 import { mintClick, signedGetUrl, webhookHeaders } from './helpers/postback.js';
-import { removeRunFiles } from './helpers/reconcile.js';
 
 /**
  * The OpenAPI document (GET /openapi.json) against the engine itself: every registered route is in
@@ -49,10 +48,7 @@ beforeAll(async () => {
   seed = { advertiserId: advertiser.id, whsec: advertiser.secrets[0].secret, publisherId: publisher.id, offerId: offer.id, clickId, conversionId: first.json().conversionId };
 });
 
-afterAll(async () => {
-  if (t) await removeRunFiles(t.sql, t.engine.reconciler.reportsDir);
-  await t?.close();
-});
+afterAll(async () => t?.close());
 
 describe('GET /openapi.json', () => {
   it('is the document the engine generates, served without a token', async () => {

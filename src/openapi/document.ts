@@ -28,6 +28,11 @@ export function openApiDocument(): OpenApiDocument {
     scheme: 'bearer',
     description: 'An API token (POST /v1/tokens, or ADMIN_TOKEN). `admin` may call everything; the other roles what each operation lists.',
   });
+  registry.registerComponent('securitySchemes', 'metricsToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'METRICS_TOKEN, when it is set.',
+  });
   registry.registerComponent('securitySchemes', 'postbackJwt', {
     type: 'http',
     scheme: 'bearer',

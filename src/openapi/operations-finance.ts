@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { listQuery as deliveriesQuery } from '../delivery/route.js';
 import { qualityQuery } from '../fraud/rule-quality.js';
 import { listQuery as fxListQuery, ratesBody } from '../fx/fx-route.js';
-import { causesQuery, listQuery as runsQuery, runBody } from '../reconcile/route.js';
+import { causesQuery, listQuery as runsQuery, runBody, runQuery } from '../reconcile/route.js';
 import { advertiserReportQuery, advertisersQuery, payoutsQuery } from '../reports/route.js';
 import type { Operation } from './operation.js';
 
@@ -50,7 +50,9 @@ export const financeOperations: Operation[] = [
   },
   {
     method: 'get', path: '/v1/reconciliations/:id', operationId: 'getReconciliation', tag: 'Finance', roles: finance, summary: 'Get a reconciliation run',
-    ok: { 200: { description: 'The run with its rows.', content: json } },
+    description: '`format=csv` downloads its rows (RFC 4180), `format=html` a self-contained page with the S2S-against-pixel chart.',
+    query: runQuery,
+    ok: { 200: { description: 'The run with its rows, as JSON, CSV or HTML.', content: { ...jsonOrCsv, 'text/html': undefined } } },
     errors: ['not_found'],
   },
   {

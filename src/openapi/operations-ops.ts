@@ -17,7 +17,10 @@ export const opsOperations: Operation[] = [
   },
   {
     method: 'get', path: '/metrics', operationId: 'metrics', tag: 'Operations', summary: 'Prometheus metrics',
+    description: 'Open unless METRICS_TOKEN is set; with METRICS_PORT set it is served on that listener instead of this one.',
+    security: [{}, { metricsToken: [] }],
     ok: { 200: { description: 'The Prometheus text exposition format.', content: { 'text/plain': undefined } } },
+    errors: ['unauthorized'],
   },
   {
     method: 'get', path: '/ui/', operationId: 'webUi', tag: 'Operations', summary: 'The web UI',

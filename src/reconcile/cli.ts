@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   try {
     await migrate(sql, (line) => process.stderr.write(`${line}\n`));
     // A person at a terminal gets files to archive or mail; engine nodes serve the same from the database.
-    const reconciler = new Reconciler({ sql, config, log, reportsDir: REPORTS_DIR });
+    const reconciler = new Reconciler({ sql, config, log, reportsDir: config.reportsDir ?? REPORTS_DIR });
     process.stderr.write(`reconciling ${from.toISOString()} to ${to.toISOString()} on ${database.description}\n`);
     const outcome = await reconciler.run({
       from,

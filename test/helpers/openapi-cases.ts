@@ -83,6 +83,8 @@ export function cases(s: Seed, signGet: (query: string) => string, signPost: (bo
     { op: 'listReconciliations', query: { limit: '5' }, expect: 200 },
     { op: 'listReconciliations', query: { limit: '0' }, expect: 400 },
     // A run that does not exist: the query passes validation, the run is then not found.
+    { op: 'getReconciliation', params: { id: 'run_missing' }, query: { format: 'html' }, expect: 404 },
+    { op: 'getReconciliation', params: { id: 'run_missing' }, query: { format: 'pdf' }, expect: 400 },
     { op: 'listRootCauses', params: { id: 'run_missing' }, query: { format: 'json' }, expect: 404 },
     { op: 'listRootCauses', params: { id: 'run_missing' }, query: { format: 'xml' }, expect: 400 },
     { op: 'putFxRates', params: { date: day }, body: { base: 'USD', rates: { EUR: '0.92' } }, expect: 200 },
