@@ -137,9 +137,10 @@ export function compare(segment: Histogram, rest: Histogram, s: DistributionSett
   const { d, edgeS } = laterBy(segment, rest);
   const critical = criticalLaterBy(conversions, restConversions, s.alpha);
   const tailShare = tailCount(segment, s.tailFromS) / conversions;
+  const restTail = tailCount(rest, s.tailFromS);
+  const restTailShare = restTail / restConversions;
   // Half a conversion when the rest has none in the tail: a share of exactly 0 would make any tail an infinite lift.
-  const restTailShare = tailCount(rest, s.tailFromS) / restConversions;
-  const tailLift = tailShare / (Math.max(tailCount(rest, s.tailFromS), 0.5) / restConversions);
+  const tailLift = tailShare / (Math.max(restTail, 0.5) / restConversions);
   const fired = d > critical && tailShare >= s.minTailShare && tailLift >= s.minTailLift;
   return { judged: true, fired, strong: fired && tailShare >= s.strongTailShare, conversions, restConversions, d, critical, edgeS, tailShare, restTailShare, tailLift };
 }

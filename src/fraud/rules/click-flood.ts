@@ -109,7 +109,7 @@ export const clickFlood = defineRule({
       },
       window: WINDOW,
       scope: chosen.scope,
-      note: [r.strong ? `a strong finding (${s.strongTailShare * 100} % or more in the tail)` : undefined, otherNote].filter(Boolean).join('; ') || undefined,
+      note: [r.strong ? `a strong finding (${Math.round(s.strongTailShare * 1000) / 10} % or more in the tail)` : undefined, otherNote].filter(Boolean).join('; ') || undefined,
       points: r.strong ? s.strongPoints : undefined,
     });
   },
