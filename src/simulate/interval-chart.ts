@@ -20,7 +20,7 @@ export function intervalChart(rows: IntervalRow[], o: { goal: number; goalLabel:
   const h = top + rows.length * rowH + 26;
   const x = (v: number) => labelW + (Math.min(v, o.axisMax) / o.axisMax) * barW;
   const ticks = Array.from({ length: 5 }, (_, i) => (o.axisMax * i) / 4)
-    .map((t) => `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${top - 4}" y2="${h - 22}" class="grid"/><text x="${x(t).toFixed(1)}" y="${h - 10}" text-anchor="middle">${esc(pct(t, t < 0.1 ? 1 : 0))}</text>`)
+    .map((t) => `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${top - 4}" y2="${h - 22}" class="grid"/><text x="${x(t).toFixed(1)}" y="${h - 10}" text-anchor="middle">${esc(pct(t, 0))}</text>`)
     .join('');
   const bars = rows
     .map((r, i) => {
@@ -47,7 +47,9 @@ export function intervalChart(rows: IntervalRow[], o: { goal: number; goalLabel:
 /** The honest axis: wide enough for the goal and every interval, so nothing is cut off. */
 export function honestAxisMax(rows: IntervalRow[], goal: number): number {
   const top = Math.max(goal * 2, ...rows.map((r) => r.wilson95?.[1] ?? 0), ...rows.map((r) => r.seedRange?.[1] ?? 0));
-  return Math.min(1, Math.ceil((top * 1.1) / 0.01) * 0.01);
+  // A multiple of 4 % (of 20 % past 20 %) puts the quarter ticks on whole percents.
+  const step = top * 1.1 > 0.2 ? 0.2 : 0.04;
+  return Math.min(1, Math.ceil((top * 1.1) / step) * step);
 }
 
 /** The two charts of a report: honest patterns against 2 %, fraud patterns against 95 %. */
