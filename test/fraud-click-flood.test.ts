@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { compare, criticalLaterBy, CTIT_BUCKET_LABELS, CTIT_BUCKETS, CTIT_EDGES_S, ctitBucket, laterBy } from '../src/fraud/ctit-distribution.js';
 import { expandEvidence } from '../src/fraud/evidence.js';
-import { RULES_BY_CODE } from '../src/fraud/registry.js';
+import { validateOverrides } from '../src/fraud/registry.js';
 import { clickFlood } from '../src/fraud/rules/click-flood.js';
 import { Scorer, type ScoredEvidence } from '../src/fraud/scorer.js';
 import { MemoryFraudState } from '../src/fraud/state-memory.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { FraudState } from '../src/fraud/state.js';
 import type { ScoreInput } from '../src/postback/types.js';
-import { BROWSER_UA, counts, evaluate, scoreInput, T0, testDatacenter, testOffer } from './helpers/fraud.js';
+import { BROWSER_UA, counts, evaluate, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
 import { testRedis } from './helpers/redis.js';
 
 /**
@@ -262,8 +262,14 @@ describe('click_flood without its inputs', () => {
       fired: false,
       value: { laterBy: 0 },
     });
-    expect(RULES_BY_CODE.get('click_flood')?.overrides.safeParse({ tailFromS: 90_000 }).success).toBe(false);
-    expect(testOffer().clickTtlS).toBeGreaterThan(7 * DAY_S);
+    // The tail must start at a bucket edge; bad settings are named at their path, as for every rule.
+    expect(validateOverrides({ click_flood: { tailFromS: 3_600, minTailShare: 0.5 } })).toEqual([]);
+    expect(validateOverrides({ click_flood: { tailFromS: 90_000, minConversions: 1, strongPoints: 101, minTail: 1 } }).map((i) => i.path).sort()).toEqual([
+      'fraud.rules.click_flood.minConversions',
+      'fraud.rules.click_flood.minTail',
+      'fraud.rules.click_flood.strongPoints',
+      'fraud.rules.click_flood.tailFromS',
+    ]);
   });
 });
 
