@@ -13,6 +13,8 @@ import { isDatabaseUnavailable } from './db/database.js';
 import { ApiError } from './errors.js';
 import { BODY_LIMIT, registerBodyParsers } from './http/body-parsers.js';
 import { serverLimits } from './http/server-limits.js';
+import { registerAccessLog } from './http/access-log.js';
+import { requestIdGenerator } from './http/request-id.js';
 import { forbiddenFlatKey, forbiddenKeyError } from './http/safe-parse.js';
 import { registerConversionRoutes } from './conversions/route.js';
 import { registerDeliveryRoutes } from './delivery/route.js';
@@ -26,9 +28,8 @@ import { registerReviewRoutes } from './review/route.js';
 import { registerUiRoutes } from './ui/route.js';
 import { registerOpenApiRoutes } from './openapi/route.js';
 
-const requestIdPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
-let requestCounter = 0;
-const nextRequestId = () => requestIdPrefix + (++requestCounter).toString(36);
+// One per process, so two apps in one process (tests) never hand out the same ID.
+const nextRequestId = requestIdGenerator();
 
 export type AppOptions = {
   /** Told of every route as it is registered (fastify's onRoute), so a test can cover routes added later without a list of its own. */
@@ -48,16 +49,17 @@ export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<F
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     requestIdHeader: false,
-    // Request IDs correlate logs and errors; they need to be unique, not secret.
+    // Request IDs correlate logs and errors: the caller's X-Request-Id or traceparent trace-id when valid (http/request-id.ts).
     genReqId: nextRequestId,
     ...serverLimits(engine.config),
     // Fastify answers a path it cannot route (bad percent-encoding, an over-long parameter) with a body of its own; give it the contract's.
-    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const apiError =
         error.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? new ApiError('uri_too_long', 'A path segment is longer than any ID this engine issues or accepts.')
           : new ApiError('invalid_request', 'The URL path is not valid percent-encoded UTF-8.');
-      return reply.code(apiError.status).send(apiError.toBody());
+      // Routing failed before any hook ran, so the onRequest hook below never set the header.
+      return reply.code(apiError.status).header('x-request-id', request.id).send(apiError.toBody(request.id));
     },
   });
 
@@ -88,13 +90,14 @@ export async function buildApp(engine: Engine, opts: AppOptions = {}): Promise<F
     }
     if (apiError.status >= 500 && apiError.code !== 'unavailable') request.log.error({ err: error }, 'unhandled error');
     if (apiError.headers) reply.headers(apiError.headers);
-    return reply.code(apiError.status).send(apiError.toBody());
+    return reply.code(apiError.status).send(apiError.toBody(request.id));
   });
   app.setNotFoundHandler((request, reply) => {
     const error = new ApiError('not_found', `No route ${request.method} ${request.url.split('?')[0]}.`);
-    return reply.code(404).send(error.toBody());
+    return reply.code(404).send(error.toBody(request.id));
   });
 
+  registerAccessLog(app, engine);
   registerOpsRoutes(app, engine);
   registerTokenRoutes(app, engine);
   registerAdvertiserRoutes(app, engine);

@@ -71,6 +71,8 @@ export type Engine = {
   pixelWriter: BatchWriter<PixelRow>;
   /** Reconciliation runs (API, CLI, and RECONCILE_CRON unless it is "off"). */
   reconciler: Reconciler;
+  /** Set by main on SIGTERM: /readyz answers 503 during SHUTDOWN_DELAY_S while requests are still served. */
+  draining: boolean;
   /** Called by main on SIGTERM after the HTTP server stopped taking requests. */
   close(): Promise<void>;
 };
@@ -175,6 +177,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     clickWriter,
     clickLookup: new ClickLookup(lookupSql, clickWriter),
     redis,
+    draining: false,
     async close() {
       clearInterval(partitionTimer);
       catalog.stopPolling();

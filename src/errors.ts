@@ -55,9 +55,11 @@ export class ApiError extends Error {
     this.headers = opts.headers;
   }
 
-  toBody(): { error: Record<string, unknown> } {
+  /** `requestId` is the one in the `x-request-id` header, so a caller can quote it in a support request. */
+  toBody(requestId?: string): { error: Record<string, unknown> } {
     const error: Record<string, unknown> = { code: this.code, message: this.message, ...this.extra };
     if (this.details !== undefined) error.details = this.details;
+    if (requestId !== undefined) error.requestId = requestId;
     return { error };
   }
 }

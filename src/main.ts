@@ -7,6 +7,7 @@ import { migrate } from './db/migrate.js';
 import { createEngine } from './engine.js';
 import { createLogger } from './logger.js';
 import { renderEnvHelp } from './ops/config-doc.js';
+import { startMetricsListener } from './ops/metrics-access.js';
 
 /** Process entry: config, database, migrations, engine, HTTP, and a graceful SIGTERM drain. */
 
@@ -49,11 +50,19 @@ async function main(): Promise<void> {
   const app = await buildApp(engine);
   await app.listen({ port: config.port, host: config.host });
   log.info({ url: config.publicUrl }, 'postback engine listening');
+  const metricsListener = config.metricsPort === undefined ? undefined : await startMetricsListener(engine, config.metricsPort, config.metricsHost);
+  if (metricsListener) log.info({ url: `${metricsListener.url}/metrics` }, 'metrics listening');
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    if (config.shutdownDelayS > 0) {
+      // Readiness fails first and the node keeps serving, so load balancers stop sending before it stops accepting.
+      engine.draining = true;
+      log.info({ signal, delayS: config.shutdownDelayS }, '/readyz now 503; still serving until the shutdown delay passes');
+      await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayS * 1000));
+    }
     log.info({ signal }, 'draining');
     const forceExit = setTimeout(() => {
       log.error('drain took too long; exiting');
@@ -62,6 +71,7 @@ async function main(): Promise<void> {
     forceExit.unref();
     try {
       await app.close(); // stops accepting, waits for requests in flight
+      await metricsListener?.close();
       await engine.close(); // flushes batched writes, stops workers
       await sql.end({ timeout: 5 });
       await embedded?.stop();

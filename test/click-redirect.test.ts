@@ -171,7 +171,7 @@ describe('click redirect: errors', () => {
       expect(res.statusCode, c.url).toBe(404);
       expect(res.headers.location).toBeUndefined();
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.json()).toEqual({ error: { code: c.code, message: expect.any(String) } });
+      expect(res.json()).toEqual({ error: { code: c.code, message: expect.any(String), requestId: res.headers['x-request-id'] } });
     }
     await t.engine.clickWriter.flush();
     expect(await countRows(t.sql, 'clicks')).toBe(before);

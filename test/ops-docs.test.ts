@@ -1,4 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV_DOCS, loadConfig } from '../src/config.js';
 import { METRIC_PREFIX } from '../src/metrics.js';
@@ -64,6 +67,30 @@ describe('README configuration table', () => {
     expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN: must be at least 16 characters/);
     expect(() => loadConfig({ ACCESS_LOG: 'sometimes' })).toThrow(/ACCESS_LOG/);
     expect(loadConfig({ HOST: '10.0.0.5' }).metricsHost).toBe('10.0.0.5');
+  });
+});
+
+describe('--help', () => {
+  it('prints every variable with its meaning and default and exits 0 without starting anything', { timeout: 30_000 }, () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'help-'));
+    try {
+      const dataDir = join(scratch, 'data');
+      // A port in use would not matter either: nothing listens.
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', '--help'], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: 'not-a-port' },
+        encoding: 'utf8',
+        timeout: 25_000,
+      });
+      expect(run.status, run.stderr).toBe(0);
+      for (const [name, doc] of Object.entries(ENV_DOCS)) {
+        expect(run.stdout).toContain(name);
+        expect(run.stdout).toContain('default' in doc ? `(default ${doc.default})` : `(unset: ${doc.unset.replace(/`/g, '')})`);
+      }
+      expect(run.stdout).not.toMatch(/listening|embedded PostgreSQL started|Generated admin token/);
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
 

@@ -34,7 +34,7 @@ describe('operations endpoints', () => {
     try {
       const notReady = await t.app.inject({ method: 'GET', url: '/readyz' });
       expect(notReady.statusCode).toBe(503);
-      expect(notReady.json()).toEqual({ error: { code: 'unavailable', message: expect.any(String) } });
+      expect(notReady.json()).toEqual({ error: { code: 'unavailable', message: expect.any(String), requestId: notReady.headers['x-request-id'] } });
     } finally {
       await t.sql`insert into schema_migrations (id, name) values (${last.id}, ${last.name})`;
     }

@@ -101,7 +101,7 @@ async function storedCount(txid: string): Promise<number> {
 function expectPromptUnavailable(answers: Answer[]): void {
   for (const a of answers) {
     expect(a.status, JSON.stringify(a.body)).toBe(503);
-    expect(a.body).toEqual({ error: { code: 'unavailable', message: expect.any(String) } });
+    expect(a.body).toEqual({ error: { code: 'unavailable', message: expect.any(String), requestId: expect.any(String) } });
     expect(a.ms).toBeLessThan(BUDGET_MS + SLACK_MS);
     expect(a.ms).toBeLessThan(CONTRACT_MS);
   }

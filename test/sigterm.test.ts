@@ -74,6 +74,50 @@ describe('the engine process', () => {
     expect(rows.filter((r) => /^n\d{1,2}$/.test(r.sub1))).toHaveLength(40);
   });
 
+  it('with SHUTDOWN_DELAY_S, /readyz answers 503 after SIGTERM while other requests are still served, then it drains and exits 0', { timeout: 90_000 }, async () => {
+    const db = await freshDatabase();
+    cleanups.push(() => db.drop());
+    const proc = await startProcess({ DATABASE_URL: db.url, ADMIN_TOKEN: ADMIN, SHUTDOWN_DELAY_S: '5' });
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    const advertiser = await api(proc, ADMIN, 'POST', '/v1/advertisers', { name: 'Acme', auth: ['hmac'] });
+    const publisher = await api(proc, ADMIN, 'POST', '/v1/publishers', { name: 'Pub', postbackUrl: 'https://pub.example/pb' });
+    const offer = await api(proc, ADMIN, 'POST', '/v1/offers', {
+      advertiserId: advertiser.body.id,
+      name: 'Offer',
+      url: 'https://adv.example/lp?cid={clickid}',
+      payout: '2.50',
+      currency: 'USD',
+    });
+    expect(offer.status).toBe(201);
+    expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
+
+    proc.child.kill('SIGTERM');
+    let readyz: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      readyz = await fetch(`${proc.url}/readyz`);
+      if (readyz.status === 503) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(readyz?.status, proc.output()).toBe(503);
+    expect(await readyz?.json()).toEqual({ error: { code: 'unavailable', message: 'The engine is shutting down.', requestId: readyz?.headers.get('x-request-id') } });
+
+    // Still serving: a click, an admin read and the liveness probe, while the process has not exited.
+    const clicked = await clickOnce(proc, offer.body.id, publisher.body.id, 7);
+    expect(clicked).toBeDefined();
+    expect((await api(proc, ADMIN, 'GET', '/v1/advertisers')).status).toBe(200);
+    expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
+    expect(exited).toBe(false);
+    const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+    expect(metrics).toMatch(/^postback_engine_http_unavailable_total\{route="\/readyz",reason="shutting_down"\} [1-9]\d*$/m);
+
+    expect(await proc.exited, proc.output()).toEqual({ code: 0, signal: null });
+    expect(proc.output()).not.toMatch(/drain took too long|error while draining/);
+    await expect(fetch(`${proc.url}/healthz`)).rejects.toThrow();
+    const rows = await db.sql<{ id: string }[]>`select id from clicks where id = ${clicked as string}`;
+    expect(rows).toHaveLength(1);
+  });
+
   it('without ADMIN_TOKEN prints a generated admin token once per database, and that token works across restarts', { timeout: 120_000 }, async () => {
     const db = await freshDatabase();
     cleanups.push(() => db.drop());

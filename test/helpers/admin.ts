@@ -35,6 +35,8 @@ export function expectApiError(res: LightMyRequestResponse, status: number, code
   expect(body.error.code).toBe(code);
   expect(typeof body.error.message).toBe('string');
   expect(body.error.message.length).toBeGreaterThan(0);
+  // The ID a caller quotes to support is the one the response header carried.
+  expect(body.error.requestId).toBe(res.headers['x-request-id']);
   if (paths) {
     expect(Array.isArray(body.error.details), res.body).toBe(true);
     for (const detail of body.error.details) {

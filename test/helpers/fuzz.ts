@@ -256,6 +256,7 @@ export function expectContractAnswer(res: LightMyRequestResponse, method: string
     expect(body.error?.code, what).toMatch(/^[a-z]+(?:_[a-z]+)*$/);
     expect(typeof body.error?.message === 'string' && body.error.message.length > 0, `${what} -> ${res.body.slice(0, 500)}`).toBe(true);
     if (statusCode === 503) expect(body.error?.code).toBe('unavailable');
+    expect((body.error as { requestId?: unknown } | undefined)?.requestId, what).toBe(res.headers['x-request-id']);
   }
 }
 
