@@ -160,7 +160,8 @@ function deviceFlood(pop: Population, floodClicks: number, conversions: number):
     if (postback.ip !== undefined && postback.ip !== click.ip) expected.push('click_ip_mismatch');
     const clickOs = click.ua ? osFamily(click.ua) : undefined;
     if (postback.ua && clickOs && osFamily(postback.ua) && osFamily(postback.ua) !== clickOs) expected.push('ua_mismatch');
-    const l = label('click_flooding', 'aggregate', 'device-addresses', expected, { volume: { key: 'pub:flood3', min: 9 } });
+    // click_flood judges a source once it has 20 conversions (minConversions): the 20th on.
+    const l = label('click_flooding', 'aggregate', 'device-addresses', expected, { volume: { key: 'pub:flood3', min: 19 } });
     sessions.push([{ t: 'convert', click, ctitS, postback, label: l }]);
   }
   return sessions;
