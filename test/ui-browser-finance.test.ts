@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, get, post } from './helpers/admin.js';
 import { downloadCsv, expectAccessible, hasChromium, launchBrowser, openUi, parseCsv, screenshot, signIn, utcDay, utcMinute, type UiPage } from './helpers/browser.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
-import { firePixel, removeRunFiles } from './helpers/reconcile.js';
+import { firePixel } from './helpers/reconcile.js';
 import { postConversion, type Seeded } from './helpers/review.js';
 
 /**
  * Finance in a real Chromium against a real engine: a reconciliation run from the form and its rows,
- * the advertiser's own CSV uploaded and compared, and every CSV the pages offer, captured as the
- * browser saves it and compared with what the API answers for the same question.
+ * the advertiser's own CSV uploaded and compared, and every CSV the pages offer (the run's, the
+ * comparison's, payouts and advertisers), captured as the browser saves it and compared with what the API answers for the same question.
  */
 
 const run = hasChromium();
@@ -65,7 +65,6 @@ describe.skipIf(!run)('finance pages in a browser', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    if (t) await removeRunFiles(t.sql, t.engine.reconciler.reportsDir);
     await t?.close();
   });
 
@@ -117,6 +116,14 @@ describe.skipIf(!run)('finance pages in a browser', () => {
     const stat = (label: string) => page.getByRole('definition').filter({ has: page.locator('xpath=preceding-sibling::dt[1]', { hasText: new RegExp(`^${label}$`) }) });
     expect(await stat('S2S').textContent()).toBe(String(runBody.totals.s2s));
     expect(await stat('Matched').textContent()).toBe(String(runBody.totals.matched));
+
+    const saved = await downloadCsv(page, () => panel().getByRole('button', { name: 'Download CSV' }).click());
+    expect(saved.name).toBe(`reconciliation-${runBody.id}.csv`);
+    expect(saved.text).toBe(await apiCsv(`/v1/reconciliations/${runBody.id}?format=csv`));
+    expect(saved.rows.map((r) => [r.hour, r.offerId, r.publisherId, ...keys.map((k) => r[k])]).sort()).toEqual(
+      runBody.rows.map((r: Record<string, string | number>) => [r.hour, r.offerId, r.publisherId, ...keys.map((k) => String(r[k]))]).sort(),
+    );
+
     await expectAccessible(page, 'the reconciliation tab with a run');
     await screenshot(page, 'reconciliation');
     expect(ui.problems).toEqual([]);

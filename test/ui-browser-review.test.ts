@@ -4,7 +4,6 @@ import { createToken, get, post } from './helpers/admin.js';
 import { expectAccessible, hasChromium, launchBrowser, openUi, screenshot, signIn, visibleTabs, type UiPage } from './helpers/browser.js';
 import { FAST_DELIVERY, startReceiver, waitForState, type Receiver } from './helpers/delivery-receiver.js';
 import { seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
-import { UNDO_SECONDS } from '../src/ui/pending-decision.js';
 import { conversionRow, deliveryRows, postConversion, reviewRows, type Seeded } from './helpers/review.js';
 
 /**
@@ -76,7 +75,11 @@ describe.skipIf(!run)('the review queue in a browser', () => {
   });
 
   /** Decisions wait UNDO_SECONDS behind an Undo button (pending-decision.js); the page's clock jumps over it. */
-  const sendPendingDecision = () => page.clock.fastForward(UNDO_SECONDS * 1000 + 100);
+  const sendPendingDecision = async () => {
+    // The delay the page itself uses, read from its own module (a string, so vitest leaves the import alone).
+    const seconds = await page.evaluate<number>("import('/ui/pending-decision.js').then((m) => m.UNDO_SECONDS)");
+    await page.clock.fastForward(seconds * 1000 + 100);
+  };
   const toast = () => page.locator('#toast').getByText(/^(Approved|Rejected|Not approved|Not rejected)/);
 
   it('j moves down, a approves with a note: after the undo delay the conversion is accepted and its postback reaches the publisher', async () => {
