@@ -52,6 +52,7 @@ describe('GET /v1/postback-attempts', () => {
     const expected = [...refusals].reverse().map((r) => ({
       receivedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
       advertiserId: r.advertiserId,
+      advertiserName: r.advertiserId === a.id ? 'Acme' : r.advertiserId === bId ? 'Other' : null,
       sourceIp: r.status === 403 ? OUTSIDE : ALLOWED,
       clickid: expect.any(String),
       txid: r.txid,

@@ -94,8 +94,10 @@ describe('what a run leaves behind', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual(run);
     expect(Object.keys(run.rows[0] ?? {}).sort()).toEqual(
-      ['expired', 'hour', 'matched', 'offerId', 'pixel', 'pixelOnly', 'publisherId', 'recovered', 'refired', 's2s', 's2sOnly'].sort(),
+      ['expired', 'hour', 'matched', 'offerId', 'offerName', 'pixel', 'pixelOnly', 'publisherId', 'publisherName', 'recovered', 'refired', 's2s', 's2sOnly'].sort(),
     );
+    // Named from the catalog: finance may not list offers or publishers.
+    expect(run.rows[0]).toMatchObject({ offerId: seeded.offer.id, offerName: seeded.offer.name, publisherId: seeded.publisher.id, publisherName: seeded.publisher.name });
     expect(run.totals).toEqual({ s2s: 0, pixel: 1, matched: 0, s2sOnly: 0, pixelOnly: 1, recovered: 1, refired: 0, expired: 0 });
     expect(run.rootCauses).toEqual({ never_attempted: 1 });
   });
@@ -118,7 +120,7 @@ describe('what a run leaves behind', () => {
     expect(csvRes.headers['content-disposition']).toBe(`attachment; filename="reconciliation-${run.id}.csv"`);
     const csv = csvRes.body;
     const records = parse(csv, { columns: true, cast: (v, ctx) => (ctx.header || !/^\d+$/.test(v) ? v : Number(v)) }) as Record<string, unknown>[];
-    expect(records).toEqual(run.rows.map((r) => ({ ...r })));
+    expect(records).toEqual(run.rows.map(({ offerName: _offer, publisherName: _publisher, ...r }) => r));
     const stored = await t.sql`select count(*)::int as n from reconciliation_rows where run_id = ${run.id}`;
     expect(records.length).toBe(stored[0]?.n);
     expect(csv.split('\r\n')[0]).toBe('hour,offerId,publisherId,s2s,pixel,matched,s2sOnly,pixelOnly,recovered,refired,expired');

@@ -1,3 +1,4 @@
+import type { CatalogNames } from '../conversions/query.js';
 import { z } from 'zod';
 import type { Sql } from '../db/database.js';
 import { decodeKeyset, encodeKeyset, KEYSET_AT_FORMAT } from '../http/keyset-cursor.js';
@@ -42,11 +43,13 @@ type Row = {
   cursor_at: string;
 };
 
-function attemptView(r: Row) {
+function attemptView(r: Row, names: CatalogNames) {
   const message = typeof r.detail?.message === 'string' ? r.detail.message : null;
   return {
     receivedAt: r.received_at.toISOString(),
     advertiserId: r.advertiser_id,
+    // Analysts may not list advertisers; null for an ID the catalog does not know (unknown_advertiser).
+    advertiserName: r.advertiser_id === null ? null : (names.advertisers.get(r.advertiser_id)?.name ?? null),
     sourceIp: r.source_ip,
     clickid: r.click_id,
     txid: r.txid,
@@ -59,7 +62,7 @@ function attemptView(r: Row) {
   };
 }
 
-export async function listAttempts(sql: Sql, q: AttemptsQuery) {
+export async function listAttempts(sql: Sql, names: CatalogNames, q: AttemptsQuery) {
   const cursor = q.cursor ? decodeKeyset(q.cursor) : undefined;
   const where = [
     q.advertiserId && sql`advertiser_id = ${q.advertiserId}`,
@@ -76,7 +79,7 @@ export async function listAttempts(sql: Sql, q: AttemptsQuery) {
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return {
-    items: page.map(attemptView),
+    items: page.map((r) => attemptView(r, names)),
     nextCursor: rows.length > q.limit && last ? encodeKeyset({ at: last.cursor_at, id: last.id.toString() }) : null,
   };
 }

@@ -6,5 +6,5 @@ import { attemptsQuery, listAttempts } from './attempts-query.js';
 
 export function registerAttemptRoutes(app: FastifyInstance, engine: Engine): void {
   const support = requireRole(engine.tokens, 'admin', 'analyst');
-  app.get('/v1/postback-attempts', { onRequest: support }, async (request) => listAttempts(engine.sql, parse(attemptsQuery, request.query)));
+  app.get('/v1/postback-attempts', { onRequest: support }, async (request) => listAttempts(engine.sql, engine.catalog, parse(attemptsQuery, request.query)));
 }

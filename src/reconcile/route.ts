@@ -13,7 +13,7 @@ import { listRootCauses, ROOT_CAUSES, type RootCauseItem, type RootCauseKey } fr
 import { runCsv } from '../reports/run-files.js';
 import { renderRunHtml } from '../reports/run-html.js';
 import { listRuns, loadRun } from './runs-store.js';
-import { runSummaryView, runView } from './views.js';
+import { namedRunView, runSummaryView } from './views.js';
 
 /**
  * CONTRACT §7 over HTTP (finance; admin has every role): start a run and wait for it, read a run,
@@ -100,7 +100,7 @@ export function registerReconcileRoutes(app: FastifyInstance, engine: Engine): v
     }
     const loaded = await loadRun(engine.sql, outcome.id);
     if (!loaded) throw new ApiError('internal_error');
-    return reply.code(201).send(runView(loaded.run, loaded.rows));
+    return reply.code(201).send(namedRunView(loaded.run, loaded.rows, engine.catalog));
   });
 
   app.get('/v1/reconciliations', { onRequest: finance }, async (request) => {
@@ -130,7 +130,7 @@ export function registerReconcileRoutes(app: FastifyInstance, engine: Engine): v
         .header('content-security-policy', REPORT_HTML_CSP)
         .send(renderRunHtml(loaded.run, loaded.rows));
     }
-    return runView(loaded.run, loaded.rows);
+    return namedRunView(loaded.run, loaded.rows, engine.catalog);
   });
 
   app.get<IdParams>('/v1/reconciliations/:id/root-causes', { onRequest: finance }, async (request, reply) => {

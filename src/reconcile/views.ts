@@ -1,3 +1,4 @@
+import type { CatalogNames } from '../conversions/query.js';
 import type { RunRecord, RunRow } from './runs-store.js';
 
 /** The run as the API shows it (CONTRACT §7), with what the contract leaves open made explicit. */
@@ -25,6 +26,15 @@ export function runSummaryView(run: RunRecord) {
     totals: run.totals,
     rootCauses: run.rootCauses,
     stepMs: run.stepMs,
+  };
+}
+
+/** The API's run: rows name their offer and publisher from the catalog (finance may not list them). */
+export function namedRunView(run: RunRecord, rows: RunRow[], names: CatalogNames) {
+  const view = runView(run, rows);
+  return {
+    ...view,
+    rows: view.rows.map((r) => ({ ...r, offerName: names.offers.get(r.offerId)?.name ?? null, publisherName: names.publishers.get(r.publisherId)?.name ?? null })),
   };
 }
 

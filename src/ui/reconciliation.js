@@ -3,7 +3,7 @@
 import { api, showError } from './api.js';
 import { hourlyChart } from './charts.js';
 import { $, clear, h, saveDownload, table, toast } from './dom.js';
-import { count, humanize, listOf, pad, pick, plain, shortId, timeEl, utc } from './format.js';
+import { count, humanize, listOf, named, pad, pick, plain, shortId, timeEl, utc } from './format.js';
 
 const recon = { runs: [], selectedId: null, run: null, filter: '' };
 
@@ -153,6 +153,7 @@ function renderRun(run) {
   const filter = pairs.includes(recon.filter) ? recon.filter : '';
   const shown = filter ? rows.filter((r) => `${r.offerId ?? '?'}|${r.publisherId ?? '?'}` === filter) : rows;
   const totals = filter ? sumRows(shown) : run.totals && typeof run.totals === 'object' ? run.totals : sumRows(rows);
+  const names = new Map(rows.flatMap((r) => [[`o|${r.offerId}`, r.offerName], [`p|${r.publisherId}`, r.publisherName]]));
   const totalKeys = [...COUNTS.filter((k) => k in totals), ...Object.keys(totals).filter((k) => !COUNTS.includes(k) && typeof totals[k] !== 'object')];
 
   const select = h(
@@ -161,7 +162,7 @@ function renderRun(run) {
     h('option', { value: '' }, `All offers and publishers (${pairs.length})`),
     pairs.map((p) => {
       const [offer, publisher] = p.split('|');
-      return h('option', { value: p, selected: p === filter }, `${offer} · ${publisher}`);
+      return h('option', { value: p, selected: p === filter }, `${names.get(`o|${offer}`) ?? offer} · ${names.get(`p|${publisher}`) ?? publisher}`);
     }),
   );
 
@@ -210,7 +211,7 @@ function renderRun(run) {
       ['Hour (UTC)', 'Offer / publisher', ...COUNTS.map((k) => LABELS[k])],
       [...shown]
         .sort((a, b) => String(a.hour).localeCompare(String(b.hour)) || String(a.offerId).localeCompare(String(b.offerId)))
-        .map((r) => [timeEl(r.hour), [h('div', { class: 'mono' }, plain(r.offerId)), h('div', { class: 'mono cell-sub' }, plain(r.publisherId))], ...COUNTS.map((k) => count(r[k]))]),
+        .map((r) => [timeEl(r.hour), [h('div', {}, named(r.offerName, r.offerId)), h('div', { class: 'cell-sub' }, named(r.publisherName, r.publisherId))], ...COUNTS.map((k) => count(r[k]))]),
       { numeric: COUNTS.map((_, i) => i + 2) },
     ),
   );

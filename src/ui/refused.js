@@ -78,13 +78,18 @@ export async function load({ more = false } = {}) {
   }
   refused.rows = more ? [...refused.rows, ...listOf(body)] : listOf(body);
   refused.nextCursor = body.nextCursor ?? null;
-  const name = (id) => (id ? (refused.names.has(id) ? `${refused.names.get(id)} (${id})` : id) : '—');
+  // The API names the advertiser (analysts cannot list them); the admin list is the fallback.
+  const name = (id, given) => {
+    if (!id) return '—';
+    const known = given ?? refused.names.get(id);
+    return known ? `${known} (${id})` : id;
+  };
   clear(
     $('refused-result'),
     table(
       'Refused postbacks',
       ['Received (UTC)', 'Advertiser', 'Source IP', 'Click ID', 'txid', 'Status', 'Code', 'Reason', 'Message'],
-      refused.rows.map((r) => [timeEl(r.receivedAt), name(r.advertiserId), plain(r.sourceIp), plain(r.clickid), plain(r.txid), String(r.status), r.code, plain(r.reason), plain(r.message)]),
+      refused.rows.map((r) => [timeEl(r.receivedAt), name(r.advertiserId, r.advertiserName), plain(r.sourceIp), plain(r.clickid), plain(r.txid), String(r.status), r.code, plain(r.reason), plain(r.message)]),
       { numeric: [5] },
     ),
   );
