@@ -81,6 +81,21 @@ describe.skipIf(!run)('conversions and deliveries in a browser', () => {
     expect(ui.problems).toEqual([]);
   });
 
+  it('filters by UTC day, the "to" day included', async () => {
+    const [row] = await t.sql`select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day, to_char((created_at at time zone 'UTC') + interval '1 day', 'YYYY-MM-DD') as next from conversions where id = ${flagged.conversionId}`;
+    await page.getByLabel('From day (UTC)').fill(row?.day as string);
+    await page.getByLabel('To day (UTC, included)').fill(row?.day as string);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(rowIds).toEqual([flagged.conversionId]);
+    await page.getByLabel('From day (UTC)').fill(row?.next as string);
+    await page.getByLabel('To day (UTC, included)').fill('');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.locator('#conv-result').textContent()).toContain('No conversions.');
+    await page.getByLabel('From day (UTC)').fill('');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(rowIds).toEqual([flagged.conversionId]);
+  });
+
   it('downloads the filtered selection as CSV', async () => {
     const csv = await downloadCsv(page, () => page.getByRole('button', { name: 'Download CSV' }).click());
     expect(csv.name).toMatch(/^conversions_\d{4}-\d{2}-\d{2}\.csv$/);

@@ -192,8 +192,11 @@ function selectTab(name, { focus = true } = {}) {
     state.loaded[name] = true;
     if (name === 'review') review.load({ reset: true });
     if (name === 'review' && state.access.quality) ruleQuality.loadCallout();
-    if (name === 'conversions') conversions.load();
-    // Only admins may write: the audit log is theirs alone, so its probe tells.
+    if (name === 'conversions') {
+      conversions.setAccess({ canListCatalog: state.access.audit });
+      conversions.load();
+    }
+    // Only admins may write deliveries or list the catalog: the audit log is theirs alone, so its probe tells.
     if (name === 'deliveries') {
       deliveries.setAccess({ canWrite: state.access.audit });
       deliveries.load();

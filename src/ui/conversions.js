@@ -12,7 +12,7 @@ const PAGE = 50;
 /** Reasons that are not fraud rules: the caps' own (src/postback/caps.ts). */
 const NON_RULE_REASONS = ['over_cap'];
 
-const conv = { rows: [], nextCursor: null, params: null, names: { offers: new Map(), publishers: new Map() }, listed: false, openId: null };
+const conv = { rows: [], nextCursor: null, params: null, names: { offers: new Map(), publishers: new Map() }, listed: false, openId: null, canListCatalog: false };
 
 export function init() {
   $('conv-form').addEventListener('submit', (e) => {
@@ -24,11 +24,17 @@ export function init() {
 }
 
 export function reset() {
-  Object.assign(conv, { rows: [], nextCursor: null, params: null, names: { offers: new Map(), publishers: new Map() }, listed: false, openId: null });
+  Object.assign(conv, { rows: [], nextCursor: null, params: null, names: { offers: new Map(), publishers: new Map() }, listed: false, openId: null, canListCatalog: false });
   $('conv-result').replaceChildren();
   $('conv-error').replaceChildren();
   $('conv-detail').replaceChildren();
+  $('conv-detail').hidden = true;
   $('conv-more').hidden = true;
+}
+
+/** `canListCatalog`: an admin token, which may list offers and publishers for the suggestions. */
+export function setAccess({ canListCatalog }) {
+  conv.canListCatalog = canListCatalog;
 }
 
 /**
@@ -38,7 +44,8 @@ export function reset() {
 async function loadChoices() {
   if (conv.listed) return;
   conv.listed = true;
-  const [rules, offers, publishers] = await Promise.allSettled([api('GET', '/v1/fraud/rules'), api('GET', '/v1/offers'), api('GET', '/v1/publishers')]);
+  const catalog = (path) => (conv.canListCatalog ? api('GET', path) : Promise.reject(new Error('admin only')));
+  const [rules, offers, publishers] = await Promise.allSettled([api('GET', '/v1/fraud/rules'), catalog('/v1/offers'), catalog('/v1/publishers')]);
   const codes = rules.status === 'fulfilled' ? listOf(rules.value, 'rules').map((r) => r.code).filter((c) => typeof c === 'string') : [];
   const reason = $('conv-reason');
   clear(reason, h('option', { value: '' }, 'Any reason'), [...codes, ...NON_RULE_REASONS].map((c) => h('option', { value: c }, c)));
@@ -54,9 +61,18 @@ function fillNameLists() {
   clear($('conv-publishers'), options(conv.names.publishers));
 }
 
+/** A UTC day from a date input as an ISO time; `next` gives the following midnight (the day included). */
+function dayStart(value, next = false) {
+  const d = new Date(`${value}T00:00:00Z`);
+  if (next) d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString();
+}
+
 /** The form as API filters; an empty field is no filter. */
 function filterParams() {
   const params = new URLSearchParams({ limit: String(PAGE) });
+  if ($('conv-from').value) params.set('from', dayStart($('conv-from').value));
+  if ($('conv-to').value) params.set('to', dayStart($('conv-to').value, true));
   const fields = { txid: 'conv-txid', clickid: 'conv-clickid', decision: 'conv-decision', offerId: 'conv-offer', publisherId: 'conv-publisher', reason: 'conv-reason' };
   for (const [name, id] of Object.entries(fields)) {
     const value = $(id).value.trim();
@@ -127,6 +143,7 @@ function render() {
 async function open(id) {
   conv.openId = id;
   const pane = $('conv-detail');
+  pane.hidden = false;
   clear(pane, h('p', { class: 'empty' }, `Loading ${id}…`));
   try {
     const c = await api('GET', `/v1/conversions/${encodeURIComponent(id)}`);
