@@ -1,8 +1,11 @@
-import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bundledDatacenterRanges, parseDatacenterRanges } from '../src/fraud/datacenter.js';
-import { inRanges, parseAddress, parseCidr, type Cidr } from '../src/net/cidr.js';
-import { CidrIndex } from '../src/net/cidr-index.js';
+import { bundledHostingNetworks, hostingNetworks } from '../src/fraud/datacenter.js';
+import { bundledHostingAsns, HOSTING_ASNS_FILE, parseHostingAsns } from '../src/fraud/hosting-asns.js';
+import { bundledAsnTable, parseAsnTables } from '../src/net/asn-table.js';
+import { parseAddress } from '../src/net/cidr.js';
+
+/** The hosting and VPN classification (data/hosting-asns.txt) and how datacenter.ts applies it. */
 
 const addr = (text: string) => {
   const a = parseAddress(text);
@@ -10,84 +13,77 @@ const addr = (text: string) => {
   return a;
 };
 
-describe('the bundled hosting ranges', () => {
-  const ranges = bundledDatacenterRanges();
+describe('the bundled classification', () => {
+  const listed = bundledHostingAsns();
+  const table = bundledAsnTable();
 
-  it('load with provenance', () => {
-    expect(ranges.size).toBeGreaterThan(1500);
-    expect(ranges.version).toMatch(/^\d{4}-\d{2}-\d{2}, /);
+  it('is dated and holds a few hundred networks of each documented source', () => {
+    expect(listed.version).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const hosting = listed.entries.filter((e) => e.kind === 'hosting');
+    expect(hosting.length).toBeGreaterThan(300);
+    expect(listed.entries.filter((e) => e.kind === 'vpn').length).toBeGreaterThan(10);
+    const documented = readFileSync(HOSTING_ASNS_FILE, 'utf8');
+    for (const source of new Set(listed.entries.map((e) => e.source))) expect(documented).toContain(`#   ${source}`);
   });
 
-  it("hold each provider's well-known compute space", () => {
-    expect(ranges.lookup(addr('3.80.12.34'))).toEqual({ range: '3.64.0.0/11', provider: 'aws' });
-    expect(ranges.lookup(addr('54.160.1.1'))?.provider).toBe('aws');
-    expect(ranges.lookup(addr('2600:1f18:1234::1'))).toEqual({ range: '2600:1f18::/33', provider: 'aws' });
-    expect(ranges.lookup(addr('159.203.10.10'))?.provider).toBe('digitalocean');
-    expect(ranges.lookup(addr('45.33.20.1'))?.provider).toBe('linode');
-    expect(ranges.lookup(addr('2600:3c00::1'))?.provider).toBe('linode');
-    expect(ranges.lookup(addr('129.146.5.5'))?.provider).toBe('oracle');
+  it('lists only networks the installed table announces, under the organisation it gives (regenerate.ts --write after an update)', () => {
+    const stale = listed.entries.filter((e) => table.org(e.asn) !== e.org).map((e) => `AS${e.asn} ${e.org} / ${table.org(e.asn)}`);
+    expect(stale).toEqual([]);
   });
 
-  it('leave out residential, public-resolver and privacy-relay addresses', () => {
-    for (const text of ['24.5.0.1', '8.8.8.8', '1.1.1.1', '104.28.0.1', '172.224.226.1', '198.51.100.7', '2a02:8108::1']) {
-      expect(ranges.lookup(addr(text)), text).toBeUndefined();
+  it.each([
+    [16509, 'hosting'], [14618, 'hosting'], [396982, 'hosting'], [8075, 'hosting'], [31898, 'hosting'],
+    [45102, 'hosting'], [37963, 'hosting'], [132203, 'hosting'], [24940, 'hosting'], [213230, 'hosting'],
+    [16276, 'hosting'], [14061, 'hosting'], [63949, 'hosting'], [20473, 'hosting'], [51167, 'hosting'],
+    [12876, 'hosting'], [60781, 'hosting'], [28753, 'hosting'], [47583, 'hosting'], [8560, 'hosting'],
+    [60068, 'hosting'], [9009, 'vpn'], [212238, 'vpn'], [209103, 'vpn'], [136787, 'vpn'],
+  ])('classifies AS%i as %s', (asn, kind) => {
+    expect(listed.classify(asn)?.kind).toBe(kind);
+  });
+
+  it('leaves out, on purpose, the networks that carry people: Google services, Cloudflare WARP, Private Relay, transit', () => {
+    for (const asn of [15169, 13335, 36183, 54113, 20940, 714, 6939, 35540]) {
+      expect(listed.entries.find((e) => e.asn === asn)?.kind, `AS${asn}`).toBe('none');
+      expect(listed.classify(asn), `AS${asn}`).toBeUndefined();
+    }
+  });
+
+  it("covers the providers' compute space the former range files held", () => {
+    const networks = bundledHostingNetworks();
+    for (const text of ['3.80.12.34', '54.160.1.1', '2600:1f18:1234::1', '159.203.10.10', '45.33.20.1', '2600:3c00::1', '129.146.5.5']) {
+      expect(networks.lookup(addr(text))?.kind, text).toBe('hosting');
     }
   });
 });
 
-describe('parsing a ranges file', () => {
-  it('labels ranges by the provider line before them and skips comments', () => {
-    const r = parseDatacenterRanges('# snapshot: x\n# provider: a\n192.0.2.0/24\n\n# note\n# provider: b\n2001:db8::/32\n');
-    expect(r.lookup(addr('192.0.2.9'))?.provider).toBe('a');
-    expect(r.lookup(addr('2001:db8:1::1'))?.provider).toBe('b');
-    expect(r.version).toBe('x');
+describe('parsing a classification', () => {
+  it('reads kind, source and organisation, skipping comments; none is listed but not classified', () => {
+    const c = parseHostingAsns('# snapshot: 2026-01-02\n# a comment\n\n64496 hosting provider Example Cloud, Inc.\n64497 none reviewed Example ISP\n');
+    expect(c.version).toBe('2026-01-02');
+    expect(c.classify(64496)).toEqual({ asn: 64496, kind: 'hosting', source: 'provider', org: 'Example Cloud, Inc.' });
+    expect(c.classify(64497)).toBeUndefined();
+    expect(c.entries.map((e) => e.asn)).toEqual([64496, 64497]);
   });
 
-  it('refuses a bad line, naming it', () => {
-    expect(() => parseDatacenterRanges('# provider: a\n192.0.2.0/24\n10.0.0.0/33\n')).toThrow(/line 3: "10.0.0.0\/33"/);
+  it('refuses a bad line or a network listed twice, naming the line', () => {
+    expect(() => parseHostingAsns('64496 hosting provider A\n64497 cloud provider B\n')).toThrow(/line 2: "64497 cloud provider B"/);
+    expect(() => parseHostingAsns('64496 hosting provider\n')).toThrow(/line 1/);
+    expect(() => parseHostingAsns('4294967296 hosting provider A\n')).toThrow(/line 1/);
+    expect(() => parseHostingAsns('64496 hosting provider A\n64496 vpn provider A\n')).toThrow(/line 2: AS64496 is listed twice/);
   });
 });
 
-describe('the CIDR index', () => {
-  const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
-  const v4Cidr = fc.tuple(v4, fc.integer({ min: 0, max: 32 })).map(([a, bits]) => parseCidr(`${a}/${bits}`) as Cidr);
-  const v6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((p) => p.map((x) => x.toString(16)).join(':'));
-  const v6Cidr = fc.tuple(v6, fc.integer({ min: 0, max: 128 })).map(([a, bits]) => parseCidr(`${a}/${bits}`) as Cidr);
+describe('hosting networks', () => {
+  const table = parseAsnTables('3325256704,3325256959,64497,Example ISP\n3405803776,3405804031,64496,Example Cloud\n', '', 'asn test');
+  const networks = hostingNetworks(table, parseHostingAsns('# snapshot: d\n64496 vpn lists Example Cloud\n64497 none reviewed Example ISP\n'));
 
-  it('answers exactly like a linear scan, for narrow, bucket-spanning and very wide ranges', () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(v4Cidr, v6Cidr), { maxLength: 40 }), fc.array(fc.oneof(v4, v6), { minLength: 1, maxLength: 40 }), (cidrs, addresses) => {
-        const index = new CidrIndex<number>();
-        cidrs.forEach((c, i) => index.add(c, i));
-        for (const text of addresses) {
-          const a = addr(text);
-          const hit = index.find(a);
-          expect(hit !== undefined).toBe(inRanges(a, cidrs));
-          if (hit) expect(inRanges(a, [hit.cidr])).toBe(true);
-        }
-      }),
-      { numRuns: 300 },
-    );
+  it('answer with the announcing AS, its organisation, the kind and the range', () => {
+    expect(networks.lookup(addr('203.0.113.5'))).toEqual({ asn: 64496, org: 'Example Cloud', kind: 'vpn', source: 'lists', range: '203.0.113.0-203.0.113.255' });
+    expect(networks.version).toBe('asn test, hosting-asns d');
   });
 
-  it('finds addresses near range edges', () => {
-    const index = new CidrIndex<string>();
-    index.add(parseCidr('10.2.0.0/15') as Cidr, 'x');
-    expect(index.find(addr('10.1.255.255'))).toBeUndefined();
-    expect(index.find(addr('10.2.0.0'))?.label).toBe('x');
-    expect(index.find(addr('10.3.255.255'))?.label).toBe('x');
-    expect(index.find(addr('10.4.0.0'))).toBeUndefined();
-  });
-
-  it('looks up thousands of ranges quickly', () => {
-    const ranges = bundledDatacenterRanges();
-    const probes = Array.from({ length: 50_000 }, (_, i) => addr(`${(i * 7) % 223 + 1}.${(i * 13) % 256}.${i % 256}.${(i * 31) % 256}`));
-    const started = performance.now();
-    let hits = 0;
-    for (const p of probes) if (ranges.lookup(p)) hits++;
-    const perLookupUs = ((performance.now() - started) * 1000) / probes.length;
-    expect(hits).toBeGreaterThan(0);
-    // A linear scan of ~1,900 ranges costs tens of microseconds; the index a fraction of one.
-    expect(perLookupUs).toBeLessThan(5);
+  it('say nothing of an address whose AS is unclassified or reviewed out, or that no AS announces', () => {
+    expect(networks.lookup(addr('198.51.100.1'))).toBeUndefined();
+    expect(networks.lookup(addr('192.0.2.1'))).toBeUndefined();
   });
 });

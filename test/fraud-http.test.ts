@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expandEvidence } from '../src/fraud/evidence.js';
 import { createToken } from './helpers/admin.js';
@@ -38,7 +39,7 @@ async function shown(pb: { conversionId: string; decision: string; reasons: stri
   return { ...body, by };
 }
 
-const HOSTING = '159.203.17.41'; // DigitalOcean, in the bundled datacenter ranges
+const HOSTING = '159.203.17.41'; // DigitalOcean (AS14061), a hosting network
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1';
 const WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
 /** Rules that judge timing off, so a test's postback can follow its click at once. */
@@ -71,13 +72,41 @@ describe('fraud reasons and evidence through HTTP', () => {
     expect(c.by('datacenter_ip')).toMatchObject({
       fired: true,
       value: HOSTING,
-      threshold: '159.203.0.0/16 (digitalocean)',
+      threshold: 'AS14061 DigitalOcean, LLC (hosting)',
       scope: 'click address',
       category: 'client',
       points: 10,
       note: expect.stringContaining('25 points cut to 10: the client category is capped at 60'),
     });
     expect(c.by('bot_user_agent')).toMatchObject({ fired: true, points: 50, value: ua, scope: 'click user agent', threshold: expect.stringMatching(/^isbot pattern/) });
+  });
+
+  it('a click from a Hetzner server is datacenter_ip, the evidence naming the AS, its organisation and the kind', async () => {
+    const seeded = await seedCatalog(t.app, { offer: { fraud: { rules: noTiming } } });
+    const ip = `5.9.${randomInt(256)}.${1 + randomInt(254)}`;
+    const pb = await postConversion(t.app, seeded, { click: { ip, ua: IPHONE } });
+    expect(pb).toMatchObject({ decision: 'accepted', reasons: ['datacenter_ip'] });
+    const c = await shown(pb);
+    expect(c.score).toBe(25);
+    expect(c.by('datacenter_ip')).toMatchObject({
+      evaluated: true,
+      fired: true,
+      points: 25,
+      value: ip,
+      threshold: 'AS24940 Hetzner Online GmbH (hosting)',
+      scope: 'click address',
+      note: expect.stringMatching(/^5\.9\.0\.0-5\.9\.255\.255; networks of asn \S+, hosting-asns \d{4}-\d{2}-\d{2}$/),
+    });
+  });
+
+  it("a VPN exit in the postback's ip is datacenter_ip of kind vpn; a residential click is not judged hosting", async () => {
+    const seeded = await seedCatalog(t.app, { offer: { fraud: { rules: noTiming } } });
+    const ip = `185.159.157.${1 + randomInt(254)}`;
+    const pb = await postConversion(t.app, seeded, { click: { ua: IPHONE }, extra: `&ip=${ip}` });
+    expect(pb).toMatchObject({ decision: 'accepted', reasons: ['datacenter_ip', 'click_ip_mismatch'] });
+    const c = await shown(pb);
+    expect(c.score).toBe(35);
+    expect(c.by('datacenter_ip')).toMatchObject({ fired: true, points: 25, value: ip, threshold: 'AS209103 Proton AG (vpn)', scope: 'postback ip' });
   });
 
   it('an HTTP library clicking is a weaker bot_user_agent (30 points)', async () => {
@@ -130,11 +159,11 @@ describe('fraud reasons and evidence through HTTP', () => {
 
   it("the converting user's address and browser are compared with the click's", async () => {
     const seeded = await seedCatalog(t.app, { offer: { fraud: { rules: noTiming } } });
-    const pb = await postConversion(t.app, seeded, { click: { ip: '81.2.69.160', ua: IPHONE }, extra: `&ip=82.40.1.9&ua=${encodeURIComponent(WINDOWS)}` });
+    const pb = await postConversion(t.app, seeded, { click: { ip: '81.2.69.160', ua: IPHONE }, extra: `&ip=86.12.1.9&ua=${encodeURIComponent(WINDOWS)}` });
     expect(pb).toMatchObject({ decision: 'accepted', reasons: ['click_ip_mismatch', 'ua_mismatch'] });
     const c = await shown(pb);
     expect(c.score).toBe(30);
-    expect(c.by('click_ip_mismatch')).toMatchObject({ fired: true, points: 10, value: { click: '81.2.69.160', ip: '82.40.1.9' }, threshold: 'same /24' });
+    expect(c.by('click_ip_mismatch')).toMatchObject({ fired: true, points: 10, value: { click: '81.2.69.160', ip: '86.12.1.9' }, threshold: 'same /24' });
     expect(c.by('ua_mismatch')).toMatchObject({ fired: true, points: 20, value: { click: 'apple', ua: 'windows' } });
   });
 

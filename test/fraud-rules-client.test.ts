@@ -6,19 +6,31 @@ import { ANDROID_UA, BROWSER_UA, evaluate, scoreInput, WINDOWS_UA } from './help
 const click = (ip: string | null, userAgent: string | null = BROWSER_UA) => ({ ip, userAgent, subs: [null, null, null, null, null] });
 
 describe('datacenter_ip', () => {
-  it("fires on a hosting address at the click and names the range and provider", () => {
+  it('fires on a hosting address at the click and names the AS, its organisation, the kind and the range', () => {
     const out = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }));
-    expect(out).toMatchObject({ evaluated: true, fired: true, value: '203.0.113.9', threshold: '203.0.113.0/24 (testcloud)', scope: 'click address' });
+    expect(out).toMatchObject({
+      evaluated: true,
+      fired: true,
+      value: '203.0.113.9',
+      threshold: 'AS64496 Testcloud, Ltd. (hosting)',
+      scope: 'click address',
+      note: '203.0.113.0-203.0.113.255; networks of test-asn 1, hosting-asns test',
+    });
   });
 
   it("fires on a hosting address in the postback's ip when the click's is residential", () => {
     const out = evaluate(datacenterIp, scoreInput({ click: click('198.51.100.7'), userIp: '2001:db8:dc::1' }));
-    expect(out).toMatchObject({ fired: true, value: '2001:db8:dc::1', scope: 'postback ip' });
+    expect(out).toMatchObject({ fired: true, value: '2001:db8:dc::1', scope: 'postback ip', threshold: 'AS64496 Testcloud, Ltd. (hosting)' });
   });
 
-  it('passes residential addresses, saying which were checked', () => {
+  it('tells a VPN network from a hosting one', () => {
+    const out = evaluate(datacenterIp, scoreInput({ click: click('192.0.2.77') }));
+    expect(out).toMatchObject({ fired: true, value: '192.0.2.77', threshold: 'AS64500 Testvpn AB (vpn)' });
+  });
+
+  it('passes residential addresses (announced by an unclassified AS), saying which were checked', () => {
     const out = evaluate(datacenterIp, scoreInput({ click: click('198.51.100.7'), userIp: '198.51.100.8' }));
-    expect(out).toMatchObject({ evaluated: true, fired: false, value: ['198.51.100.7', '198.51.100.8'] });
+    expect(out).toMatchObject({ evaluated: true, fired: false, value: ['198.51.100.7', '198.51.100.8'], note: 'networks of test-asn 1, hosting-asns test' });
   });
 
   it('is not evaluated without any user address', () => {

@@ -16,7 +16,7 @@ let analyst: string;
 let expected: { id: string; priority: string; reasons: string[] }[];
 let cheap: Seeded;
 
-const HOSTING = '159.203.17.40'; // DigitalOcean, in the bundled datacenter ranges
+const HOSTING = '159.203.17.40'; // DigitalOcean (AS14061), a hosting network
 
 beforeAll(async () => {
   t = await startTestEngine();

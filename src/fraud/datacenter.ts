@@ -1,56 +1,42 @@
-import { readFileSync } from 'node:fs';
-import { parseCidr, type IpAddress } from '../net/cidr.js';
-import { CidrIndex } from '../net/cidr-index.js';
+import type { IpAddress } from '../net/cidr.js';
+import { bundledAsnTable, type AsnTable } from '../net/asn-table.js';
+import { bundledHostingAsns, type HostingAsns } from './hosting-asns.js';
 
 /**
- * Hosting and cloud address ranges for the datacenter_ip rule, from the bundled data file
- * (data/datacenter-ranges.txt; its header says where it comes from and how to regenerate it). Read
- * once per process; nothing is downloaded at run time.
- *
- * File format: one CIDR per line; `#` starts a comment line; `# provider: <name>` labels the ranges
- * that follow it, so evidence can say whose range matched.
+ * Whether an address belongs to a hosting or VPN network, for the datacenter_ip rule: the autonomous
+ * system announcing it (the bundled IP-to-AS table, src/net/asn-table.ts) looked up in the
+ * classification of data/hosting-asns.txt. Judging by network rather than by the few providers that
+ * publish range files covers every host that announces its own address space, however small.
+ * Both are read once per process, on first use, and shared by every engine; nothing is downloaded.
  */
 
-export const DATACENTER_RANGES_FILE = new URL('./data/datacenter-ranges.txt', import.meta.url);
+export type HostingHit = { asn: number; org: string; kind: 'hosting' | 'vpn'; source: string; range: string };
 
-export type DatacenterRanges = {
-  size: number;
-  /** A one-line summary of the file's provenance, shown in evidence. */
+export type HostingNetworks = {
+  /** Which data judged the address, shown in evidence. */
   version: string;
-  lookup(addr: IpAddress): { range: string; provider: string } | undefined;
+  lookup(addr: IpAddress): HostingHit | undefined;
 };
 
-export function parseDatacenterRanges(text: string): DatacenterRanges {
-  const index = new CidrIndex<string>();
-  let provider = 'unknown';
-  let version = 'unversioned';
-  for (const [n, raw] of text.split('\n').entries()) {
-    const line = raw.trim();
-    if (line === '') continue;
-    if (line.startsWith('#')) {
-      const meta = /^#\s*(provider|snapshot):\s*(.+)$/.exec(line);
-      if (meta?.[1] === 'provider') provider = (meta[2] as string).trim();
-      if (meta?.[1] === 'snapshot') version = (meta[2] as string).trim();
-      continue;
-    }
-    const cidr = parseCidr(line);
-    // A bad line is a broken data file; failing at start-up beats silently not matching a range.
-    if (!cidr) throw new Error(`datacenter ranges, line ${n + 1}: "${line}" is not a canonical CIDR`);
-    index.add(cidr, provider);
-  }
+export function hostingNetworks(table: AsnTable, classification: HostingAsns): HostingNetworks {
   return {
-    size: index.size,
-    version,
+    version: `${table.version.replace('@ip-location-db/', '')}, hosting-asns ${classification.version}`,
     lookup(addr) {
-      const hit = index.find(addr);
-      return hit ? { range: hit.cidr.text, provider: hit.label } : undefined;
+      const announced = table.lookup(addr);
+      if (!announced) return undefined;
+      const entry = classification.classify(announced.asn);
+      if (!entry || entry.kind === 'none') return undefined;
+      return { asn: announced.asn, org: announced.org, kind: entry.kind, source: entry.source, range: announced.range };
     },
   };
 }
 
-let bundled: DatacenterRanges | undefined;
+let bundled: HostingNetworks | undefined;
 
-export function bundledDatacenterRanges(): DatacenterRanges {
-  bundled ??= parseDatacenterRanges(readFileSync(DATACENTER_RANGES_FILE, 'utf8'));
+export function bundledHostingNetworks(): HostingNetworks {
+  bundled ??= hostingNetworks(bundledAsnTable(), bundledHostingAsns());
   return bundled;
 }
+
+/** The name the fraud simulator (src/simulate) imports; it only asks whether an address is hosting. */
+export const bundledDatacenterRanges = bundledHostingNetworks;

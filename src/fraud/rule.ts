@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { IpAddress } from '../net/cidr.js';
+import type { HostingNetworks } from './datacenter.js';
 import type { Evidence, ScoreInput } from '../postback/types.js';
 import type { ConversionCounts } from './state.js';
 
@@ -40,7 +41,8 @@ export type RuleContext = {
   clickAddress: UserAddress | null | undefined;
   /** The postback's `ip` field, when sent. */
   postbackAddress: UserAddress | undefined;
-  datacenter: { version: string; lookup(addr: IpAddress): { range: string; provider: string } | undefined };
+  /** The hosting and VPN networks (datacenter.ts). */
+  datacenter: HostingNetworks;
   /** Shared counters after recording this conversion; undefined when the state could not be reached. */
   counts: ConversionCounts | undefined;
   countsError: string | undefined;

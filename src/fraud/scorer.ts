@@ -1,6 +1,6 @@
 import type { Decision, PostbackScorer, ScoreInput, ScoreResult } from '../postback/types.js';
 import { userAddress } from './addresses.js';
-import { bundledDatacenterRanges, type DatacenterRanges } from './datacenter.js';
+import { bundledHostingNetworks, type HostingNetworks } from './datacenter.js';
 import { storedEvidence } from './evidence.js';
 import type { FraudMetrics } from './metrics.js';
 import { CATEGORY_CAPS, MAX_SCORE, offerFraud, RULES, type ResolvedSettings } from './registry.js';
@@ -20,16 +20,16 @@ import type { ConversionCounts, ConversionObservation, FraudState } from './stat
 
 export type ScoredEvidence = Evidence & { fired: boolean; category: Category };
 
-export type ScoreDeps = { state: FraudState; datacenter?: DatacenterRanges; metrics?: FraudMetrics };
+export type ScoreDeps = { state: FraudState; datacenter?: HostingNetworks; metrics?: FraudMetrics };
 
 export class Scorer implements PostbackScorer {
   private readonly state: FraudState;
-  private readonly datacenter: DatacenterRanges;
+  private readonly datacenter: HostingNetworks;
   private readonly metrics: FraudMetrics | undefined;
 
   constructor(deps: ScoreDeps) {
     this.state = deps.state;
-    this.datacenter = deps.datacenter ?? bundledDatacenterRanges();
+    this.datacenter = deps.datacenter ?? bundledHostingNetworks();
     this.metrics = deps.metrics;
   }
 

@@ -1,8 +1,10 @@
 import type { Offer } from '../../src/catalog/catalog.js';
-import { parseDatacenterRanges } from '../../src/fraud/datacenter.js';
+import { hostingNetworks } from '../../src/fraud/datacenter.js';
+import { parseHostingAsns } from '../../src/fraud/hosting-asns.js';
 import type { Rule, RuleOutcome } from '../../src/fraud/rule.js';
 import { ruleContext } from '../../src/fraud/scorer.js';
 import type { ConversionCounts } from '../../src/fraud/state.js';
+import { parseAsnTables } from '../../src/net/asn-table.js';
 import type { ScoreInput } from '../../src/postback/types.js';
 
 /** Builders for fraud tests: a plausible honest conversion, changed only where a test says so. */
@@ -70,8 +72,19 @@ export const counts = (overrides: Partial<ConversionCounts> = {}): ConversionCou
   ...overrides,
 });
 
-/** A tiny hosting list so rule tests do not depend on the bundled snapshot's contents. */
-export const testDatacenter = parseDatacenterRanges('# snapshot: test\n# provider: testcloud\n203.0.113.0/24\n2001:db8:dc::/48\n');
+/**
+ * A tiny AS table and classification so rule tests do not depend on the bundled snapshot's contents:
+ * 203.0.113.0/24 and 2001:db8:dc::/48 are a hosting AS, 192.0.2.0/24 a VPN's, 198.51.100.0/24 an
+ * access network's (announced, not classified).
+ */
+export const testDatacenter = hostingNetworks(
+  parseAsnTables(
+    '3221225984,3221226239,64500,Testvpn AB\n3325256704,3325256959,64497,Test Broadband\n3405803776,3405804031,64496,"Testcloud, Ltd."\n',
+    '42540766411548556537219203370089185280,42540766411549765463038817999263891455,64496,"Testcloud, Ltd."\n',
+    'test-asn 1',
+  ),
+  parseHostingAsns('# snapshot: test\n64496 hosting provider Testcloud, Ltd.\n64500 vpn provider Testvpn AB\n'),
+);
 
 export function evaluate(rule: Rule, input: ScoreInput, opts: { settings?: Record<string, unknown>; counts?: ConversionCounts; countsError?: string } = {}): RuleOutcome {
   const ctx = ruleContext(input, testDatacenter, opts.counts ?? (opts.countsError ? undefined : counts()), opts.countsError);

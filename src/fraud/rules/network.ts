@@ -4,7 +4,8 @@ import { defineRule, measured, notEvaluated, type RuleContext, type UserAddress 
 /**
  * Where the user was, network-wise. A hosting address is where scripted conversions run; it is also
  * where some VPNs exit, so it is worth a moderate number of points on its own and flags only when
- * something else agrees. A user who clicked from one network and converted from another is common
+ * something else agrees. The network is the autonomous system announcing the address, and the
+ * evidence says whether it is classified hosting or vpn, so scoring can weigh the two apart. A user who clicked from one network and converted from another is common
  * (Wi-Fi to cellular, a VPN toggled), so an address change is a weak signal, compared by network
  * prefix rather than exact address.
  */
@@ -12,7 +13,9 @@ import { defineRule, measured, notEvaluated, type RuleContext, type UserAddress 
 export const datacenterIp = defineRule({
   code: 'datacenter_ip',
   category: 'client',
-  description: "The user's address (the click's, or the postback's ip) is in a published cloud or hosting range.",
+  description:
+    "The user's address (the click's, or the postback's ip) is announced by an autonomous system classified as hosting or VPN " +
+    '(src/fraud/data/hosting-asns.txt; IP to ASN data by DB-IP.com, RouteViews and the NRO, CC BY 4.0). The evidence names the AS, its organisation and the kind.',
   inputs: ['click address', 'postback ip (optional)'],
   points: 25,
   settings: {},
@@ -23,7 +26,8 @@ export const datacenterIp = defineRule({
     for (const { label, address } of candidates) {
       const hit = ctx.datacenter.lookup(address.addr);
       if (hit) {
-        return measured(true, { value: address.text, threshold: `${hit.range} (${hit.provider})`, scope: label, note: snapshotNote(ctx) });
+        const threshold = `AS${hit.asn} ${hit.org} (${hit.kind})`;
+        return measured(true, { value: address.text, threshold, scope: label, note: `${hit.range}; ${snapshotNote(ctx)}` });
       }
     }
     return measured(false, { value: candidates.map((c) => c.address.text), scope: candidates.map((c) => c.label).join(' and '), note: snapshotNote(ctx) });
@@ -56,8 +60,8 @@ export const clickIpMismatch = defineRule({
   },
 });
 
-/** Which snapshot of the ranges judged the address: its date (the file's header names the sources). */
-const snapshotNote = (ctx: RuleContext) => `hosting ranges of ${ctx.datacenter.version.split(',')[0]}`;
+/** Which data judged the address: the AS table's version and the classification's date. */
+const snapshotNote = (ctx: RuleContext) => `networks of ${ctx.datacenter.version}`;
 
 type Labelled = { label: string; address: UserAddress };
 
