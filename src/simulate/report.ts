@@ -24,7 +24,8 @@ export type SimReport = {
 export const METHOD = [
   'Every click is a real GET /c request behind a trusted proxy (X-Forwarded-For carries the simulated user\'s address); every postback is a real signed HTTP request (GET query HMAC or POST Standard Webhooks, half each).',
   'One step is not HTTP: a conversion converts a "twin" of its user\'s click, stamped as long ago as the simulated click-to-conversion time, minted with the engine\'s click key read from click_keys and written to the clicks table with the engine\'s own insert before the postback is sent. The contract\'s windows are real time and a run lasts about a minute; this is how hours and days between click and conversion are simulated without waiting. The engine\'s click counters still see only the real /c traffic.',
-  'The offers use the engine\'s default fraud settings. Numbers are for one seeded run; the traffic is the same for the same seed, while decisions at the edges of a count (the 6th conversion of an address) may move by a few between runs because sessions run concurrently.',
+  'Addresses are drawn from real ranges by AS number (the bundled IP-to-AS table, src/simulate/networks.ts): consumer ISPs and mobile carriers for people, business broadband and a cloud security gateway for offices, commercial VPN providers for VPN users, sixteen hosting networks and AWS/DigitalOcean for scripts. Each pattern is labelled by who really sent it, never by the engine\'s own classification.',
+  'The offers use the engine\'s default fraud settings. The traffic is the same for the same seed, while decisions at the edges of a count (the 6th conversion of an address) may move by a few between runs because sessions run concurrently; --seeds pools several seeds, each on a fresh engine and database.',
 ];
 
 /** Outbound postbacks the receiver got, against the conversions that should have produced one. */
