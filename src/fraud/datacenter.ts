@@ -22,9 +22,8 @@ export function hostingNetworks(table: AsnTable, classification: HostingAsns): H
   return {
     version: `${table.version.replace('@ip-location-db/', '')}, hosting-asns ${classification.version}`,
     lookup(addr) {
-      const announced = table.lookup(addr);
-      if (!announced) return undefined;
-      const entry = classification.classify(announced.asn);
+      const announced = table.lookup(addr, (asn) => classification.classify(asn) !== undefined);
+      const entry = announced && classification.classify(announced.asn);
       if (!entry || entry.kind === 'none') return undefined;
       return { asn: announced.asn, org: announced.org, kind: entry.kind, source: entry.source, range: announced.range };
     },

@@ -39,20 +39,45 @@ export class AsnTable {
     return this.orgs.get(asn);
   }
 
-  lookup(addr: IpAddress): AsnHit | undefined {
+  /**
+   * The AS announcing the address. `wanted` is asked before the hit is built, so a caller that only
+   * cares about some ASes (the hosting ones) does not pay for formatting the range of every other.
+   */
+  lookup(addr: IpAddress, wanted?: (asn: number) => boolean): AsnHit | undefined {
     if (addr.kind() === 'ipv4') {
       const o = (addr as ipaddr.IPv4).octets as number[];
       const ip = (((o[0] as number) << 24) | ((o[1] as number) << 16) | ((o[2] as number) << 8) | (o[3] as number)) >>> 0;
-      const i = lastAtOrBelow(this.v4.start.length, (k) => (this.v4.start[k] as number) <= ip);
-      if (i < 0 || ip > (this.v4.end[i] as number)) return undefined;
-      return this.hit(this.v4.asn[i] as number, `${v4Text(this.v4.start[i] as number)}-${v4Text(this.v4.end[i] as number)}`);
+      const { start, end, asn } = this.v4;
+      let lo = 0;
+      let hi = asn.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((start[mid] as number) <= ip) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      // hi is now the last range starting at or below the address.
+      if (hi < 0 || ip > (end[hi] as number)) return undefined;
+      const as = asn[hi] as number;
+      if (wanted && !wanted(as)) return undefined;
+      return this.hit(as, `${v4Text(start[hi] as number)}-${v4Text(end[hi] as number)}`);
     }
     const p = (addr as ipaddr.IPv6).parts as number[];
-    const words = [0, 1, 2, 3].map((w) => ((p[2 * w] as number) * 65536 + (p[2 * w + 1] as number)) >>> 0);
+    const w0 = ((p[0] as number) * 65536 + (p[1] as number)) >>> 0;
+    const w1 = ((p[2] as number) * 65536 + (p[3] as number)) >>> 0;
+    const w2 = ((p[4] as number) * 65536 + (p[5] as number)) >>> 0;
+    const w3 = ((p[6] as number) * 65536 + (p[7] as number)) >>> 0;
     const { start, end, asn } = this.v6;
-    const i = lastAtOrBelow(asn.length, (k) => compareWords(start, k, words) <= 0);
-    if (i < 0 || compareWords(end, i, words) < 0) return undefined;
-    return this.hit(asn[i] as number, `${v6Text(start, i)}-${v6Text(end, i)}`);
+    let lo = 0;
+    let hi = asn.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareWords(start, mid, w0, w1, w2, w3) <= 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (hi < 0 || compareWords(end, hi, w0, w1, w2, w3) < 0) return undefined;
+    const as = asn[hi] as number;
+    if (wanted && !wanted(as)) return undefined;
+    return this.hit(as, `${v6Text(start, hi)}-${v6Text(end, hi)}`);
   }
 
   /** Per AS: how many ranges and how much address space it announces (for the data scripts). */
@@ -83,27 +108,10 @@ export class AsnTable {
   }
 }
 
-/** The largest index whose predicate holds, for a predicate true on a prefix of 0..n-1; -1 when none. */
-function lastAtOrBelow(n: number, holds: (k: number) => boolean): number {
-  let lo = 0;
-  let hi = n - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (holds(mid)) {
-      found = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found;
-}
-
-function compareWords(bounds: Uint32Array, row: number, words: number[]): number {
-  for (let w = 0; w < 4; w++) {
-    const d = (bounds[4 * row + w] as number) - (words[w] as number);
-    if (d !== 0) return d;
-  }
-  return 0;
+/** The sign of the bound in row `row` minus the address given as four words. */
+function compareWords(bounds: Uint32Array, row: number, w0: number, w1: number, w2: number, w3: number): number {
+  const k = 4 * row;
+  return (bounds[k] as number) - w0 || (bounds[k + 1] as number) - w1 || (bounds[k + 2] as number) - w2 || (bounds[k + 3] as number) - w3;
 }
 
 const v4Text = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
