@@ -3,7 +3,8 @@
 // token the user pasted, and tolerates fields it does not know (unknown totals and report columns are shown
 // as they come). This module signs in, finds which sections the token may use, and switches tabs.
 
-import { ApiFailure, api, session, setUnauthorizedHandler } from './api.js';
+import { ApiFailure, session, setUnauthorizedHandler } from './api.js';
+import { probeAccess } from './access.js';
 import { $, toast } from './dom.js';
 import { age } from './format.js';
 import * as advertiserList from './advertiser-list.js';
@@ -45,49 +46,6 @@ function readTokenFromFragment() {
 
 function normaliseToken(text) {
   return text.trim().replace(/^Bearer\s+/i, '');
-}
-
-/**
- * Which sections this token may use, from the API's own 401/403 answers. Each probe changes nothing: the
- * review probe names a conversion that cannot exist and sends an empty body, so the role check (which runs
- * first, before the body is read) is the only thing that can answer 403.
- */
-async function probeAccess() {
-  const now = new Date();
-  const hourAgo = new Date(now.getTime() - 3600_000);
-  const outcome = async (method, path, body) => {
-    try {
-      await api(method, path, body, { quiet401: true });
-      return 'ok';
-    } catch (err) {
-      if (err instanceof ApiFailure && err.status === 401) throw err;
-      if (err instanceof ApiFailure && err.status === 403) return 'forbidden';
-      if (err instanceof ApiFailure && err.status === 0) throw err;
-      return 'ok'; // 400/404/409: the role check passed
-    }
-  };
-  const [read, decide, runs, sent, report, attempts, rates, changes, ruleLabels] = await Promise.all([
-    outcome('GET', '/v1/conversions?decision=flagged&limit=1'),
-    outcome('POST', '/v1/conversions/cv_ui_role_probe/review', {}),
-    outcome('GET', '/v1/reconciliations?limit=1'),
-    outcome('GET', '/v1/deliveries?limit=1'),
-    outcome('GET', `/v1/reports/payouts?${new URLSearchParams({ from: hourAgo.toISOString(), to: now.toISOString(), format: 'json' })}`),
-    outcome('GET', '/v1/postback-attempts?limit=1'),
-    outcome('GET', '/v1/fx-rates?limit=1'),
-    outcome('GET', '/v1/audit?limit=1'),
-    outcome('GET', '/v1/fraud/rules/quality'),
-  ]);
-  return {
-    review: read === 'ok' && decide === 'ok',
-    conversions: read === 'ok',
-    deliveries: sent === 'ok',
-    reconciliation: runs === 'ok',
-    payouts: report === 'ok',
-    refused: attempts === 'ok',
-    fx: rates === 'ok',
-    audit: changes === 'ok',
-    quality: ruleLabels === 'ok',
-  };
 }
 
 async function signIn(token) {
