@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, post } from './helpers/admin.js';
-import { downloadCsv, expectAccessible, hasChromium, launchBrowser, openUi, signIn, type UiPage } from './helpers/browser.js';
+import { downloadCsv, expectAccessible, hasChromium, launchBrowser, openUi, screenshot, signIn, type UiPage } from './helpers/browser.js';
 import { FAST_DELIVERY, startReceiver, waitForState, type Receiver } from './helpers/delivery-receiver.js';
 import { ADMIN, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { deliveryRows, postConversion, type Seeded } from './helpers/review.js';
@@ -78,6 +78,7 @@ describe.skipIf(!run)('conversions and deliveries in a browser', () => {
     // Read-only here: decisions are made in the review queue.
     expect(await page.locator('#conv-detail').getByRole('button', { name: /Approve/ }).count()).toBe(0);
     await expectAccessible(page, 'the conversions tab');
+    await screenshot(page, 'conversions-detail');
     expect(ui.problems).toEqual([]);
   });
 
@@ -108,6 +109,8 @@ describe.skipIf(!run)('conversions and deliveries in a browser', () => {
     const deliveries = page.getByRole('table', { name: 'Deliveries' });
     await expect.poll(() => deliveries.textContent()).toContain('endpoint disabled');
     await expectAccessible(page, 'the deliveries tab');
+    await page.getByRole('table', { name: 'Deliveries' }).getByText(/^1 · last HTTP 410/).click();
+    await screenshot(page, 'deliveries-attempts');
     await page.getByRole('button', { name: 'Re-enable the endpoint of Blue Media' }).click();
     const [delivery] = await deliveryRows(t.sql, accepted.conversionId);
     await waitForState(t.sql, delivery?.id as string, 'delivered');

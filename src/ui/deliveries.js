@@ -67,7 +67,7 @@ function render() {
       dl.rows.map((d) => [
         timeEl(d.createdAt),
         [h('span', { class: 'mono', title: d.id }, shortId(d.id)), h('div', { class: 'cell-sub' }, 'conversion ', h('span', { class: 'mono', title: d.conversionId }, shortId(d.conversionId)), ` · ${plain(d.status)}`)],
-        [d.publisherName ? h('span', { title: d.publisherId }, d.publisherName) : h('span', { class: 'mono' }, plain(d.publisherId)), d.publisherDisabled ? h('div', {}, h('span', { class: 'badge badge-failed' }, '⏸ endpoint disabled')) : null],
+        [d.publisherName ? h('span', { title: d.publisherId }, d.publisherName) : h('span', { class: 'mono' }, plain(d.publisherId)), d.publisherDisabled ? h('div', {}, h('span', { class: 'badge badge-failed' }, '✕ endpoint disabled')) : null],
         [h('span', { class: `badge badge-${d.state}` }, plain(d.state)), d.inFlight ? h('div', { class: 'cell-sub' }, '… attempt in flight') : null],
         attemptsCell(d),
         d.deliveredAt ? ['delivered ', timeEl(d.deliveredAt)] : d.nextAttemptAt ? ['next ', timeEl(d.nextAttemptAt)] : ['deadline ', timeEl(d.deadlineAt)],
