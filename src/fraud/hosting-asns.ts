@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 
 export const HOSTING_ASNS_FILE = new URL('./data/hosting-asns.txt', import.meta.url);
 
-export const NETWORK_KINDS = ['hosting', 'vpn', 'none'] as const;
+const NETWORK_KINDS = ['hosting', 'vpn', 'none'] as const;
 export type NetworkKind = (typeof NETWORK_KINDS)[number];
 export type ClassifiedAsn = { asn: number; kind: NetworkKind; source: string; org: string };
 

@@ -84,9 +84,11 @@ export class AsnTable {
   summarise(): Map<number, AsnSummary> {
     const out = new Map<number, AsnSummary>();
     const entry = (asn: number) => {
-      let s = out.get(asn);
-      if (!s) out.set(asn, (s = { asn, org: this.orgs.get(asn) ?? '', v4Ranges: 0, v4Addresses: 0, v6Ranges: 0, v6Slash48s: 0 }));
-      return s;
+      const known = out.get(asn);
+      if (known) return known;
+      const created = { asn, org: this.orgs.get(asn) ?? '', v4Ranges: 0, v4Addresses: 0, v6Ranges: 0, v6Slash48s: 0 };
+      out.set(asn, created);
+      return created;
     };
     this.v4.asn.forEach((asn, i) => {
       const s = entry(asn);
@@ -238,7 +240,7 @@ export function parseAsnTables(v4Csv: Buffer | string, v6Csv: Buffer | string, v
 const require = createRequire(import.meta.url);
 
 /** The installed package's directory (its package.json is the one file whose name is fixed). */
-export function asnPackageDir(): string {
+function asnPackageDir(): string {
   return dirname(require.resolve('@ip-location-db/asn/package.json'));
 }
 
