@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, post } from './helpers/admin.js';
 import { downloadCsv, expectAccessible, hasChromium, launchBrowser, openUi, screenshot, signIn, type UiPage } from './helpers/browser.js';
 import { FAST_DELIVERY, startReceiver, waitForState, type Receiver } from './helpers/delivery-receiver.js';
 import { ADMIN, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { reconcile, windowNow } from './helpers/reconcile.js';
 import { deliveryRows, postConversion, type Seeded } from './helpers/review.js';
 
 /**
@@ -124,6 +126,23 @@ describe.skipIf(!run)('conversions and deliveries in a browser', () => {
     await rx.waitFor((r) => r.length > before);
     await expect.poll(async () => (await t.sql`select count(*)::int as n from delivery_attempts where delivery_id = ${delivery?.id as string} and replay`)[0]?.n).toBe(1);
     expect(rx.received.at(-1)?.webhookId).toBe(delivery?.id);
+    expect(ui.problems).toEqual([]);
+  });
+
+  it('a reconciliation run downloads as CSV and as an HTML report, rendered from the database', async () => {
+    const run = await reconcile(t.app, windowNow());
+    await page.getByRole('tab', { name: 'Reconciliation' }).click();
+    await page.getByRole('heading', { name: new RegExp(run.id) }).waitFor();
+    const csv = await downloadCsv(page, () => page.getByRole('button', { name: 'Download CSV' }).click());
+    expect(csv.name).toBe(`reconciliation-${run.id}.csv`);
+    const stored = await t.sql`select offer_id, s2s from reconciliation_rows where run_id = ${run.id} order by hour, offer_id, publisher_id`;
+    expect(stored.length).toBeGreaterThan(0);
+    expect(csv.rows.map((r) => [r.offerId, Number(r.s2s)])).toEqual(stored.map((r) => [r.offer_id, r.s2s]));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download HTML report' }).click()]);
+    expect(download.suggestedFilename()).toBe(`reconciliation-${run.id}.html`);
+    const html = await readFile(await download.path(), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain(run.id);
     expect(ui.problems).toEqual([]);
   });
 
