@@ -173,6 +173,8 @@ describe.skipIf(!run)('finance pages in a browser', () => {
     const rowFor = (publisherId: string) => report.getByRole('row').filter({ has: page.getByRole('rowheader', { name: new RegExp(publisherId) }) });
     await expect.poll(() => rowFor(s.publisher.id).textContent()).toMatch(/USD.*3.*7\.50/);
     await expect.poll(() => rowFor(second.id).textContent()).toMatch(/USD.*1.*2\.50/);
+    await expectAccessible(page, 'the payouts report');
+    await screenshot(page, 'payouts');
 
     const dayAfterLast = new Date(`${utcDay(last)}T00:00:00Z`);
     dayAfterLast.setUTCDate(dayAfterLast.getUTCDate() + 1);
@@ -186,8 +188,6 @@ describe.skipIf(!run)('finance pages in a browser', () => {
     expect(byPublisher[second.id]).toMatchObject({ publisherName: 'Pub Two', currency: 'USD', approved: '1', payout: '2.50' });
     expect(saved.rows).toHaveLength(2);
 
-    await expectAccessible(page, 'the payouts report');
-    await screenshot(page, 'payouts');
 
     await panel().getByRole('combobox', { name: 'Report' }).selectOption({ label: 'By advertiser' });
     await panel().getByRole('button', { name: 'Show report' }).click();

@@ -46,7 +46,9 @@ export type UiPage = { context: BrowserContext; page: Page; problems: string[] }
 
 /** A fresh tab (own sessionStorage) at `${base}/ui/`, 1280×800, recording the page's own errors. */
 export async function openUi(browser: Browser, base: string): Promise<UiPage> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, locale: 'en-US', timezoneId: 'UTC' });
+  // A zone far from UTC at an odd offset: the page says its times are UTC, and any slip into local time
+  // would move a window by hours and 45 minutes, or a day.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, locale: 'en-US', timezoneId: 'Asia/Kathmandu' });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems: string[] = [];
