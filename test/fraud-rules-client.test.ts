@@ -24,8 +24,8 @@ describe('datacenter_ip', () => {
   });
 
   it('tells a VPN network from a hosting one', () => {
-    const out = evaluate(datacenterIp, scoreInput({ click: click('192.0.2.77') }));
-    expect(out).toMatchObject({ fired: true, value: '192.0.2.77', threshold: 'AS64500 Testvpn AB (vpn)' });
+    const out = evaluate(datacenterIp, scoreInput({ click: click('2001:db8:7c::77') }));
+    expect(out).toMatchObject({ fired: true, value: '2001:db8:7c::77', threshold: 'AS64500 Testvpn AB (vpn)' });
   });
 
   it('passes residential addresses (announced by an unclassified AS), saying which were checked', () => {

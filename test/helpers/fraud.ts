@@ -74,13 +74,14 @@ export const counts = (overrides: Partial<ConversionCounts> = {}): ConversionCou
 
 /**
  * A tiny AS table and classification so rule tests do not depend on the bundled snapshot's contents:
- * 203.0.113.0/24 and 2001:db8:dc::/48 are a hosting AS, 192.0.2.0/24 a VPN's, 198.51.100.0/24 an
- * access network's (announced, not classified).
+ * 203.0.113.0/24 and 2001:db8:dc::/48 are a hosting AS, 2001:db8:7c::/48 a VPN's, 198.51.100.0/24
+ * an access network's (announced, not classified).
  */
 export const testDatacenter = hostingNetworks(
   parseAsnTables(
-    '3221225984,3221226239,64500,Testvpn AB\n3325256704,3325256959,64497,Test Broadband\n3405803776,3405804031,64496,"Testcloud, Ltd."\n',
-    '42540766411548556537219203370089185280,42540766411549765463038817999263891455,64496,"Testcloud, Ltd."\n',
+    '3325256704,3325256959,64497,Test Broadband\n3405803776,3405804031,64496,"Testcloud, Ltd."\n',
+    '42540766411432499658536198969317392384,42540766411433708584355813598492098559,64500,Testvpn AB\n' +
+      '42540766411548556537219203370089185280,42540766411549765463038817999263891455,64496,"Testcloud, Ltd."\n',
     'test-asn 1',
   ),
   parseHostingAsns('# snapshot: test\n64496 hosting provider Testcloud, Ltd.\n64500 vpn provider Testvpn AB\n'),
