@@ -163,6 +163,27 @@ describe.skipIf(!run)('finance pages in a browser', () => {
     expect(ui.problems).toEqual([]);
   });
 
+  it("shows a CSV the API refuses in the API's own words, line and field, and keeps no findings", async () => {
+    const bad = `txid,clickid,payout,currency,status,time\r\ntx_bad_payout,,twelve,USD,approved,${first.toISOString()}\r\n`;
+    const refused = await t.app.inject({ method: 'POST', url: `/v1/reconciliations/advertiser-report?advertiserId=${s.advertiser.id}`, headers: { ...auth(finance.token), 'content-type': 'text/csv' }, payload: bad });
+    expect(refused.statusCode, refused.body).toBe(400);
+    const error = refused.json().error;
+    expect(error).toMatchObject({ code: 'invalid_request', details: [{ path: 'line 2.payout' }] });
+    const before = await t.sql`select count(*)::int as n from conversions`;
+
+    await panel().getByLabel('CSV file').setInputFiles({ name: 'broken.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
+    await panel().getByRole('button', { name: 'Compare' }).click();
+    const alert = panel().getByRole('alert').filter({ hasText: 'Could not compare the file.' });
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain(error.message);
+    expect(await alert.textContent()).toContain('400 invalid_request');
+    expect(await alert.getByRole('listitem').allTextContents()).toEqual(error.details.map((d: { path: string; message: string }) => `${d.path} ${d.message}`));
+    // The previous file's findings are gone, so nobody reads them as this file's.
+    expect(await panel().getByRole('heading', { name: /acme-december\.csv/ }).count()).toBe(0);
+    expect(await t.sql`select count(*)::int as n from conversions`).toEqual(before);
+    expect(ui.problems).toEqual([]);
+  });
+
   it('shows the payouts report per publisher for whole UTC days and downloads its CSV as the API sends it', async () => {
     await page.getByRole('tab', { name: 'Payouts' }).click();
     await panel().getByLabel('From', { exact: true }).fill(utcDay(first));
