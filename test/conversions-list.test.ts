@@ -133,6 +133,15 @@ describe('?format=csv', () => {
     expect((parseCsv(text, { columns: true }) as { id: string }[]).map((r) => r.id)).toEqual(expected.map((r) => r.id));
   });
 
+  it('keeps a spreadsheet from running a txid or name as a formula, and a negative margin a number', async () => {
+    const risky = await seedCatalog(t.app, { advertiser: { name: 'Fabrikam' }, publisher: { name: '+Plus Media' }, offer: { name: '=HYPERLINK("https://x.example")', payout: '2.50', revenue: '1.00' } });
+    const sale = await postConversion(t.app, risky, { txid: '@SUM(A1)' });
+    const { rows } = await csvOf(`&advertiserId=${risky.advertiser.id}`);
+    expect(rows).toEqual([expect.objectContaining({ id: sale.conversionId, txid: "'@SUM(A1)", offerName: `'=HYPERLINK("https://x.example")`, publisherName: "'+Plus Media", margin: '-1.50', payout: '2.50', revenue: '1.00' })]);
+    const [row] = await t.sql`select txid, revenue_minor - payout_minor as margin from conversions where id = ${sale.conversionId}`;
+    expect(row).toEqual({ txid: '@SUM(A1)', margin: -150n });
+  });
+
   it('refuses a bad format, and a limit or cursor with csv, with the contract 400; roles as the list', async () => {
     expectApiError(await get(t.app, '/v1/conversions?format=xlsx', analyst), 400, 'invalid_request', ['format']);
     expectApiError(await get(t.app, '/v1/conversions?format=csv&limit=10&cursor=abc', analyst), 400, 'invalid_request', ['limit', 'cursor']);

@@ -16,6 +16,15 @@ export const CONVERSION_CSV_COLUMNS = [
   'event', 'decision', 'score', 'reasons', 'status', 'payout', 'revenue', 'margin', 'amount', 'currency', 'source', 'reviewState', 'updatedAt',
 ] as const;
 
+const FORMULA_START = /^[=+\-@\t\r]/;
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+/**
+ * A txid or name starting with = + - @ must not run as a formula in a spreadsheet, so it gets a leading
+ * quote (csv-stringify's escape_formulas), but a negative margin is a number and stays one.
+ */
+export const escapeFormula = (v: string) => (FORMULA_START.test(v) && !DECIMAL.test(v) ? `'${v}` : v);
+
 type Filters = Omit<ListQuery, 'format' | 'limit' | 'cursor'>;
 type Item = Awaited<ReturnType<typeof listConversions>>['items'][number];
 
@@ -33,9 +42,7 @@ export async function conversionsCsv(sql: Sql, names: CatalogNames, filters: Fil
     header: true,
     columns: [...CONVERSION_CSV_COLUMNS],
     record_delimiter: 'windows',
-    // A txid or name starting with = + - @ must not run as a formula in a spreadsheet.
-    escape_formulas: true,
-    cast: { object: (v) => (Array.isArray(v) ? v.join(' ') : JSON.stringify(v)) },
+    cast: { object: (v) => (Array.isArray(v) ? v.join(' ') : JSON.stringify(v)), string: escapeFormula },
   });
   // A failed later page ends the download early; the error is the stream's, which fastify logs.
   pipeline(Readable.from(items()), csv).catch(() => undefined);
