@@ -140,6 +140,12 @@ describe('?format=csv', () => {
     expect(rows).toEqual([expect.objectContaining({ id: sale.conversionId, txid: "'@SUM(A1)", offerName: `'=HYPERLINK("https://x.example")`, publisherName: "'+Plus Media", margin: '-1.50', payout: '2.50', revenue: '1.00' })]);
     const [row] = await t.sql`select txid, revenue_minor - payout_minor as margin from conversions where id = ${sale.conversionId}`;
     expect(row).toEqual({ txid: '@SUM(A1)', margin: -150n });
+    // The payout report's CSV (the UI's Payouts download) keeps the negative margin a number too.
+    const [at] = await t.sql`select created_at from conversions where id = ${sale.conversionId}`;
+    const window = new URLSearchParams({ from: new Date((at?.created_at as Date).getTime() - 3600_000).toISOString(), to: new Date((at?.created_at as Date).getTime() + 3600_000).toISOString() });
+    const report = await get(t.app, `/v1/reports/payouts?${window}&publisherId=${risky.publisher.id}&format=csv`, finance);
+    expect(report.statusCode, report.body).toBe(200);
+    expect(parseCsv(report.body, { columns: true })).toEqual([expect.objectContaining({ publisherId: risky.publisher.id, publisherName: "'+Plus Media", margin: '-1.50' })]);
   });
 
   it('refuses a bad format, and a limit or cursor with csv, with the contract 400; roles as the list', async () => {

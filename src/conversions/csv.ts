@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import type { Sql } from '../db/database.js';
+import { spreadsheetCell } from '../http/spreadsheet-cell.js';
 import { type CatalogNames, listConversions, type ListQuery, MAX_PAGE } from './query.js';
 
 /**
@@ -15,15 +16,6 @@ export const CONVERSION_CSV_COLUMNS = [
   'id', 'createdAt', 'txid', 'clickid', 'advertiserId', 'advertiserName', 'offerId', 'offerName', 'publisherId', 'publisherName',
   'event', 'decision', 'score', 'reasons', 'status', 'payout', 'revenue', 'margin', 'amount', 'currency', 'source', 'reviewState', 'updatedAt',
 ] as const;
-
-const FORMULA_START = /^[=+\-@\t\r]/;
-const DECIMAL = /^-?\d+(\.\d+)?$/;
-
-/**
- * A txid or name starting with = + - @ must not run as a formula in a spreadsheet, so it gets a leading
- * quote (csv-stringify's escape_formulas), but a negative margin is a number and stays one.
- */
-export const escapeFormula = (v: string) => (FORMULA_START.test(v) && !DECIMAL.test(v) ? `'${v}` : v);
 
 type Filters = Omit<ListQuery, 'format' | 'limit' | 'cursor'>;
 type Item = Awaited<ReturnType<typeof listConversions>>['items'][number];
@@ -42,7 +34,7 @@ export async function conversionsCsv(sql: Sql, names: CatalogNames, filters: Fil
     header: true,
     columns: [...CONVERSION_CSV_COLUMNS],
     record_delimiter: 'windows',
-    cast: { object: (v) => (Array.isArray(v) ? v.join(' ') : JSON.stringify(v)), string: escapeFormula },
+    cast: { object: (v) => (Array.isArray(v) ? v.join(' ') : JSON.stringify(v)), string: spreadsheetCell },
   });
   // A failed later page ends the download early; the error is the stream's, which fastify logs.
   pipeline(Readable.from(items()), csv).catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { stringify } from 'csv-stringify/sync';
+import { spreadsheetCell } from '../http/spreadsheet-cell.js';
 import { z } from 'zod';
 import { requireRole } from '../auth/guard.js';
 import type { Engine } from '../engine.js';
@@ -104,5 +105,5 @@ function sendCsv(reply: FastifyReply, fileName: string, rows: object[], columns:
   return reply
     .header('content-type', 'text/csv; charset=utf-8; header=present')
     .header('content-disposition', `attachment; filename="${fileName}"`)
-    .send(stringify(rows, { header: true, columns: [...columns], record_delimiter: 'windows', escape_formulas: true }));
+    .send(stringify(rows, { header: true, columns: [...columns], record_delimiter: 'windows', cast: { string: spreadsheetCell } }));
 }
