@@ -54,14 +54,26 @@ async function main(): Promise<void> {
   if (metricsListener) log.info({ url: `${metricsListener.url}/metrics` }, 'metrics listening');
 
   let stopping = false;
+  let endDelay: (() => void) | undefined;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal (Ctrl-C twice, an impatient operator) skips what is left of the delay.
+      endDelay?.();
+      return;
+    }
     stopping = true;
     if (config.shutdownDelayS > 0) {
       // Readiness fails first and the node keeps serving, so load balancers stop sending before it stops accepting.
       engine.draining = true;
       log.info({ signal, delayS: config.shutdownDelayS }, '/readyz now 503; still serving until the shutdown delay passes');
-      await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayS * 1000));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.shutdownDelayS * 1000);
+        endDelay = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      endDelay = undefined;
     }
     log.info({ signal }, 'draining');
     const forceExit = setTimeout(() => {

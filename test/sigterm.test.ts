@@ -118,6 +118,22 @@ describe('the engine process', () => {
     expect(rows).toHaveLength(1);
   });
 
+  it('a second SIGTERM during the shutdown delay skips the rest of it and drains at once', { timeout: 90_000 }, async () => {
+    const db = await freshDatabase();
+    cleanups.push(() => db.drop());
+    // Ten minutes: longer than this test may run, so only the second signal can end it in time.
+    const proc = await startProcess({ DATABASE_URL: db.url, ADMIN_TOKEN: ADMIN, SHUTDOWN_DELAY_S: '600' });
+    proc.child.kill('SIGTERM');
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 503; i++) {
+      status = (await fetch(`${proc.url}/readyz`)).status;
+      if (status !== 503) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(status, proc.output()).toBe(503);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited, proc.output()).toEqual({ code: 0, signal: null });
+  });
+
   it('without ADMIN_TOKEN prints a generated admin token once per database, and that token works across restarts', { timeout: 120_000 }, async () => {
     const db = await freshDatabase();
     cleanups.push(() => db.drop());
