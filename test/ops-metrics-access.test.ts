@@ -1,7 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricsGate, startMetricsListener, type MetricsListener } from '../src/ops/metrics-access.js';
 import { expectApiError } from './helpers/admin.js';
-import { startTestEngine, type TestEngine } from './helpers/engine.js';
+import { freePort } from '../src/net/free-port.js';
+import { freshDatabase } from './helpers/db.js';
+import { ADMIN, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { spawnEngine } from './helpers/process.js';
 
 const METRICS_TOKEN = 'metrics-scraper-token-0123';
 const engines: TestEngine[] = [];
@@ -64,6 +67,26 @@ describe('/metrics access', () => {
     const post = await fetch(`${listener.url}/metrics`, { method: 'POST', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('the engine process opens the METRICS_PORT listener on METRICS_HOST and closes it on SIGTERM', { timeout: 90_000 }, async () => {
+    const db = await freshDatabase();
+    const metricsPort = await freePort();
+    const proc = await spawnEngine({ DATABASE_URL: db.url, ADMIN_TOKEN: ADMIN, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', METRICS_TOKEN });
+    try {
+      await proc.ready();
+      expect((await fetch(`${proc.url}/metrics`)).status).toBe(404);
+      const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/^postback_engine_http_requests_total\{route="\/readyz",method="GET",status="200"\} [1-9]\d*$/m);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(401);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited, proc.output()).toEqual({ code: 0, signal: null });
+      await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
+    } finally {
+      proc.kill();
+      await db.drop();
+    }
   });
 
   it('compares the token exactly: same length, one character off, case, padding', () => {
