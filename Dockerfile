@@ -34,5 +34,9 @@ ENV HOST=0.0.0.0 \
 EXPOSE 8080
 USER node
 
+# For `docker run` without compose (compose sets its own): slim images have no curl, Node's fetch asks /readyz.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
 # node itself is PID 1's child (compose sets `init: true`): SIGTERM reaches the engine, which drains and exits 0.
 CMD ["node", "dist/main.js"]
