@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../src/db/database.js';
 import { freePort } from '../src/net/free-port.js';
 import { openCliDatabase } from '../src/reconcile/cli-database.js';
+import { freshDatabase } from './helpers/db.js';
 
 /**
  * The README's quickstart, run verbatim: its ```sh block says how the engine is started (run here as
@@ -57,32 +58,58 @@ if (curlMissing) {
   process.stderr.write(`\n${message}\n\n`);
 }
 
-let engine: ChildProcess | undefined;
-let engineOutput = '';
-let dataDir: string | undefined;
-
+type StartedEngine = { url: string; port: string; dataDir: string; output: () => string; stop: () => Promise<void> };
+const started: StartedEngine[] = [];
 afterAll(async () => {
-  if (engine?.pid !== undefined && engine.exitCode === null) {
-    // npm, its shell and the engine share the process group made for them; SIGTERM lets the engine
-    // stop its embedded PostgreSQL before the directory is removed.
-    process.kill(-engine.pid, 'SIGTERM');
-    const deadline = Date.now() + 30_000;
-    while (dataDir && existsSync(path.join(dataDir, 'pg', 'postmaster.pid')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    if (engine.exitCode === null) process.kill(-engine.pid, 'SIGKILL');
-  }
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  for (const engine of started) await engine.stop();
 });
 
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** `npm start` as the README runs it, on a free PORT and a fresh DATA_DIR, with only the given variables. */
+async function npmStart(env: Record<string, string>): Promise<StartedEngine> {
+  const port = String(await freePort());
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pbe-quickstart-'));
+  // As root, the embedded PostgreSQL runs as a `postgres` user that must be able to enter it.
+  await chmod(dataDir, 0o755);
+  const child: ChildProcess = spawn('npm', ['start'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ...env, PORT: port, DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  let engineExited = false;
+  child.stdout?.on('end', () => (engineExited = true));
+  // npm may exit before the engine it started; the engine is gone when nothing holds the output pipe
+  // and its embedded PostgreSQL (if any) has removed its pid file.
+  const engineRunning = () => !engineExited || existsSync(path.join(dataDir, 'pg', 'postmaster.pid'));
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const engine: StartedEngine = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    output: () => output,
+    stop: async () => {
+      if (child.pid !== undefined && child.exitCode === null) {
+        // npm, its shell and the engine share the process group made for them; SIGTERM lets the engine
+        // stop its embedded PostgreSQL before the directory is removed.
+        process.kill(-child.pid, 'SIGTERM');
+        const deadline = Date.now() + 30_000;
+        while (engineRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        if (engineRunning()) process.kill(-child.pid, 'SIGKILL');
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  started.push(engine);
+  const deadline = Date.now() + 120_000;
   for (;;) {
-    if (engine?.exitCode !== null) throw new Error(`npm start exited before the engine was ready:\n${engineOutput}`);
+    if (child.exitCode !== null) throw new Error(`npm start exited before the engine was ready:\n${output}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return;
+      if ((await fetch(`${engine.url}/readyz`)).status === 200) return engine;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`engine not ready within ${timeoutMs} ms:\n${engineOutput}`);
+    if (Date.now() > deadline) throw new Error(`engine not ready within 120 s:\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -107,16 +134,9 @@ describe.skipIf(curlMissing)('the README quickstart', () => {
     expect(steps.length).toBeGreaterThanOrEqual(6);
     const { env: startEnv } = startCommand(startBlocks[0] as Block);
 
-    const port = String(await freePort());
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'pbe-quickstart-'));
-    // As root, the embedded PostgreSQL runs as a `postgres` user that must be able to enter it.
-    await chmod(dataDir, 0o755);
     // Only the README's variables and the isolation this test needs: nothing from the developer's shell.
-    const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), PORT: port };
-    engine = spawn('npm', ['start'], { env: { ...base, ...startEnv, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    engine.stdout?.on('data', (d) => (engineOutput += d));
-    engine.stderr?.on('data', (d) => (engineOutput += d));
-    await waitReady(`http://127.0.0.1:${port}`, 120_000);
+    const engine = await npmStart(startEnv);
+    const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), PORT: engine.port };
 
     const marker = (i: number) => `::quickstart-block-${i}::`;
     const script = ['set -euo pipefail', ...steps.flatMap((b, i) => [`echo '${marker(i)}'`, b.code])].join('\n');
@@ -143,7 +163,7 @@ describe.skipIf(curlMissing)('the README quickstart', () => {
     expect(item).toMatchObject({ id: answer.conversionId, decision: answer.decision, payout: '2.50', currency: 'USD', status: 'approved', source: 's2s' });
     expect(item.txid).toMatch(/^order-\d+$/);
 
-    const database = await openCliDatabase(undefined, dataDir, () => undefined);
+    const database = await openCliDatabase(undefined, engine.dataDir, () => undefined);
     const sql = connect(database.url, { max: 1 });
     try {
       const rows = await sql`
@@ -157,6 +177,22 @@ describe.skipIf(curlMissing)('the README quickstart', () => {
     } finally {
       await sql.end({ timeout: 1 });
     }
+  });
+
+  it('without ADMIN_TOKEN, npm start prints a working admin token under the line the README quotes', { timeout: 180_000 }, async () => {
+    const quoted = /prints it once, under\s+`([^`]+)`/.exec(readFileSync('README.md', 'utf8'))?.[1];
+    expect(quoted, 'the quickstart quotes the line npm start prints above the token').toBeDefined();
+    // The token does not depend on where PostgreSQL runs: a cloned test database spares a second initdb.
+    const db = await freshDatabase();
+    const engine = await npmStart({ DATABASE_URL: db.url });
+    started.push({ ...engine, stop: () => db.drop() });
+    const output = engine.output();
+    expect(output).toContain(quoted);
+    const token = output.slice(output.indexOf(quoted as string) + (quoted as string).length).trim().split('\n')[0]?.trim() ?? '';
+    const asAdmin = await fetch(`${engine.url}/v1/tokens`, { headers: { authorization: `Bearer ${token}` } });
+    expect(asAdmin.status).toBe(200);
+    const wrong = await fetch(`${engine.url}/v1/tokens`, { headers: { authorization: `Bearer ${token}x` } });
+    expect(wrong.status).toBe(401);
   });
 });
 
