@@ -18,6 +18,7 @@ import { spawnEngine, type EngineProcess } from './helpers/process.js';
  */
 
 const ISSUER = 'https://adv.example';
+const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 let db: TestDatabase;
 let sql: Sql;
 let engine: EngineProcess;
@@ -78,7 +79,8 @@ async function api(method: string, route: string, body?: object) {
 }
 
 async function click(): Promise<string> {
-  const res = await fetch(`${engine.url}/c/${offerId}?pub=${publisherId}`, { redirect: 'manual' });
+  // A visitor's browser: fetch's own user agent ("node") is rightly scored as a bot's.
+  const res = await fetch(`${engine.url}/c/${offerId}?pub=${publisherId}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } });
   expect(res.status).toBe(302);
   return new URL(res.headers.get('location') as string).searchParams.get('cid') as string;
 }
@@ -224,6 +226,11 @@ describe('npm run postback', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--secret value is not a whsec_ secret');
     expect(bad.stdout + bad.stderr).not.toContain('S3CR3T');
+
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: npm run postback --');
+    expect(help.stdout).toContain('POSTBACK_SECRET');
 
     const noTxid = await cli(['--clickid', clickid], { POSTBACK_SECRET: secret });
     expect(noTxid.code).toBe(2);
