@@ -123,7 +123,7 @@ const envSchema = z.object({
       return parts.map(Number);
     }),
   PIXEL_GRACE_S: seconds('PIXEL_GRACE_S', 1800),
-  RECONCILE_CRON: z.string().optional().transform((v) => (v && v.trim() ? v.trim() : '*/15 * * * *')),
+  RECONCILE_CRON: z.string().optional().transform((v) => (v?.trim() ? v.trim() : '*/15 * * * *')),
   PUBLIC_URL: z
     .string()
     .optional()

@@ -7,9 +7,6 @@ export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBuffer(12).toString('base64url')}`;
 }
 
-/** Opaque IDs that this engine or a protocol bounds (webhook-id...): at most 64 URL-safe characters. */
-export const OPAQUE_ID = /^[A-Za-z0-9._~-]{1,64}$/;
-
 /** Longest txid or claimed click ID kept: advertisers' order numbers are theirs, not ours to shorten. */
 export const EXTERNAL_ID_MAX = 255;
 

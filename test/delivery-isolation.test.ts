@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BREAKER_THRESHOLD, PER_PUBLISHER_CONCURRENCY } from '../src/delivery/limits.js';
 import { FAST_DELIVERY, insertConversionsWithDeliveries, startReceiver, waitForState, type Receiver } from './helpers/delivery-receiver.js';
-import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
+import { auth, seedCatalog, startTestEngine } from './helpers/engine.js';
 
 /** One dead publisher must not hold up the others: per-publisher concurrency cap and circuit breaker. */
 

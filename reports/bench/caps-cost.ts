@@ -149,7 +149,12 @@ async function main(): Promise<void> {
           if (amount <= 0) continue;
           const all = pooled.get(v.key) as LatencyRecorder;
           const inRound = new LatencyRecorder();
-          const latencies = { add: (ms: number) => (all.add(ms), inRound.add(ms)) };
+          const latencies = {
+            add: (ms: number) => {
+              all.add(ms);
+              inRound.add(ms);
+            },
+          };
           const batchesBefore = await commitBatches(url);
           const ms = await Promise.all(
             group.map((stream, i) =>

@@ -87,7 +87,7 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
       return rows;
     });
     await catalog.load();
-    return reply.code(201).send({ id: secret.id, secret: secret.text, createdAt: (row?.created_at as Date).toISOString() });
+    return reply.code(201).send({ id: secret.id, secret: secret.text, createdAt: (row as { created_at: Date }).created_at.toISOString() });
   });
 
   app.delete<{ Params: { id: string; secretId: string } }>('/v1/advertisers/:id/secrets/:secretId', { onRequest: admin }, async (request, reply) => {

@@ -7,7 +7,6 @@ import type { Sql } from '../db/database.js';
  */
 
 export type Role = 'admin' | 'analyst' | 'finance';
-export const ROLES: readonly Role[] = ['admin', 'analyst', 'finance'];
 
 export type Principal = { tokenId: string; name: string; role: Role };
 

@@ -2,7 +2,7 @@ import type { Sql } from '../db/database.js';
 
 /**
  * What the API shows of deliveries: each with its full attempt log, newest deliveries first, paged
- * by an opaque keyset cursor. Also used by the conversion detail view (deliveriesOfConversion).
+ * by an opaque keyset cursor.
  */
 
 export type DeliveryState = 'pending' | 'delivered' | 'failed' | 'expired';
@@ -109,10 +109,6 @@ export async function listDeliveries(sql: Sql, f: DeliveryFilter): Promise<{ ite
 export async function getDelivery(sql: Sql, id: string): Promise<DeliveryView | undefined> {
   const rows = await selectDeliveries(sql, { limit: 1 }, 1, id);
   return (await withAttempts(sql, rows))[0];
-}
-
-export async function deliveriesOfConversion(sql: Sql, conversionId: string): Promise<DeliveryView[]> {
-  return withAttempts(sql, await selectDeliveries(sql, { conversionId, limit: 100 }, 100));
 }
 
 function selectDeliveries(sql: Sql, f: Partial<DeliveryFilter>, limit: number, id?: string): Promise<Row[]> {

@@ -36,6 +36,3 @@ export function bundledHostingNetworks(): HostingNetworks {
   bundled ??= hostingNetworks(bundledAsnTable(), bundledHostingAsns());
   return bundled;
 }
-
-/** The name the fraud simulator (src/simulate) imports; it only asks whether an address is hosting. */
-export const bundledDatacenterRanges = bundledHostingNetworks;

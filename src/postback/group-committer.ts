@@ -107,7 +107,9 @@ export class GroupCommitter {
         if (this.breaker.isPast(deadlineAt)) throw new DatabaseUnavailableError('timeout');
         const items = undecided.map((w) => w.item);
         const outcomes = await retryingAbortedCommits(() => this.txSql.begin((tx) => commitBatch(tx, items, this.refireWindowS)));
-        undecided.forEach((w, i) => w.resolve(outcomes[i] as CommitOutcome));
+        undecided.forEach((w, i) => {
+          w.resolve(outcomes[i] as CommitOutcome);
+        });
       }, deadlineAt);
     } catch (err) {
       // Postbacks already answered are committed: only the undecided ones are retried or refused.

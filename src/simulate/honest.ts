@@ -1,6 +1,6 @@
 import { conversionAddress, CONVERTS_IN, type Population } from './population.js';
 import { honestLabel, honestUser, officeLabel, officeUsers, SLOW_SHARE, slowCtitS, type HonestNetworks, type OfficeUser } from './honest-hard.js';
-import { type ClickSpec, type OfferKey, type PostbackSpec, type Session } from './plan.js';
+import type { ClickSpec, OfferKey, PostbackSpec, Session } from './plan.js';
 
 /**
  * Honest traffic: three offers with different payouts and conversion rates, a dozen publishers whose

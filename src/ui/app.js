@@ -148,23 +148,23 @@ function selectTab(name, { focus = true } = {}) {
   if (location.hash.replace(/^#/, '') !== name) history.replaceState(null, '', `#${name}`);
   if (!state.loaded[name]) {
     state.loaded[name] = true;
-    if (name === 'review') review.load({ reset: true });
-    if (name === 'review' && state.access.quality) ruleQuality.loadCallout();
+    if (name === 'review') void review.load({ reset: true });
+    if (name === 'review' && state.access.quality) void ruleQuality.loadCallout();
     if (name === 'conversions') {
       conversions.setAccess({ canListCatalog: state.access.audit });
-      conversions.load();
+      void conversions.load();
     }
     // Only admins may write deliveries or list the catalog: the audit log is theirs alone, so its probe tells.
     if (name === 'deliveries') {
       deliveries.setAccess({ canWrite: state.access.audit });
-      deliveries.load();
+      void deliveries.load();
     }
-    if (name === 'reconciliation') reconciliation.load({ openFirst: true });
-    if (name === 'payouts') payouts.load();
-    if (name === 'refused') refused.load();
-    if (name === 'fx') fxRates.load();
-    if (name === 'audit') audit.load();
-    if (name === 'quality') ruleQuality.load();
+    if (name === 'reconciliation') void reconciliation.load({ openFirst: true });
+    if (name === 'payouts') void payouts.load();
+    if (name === 'refused') void refused.load();
+    if (name === 'fx') void fxRates.load();
+    if (name === 'audit') void audit.load();
+    if (name === 'quality') void ruleQuality.load();
   }
 }
 
@@ -190,7 +190,7 @@ function boot() {
   setUnauthorizedHandler((failure) => signOut(`The server refused the token (401 ${failure.code}): ${failure.message}`));
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    signIn(normaliseToken($('token-input').value));
+    void signIn(normaliseToken($('token-input').value));
   });
   $('token-show').addEventListener('change', (e) => ($('token-input').type = e.target.checked ? 'text' : 'password'));
   $('sign-out').addEventListener('click', () => signOut());
@@ -221,7 +221,7 @@ function boot() {
 
   const fromFragment = readTokenFromFragment();
   const token = fromFragment ? normaliseToken(fromFragment) : sessionStorage.getItem(TOKEN_KEY);
-  if (token) signIn(token);
+  if (token) void signIn(token);
   else showSignIn();
 }
 

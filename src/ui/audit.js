@@ -13,7 +13,7 @@ export function init() {
   $('audit-entity').append(h('option', { value: '' }, 'Any entity'), ...ENTITIES.map((e) => h('option', { value: e }, e)));
   $('audit-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    load();
+    void load();
   });
   $('audit-more').addEventListener('click', () => load({ more: true }));
 }

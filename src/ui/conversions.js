@@ -17,7 +17,7 @@ const conv = { rows: [], nextCursor: null, params: null, names: { offers: new Ma
 export function init() {
   $('conv-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    load();
+    void load();
   });
   $('conv-more').addEventListener('click', () => load({ more: true }));
   $('conv-csv').addEventListener('click', downloadCsv);

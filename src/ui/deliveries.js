@@ -12,7 +12,7 @@ const dl = { rows: [], nextCursor: null, params: null, canWrite: false };
 export function init() {
   $('dlv-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    load();
+    void load();
   });
   $('dlv-more').addEventListener('click', () => load({ more: true }));
 }

@@ -19,7 +19,7 @@ export function init() {
   $('fx-show-day').addEventListener('click', showDay);
   $('fx-list-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    load();
+    void load();
   });
 }
 

@@ -15,6 +15,7 @@ export function init() {
   window.addEventListener('pagehide', () => flush({ keepalive: true }));
 }
 
+/** @public read by test/ui.test.ts */
 export const hasPending = () => pending !== null;
 
 /**

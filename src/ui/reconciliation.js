@@ -43,7 +43,7 @@ export async function load({ openFirst = false } = {}) {
   }
   renderRuns();
   const first = recon.runs[0];
-  if (openFirst && first && !recon.selectedId) openRun(first.id, first);
+  if (openFirst && first && !recon.selectedId) void openRun(first.id, first);
 }
 
 const RUN_DONE = new Set(['done', 'succeeded', 'finished', 'complete', 'completed']);
@@ -78,7 +78,7 @@ function renderRuns() {
           onkeydown: (e) => {
             if (e.key === 'Enter' || e.key === ' ') {
               e.preventDefault();
-              openRun(run.id);
+              void openRun(run.id);
             }
           },
         },
@@ -129,8 +129,8 @@ async function runReconciliation(event) {
     recon.selectedId = run.id;
     renderRuns();
     if (Array.isArray(run.rows)) renderRun(run);
-    else openRun(run.id);
-    load();
+    else void openRun(run.id);
+    void load();
   } catch (err) {
     showError(errorBox, 'The reconciliation did not run.', err);
   } finally {
@@ -158,7 +158,13 @@ function renderRun(run) {
 
   const select = h(
     'select',
-    { id: 'recon-filter', onchange: (e) => ((recon.filter = e.target.value), renderRun(run)) },
+    {
+      id: 'recon-filter',
+      onchange: (e) => {
+        recon.filter = e.target.value;
+        renderRun(run);
+      },
+    },
     h('option', { value: '' }, `All offers and publishers (${pairs.length})`),
     pairs.map((p) => {
       const [offer, publisher] = p.split('|');

@@ -17,7 +17,7 @@ export function init() {
   code.append(h('option', { value: '' }, 'Any code'), ...CODES.map((c) => h('option', { value: c }, c)));
   $('refused-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    load();
+    void load();
   });
   $('refused-more').addEventListener('click', () => load({ more: true }));
 }

@@ -69,7 +69,7 @@ export async function load({ reset: fresh = false } = {}) {
   const visible = visibleQueue();
   if (!visible.some((c) => c.id === q.selectedId)) q.selectedId = visible[0]?.id ?? null;
   renderQueue();
-  if (q.selectedId) loadDetail(q.selectedId);
+  if (q.selectedId) void loadDetail(q.selectedId);
   else renderEmptyDetail();
 }
 
@@ -147,7 +147,7 @@ function select(id, { focusRow = true } = {}) {
       if (focusRow) row.focus({ preventScroll: true });
     }
   }
-  loadDetail(id);
+  void loadDetail(id);
 }
 
 function move(delta) {
@@ -212,7 +212,7 @@ function decide(decision) {
   q.selectedId = next?.id ?? null;
   renderQueue();
   if (next) select(next.id);
-  else if (q.cursor) load();
+  else if (q.cursor) void load();
   else renderEmptyDetail();
 }
 
@@ -227,7 +227,7 @@ async function send(id, decision, note, { keepalive = false } = {}) {
       item.reviewState = decision === 'approve' ? 'approved' : 'rejected';
     }
     if (q.includeReviewed) renderQueue();
-    if (q.selectedId === id) loadDetail(id);
+    if (q.selectedId === id) void loadDetail(id);
   } catch (err) {
     if (item) delete item.pendingDecision;
     renderQueue();

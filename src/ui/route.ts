@@ -44,7 +44,8 @@ export function loadUiAssets(): ReadonlyMap<string, Asset> {
   const loaded = new Map<string, Asset>();
   for (const name of readdirSync(UI_DIR).sort()) {
     const type = UI_TYPES[path.extname(name)];
-    if (!type || !/^[a-z0-9-]+\.[a-z]+$/.test(name)) continue;
+    // route.js is this module compiled into dist/ (npm run build): server code, never a page asset.
+    if (!type || !/^[a-z0-9-]+\.[a-z]+$/.test(name) || name === 'route.js') continue;
     const body = readFileSync(path.join(UI_DIR, name));
     loaded.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
   }

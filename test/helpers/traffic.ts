@@ -1,6 +1,6 @@
-import { conversionAddress, CONVERTS_IN, Population, UAS } from '../../src/simulate/population.js';
+import { conversionAddress, CONVERTS_IN, type Population, UAS } from '../../src/simulate/population.js';
 
-export { Population, prng, UAS } from '../../src/simulate/population.js';
+export { Population } from '../../src/simulate/population.js';
 
 /**
  * Synthetic traffic for evaluating the fraud defaults, seeded and deterministic. Honest traffic is
