@@ -91,9 +91,15 @@ describe('binomial upper tail', () => {
 
 describe('conversion_rate_spike', () => {
   const input = scoreInput({ click: click('198.51.100.7') });
-  /** The offer's counts include the segment's own; its baseline is the rest of the offer, 200 / 10,000 = 2 %. */
+  /**
+   * The offer's counts include the segment's own; its baseline is the rest of the offer, 200 / 10,000 = 2 %.
+   * The publisher sends only this sub1, so both levels count the same cohort.
+   */
   const segment = (conversions: number, clicks: number) =>
-    counts({ offerBaseline: { conversions: 200 + conversions, clicks: 10_000 + clicks }, segment: { conversions, clicks } });
+    counts({ offerBaseline: { conversions: 200 + conversions, clicks: 10_000 + clicks }, segment: { conversions, clicks }, publisher: { conversions, clicks } });
+  /** One sub1 of a publisher whose sub1s together made `pub`; the rest of the offer (without the publisher) is 200 / 10,000 = 2 %. */
+  const spread = (sub: { conversions: number; clicks: number }, pub: { conversions: number; clicks: number }) =>
+    counts({ offerBaseline: { conversions: 200 + pub.conversions, clicks: 10_000 + pub.clicks }, segment: sub, publisher: pub });
 
   it('fires when a segment converts significantly and at least 3x above the rest of the offer', () => {
     const out = evaluate(conversionRateSpike, input, { counts: segment(15, 100) });
@@ -103,10 +109,57 @@ describe('conversion_rate_spike', () => {
       window: '86400s',
       scope: 'offer off_test, publisher pub_test, sub1 "sub-a"',
       threshold: { alpha: 1e-4, minLift: 3, minConversions: 10 },
-      value: { conversions: 15, clicks: 100, rate: 0.15, baselineRate: 0.02, lift: 7.5 },
+      value: { level: 'sub1', conversions: 15, clicks: 100, rate: 0.15, baselineRate: 0.02, lift: 7.5, levels: { sub1: { conversions: 15, clicks: 100 }, publisher: { conversions: 15, clicks: 100 } } },
       note: expect.stringMatching(/^baseline: the rest of the offer, 200 conversions \/ 10000 clicks over 7 UTC days/),
     });
     expect((out.value as { pValue: number }).pValue).toBeLessThan(1e-4);
+  });
+
+  it('fires at the publisher level for pumping spread over many sub-IDs, each below minConversions', () => {
+    // 300 rotating sub-IDs, 3 of 10 clicks converting on each: 900 / 3,000 = 30 %, 15x the rest of the offer.
+    const pumped = spread({ conversions: 3, clicks: 10 }, { conversions: 900, clicks: 3000 });
+    const out = evaluate(conversionRateSpike, input, { counts: pumped });
+    expect(out).toMatchObject({
+      evaluated: true,
+      fired: true,
+      points: 40,
+      scope: 'offer off_test, publisher pub_test (all its sub1s)',
+      value: { level: 'publisher', conversions: 900, clicks: 3000, rate: 0.3, baselineRate: 0.02, lift: 15, levels: { sub1: { conversions: 3, clicks: 10 }, publisher: { conversions: 900, clicks: 3000 } } },
+      note: expect.stringMatching(/^baseline: the rest of the offer without this publisher, 200 conversions \/ 10000 clicks over 7 UTC days; judged on the publisher's sub1s together, where the spike is stronger than on sub1 "sub-a" alone; a strong spike/),
+    });
+    expect((out.value as { pValue: number }).pValue).toBeLessThan(1e-4);
+    // The same sub1 judged alone (as before the publisher level) is below the minimum volume.
+    const alone = evaluate(conversionRateSpike, input, { counts: counts({ offerBaseline: pumped.offerBaseline, segment: { conversions: 3, clicks: 10 } }) });
+    expect(alone).toMatchObject({ fired: false, value: { level: 'sub1', levels: { publisher: null } }, note: expect.stringMatching(/minimum volume/) });
+  });
+
+  it("does not fire for an honest publisher with many sub-IDs converting at the offer's rate", () => {
+    // 300 sub-IDs at 2 %, some sub-IDs luckier than others: 60 / 3,000 overall.
+    for (const sub of [{ conversions: 0, clicks: 10 }, { conversions: 2, clicks: 10 }]) {
+      const out = evaluate(conversionRateSpike, input, { counts: spread(sub, { conversions: 60, clicks: 3000 }) });
+      expect(out).toMatchObject({ evaluated: true, fired: false, value: { level: 'sub1', levels: { publisher: { conversions: 60, clicks: 3000 } } } });
+    }
+  });
+
+  it('still fires at the sub1 level when one pumped sub-ID stands out from an otherwise honest publisher', () => {
+    // The sub1 converts 60 / 200, 16x its rest (240 / 12,800); the publisher's clicks together 100 / 3,000 (1.7x).
+    const out = evaluate(conversionRateSpike, input, { counts: spread({ conversions: 60, clicks: 200 }, { conversions: 100, clicks: 3000 }) });
+    expect(out).toMatchObject({
+      fired: true,
+      points: 40,
+      scope: 'offer off_test, publisher pub_test, sub1 "sub-a"',
+      value: { level: 'sub1', conversions: 60, clicks: 200, lift: 16, levels: { sub1: { conversions: 60, clicks: 200 }, publisher: { conversions: 100, clicks: 3000 } } },
+    });
+    expect(out.note).toMatch(/^baseline: the rest of the offer, 240 conversions \/ 12800 clicks/);
+  });
+
+  it('reports the publisher level when the sub1 alone is no spike, and is not evaluated when its clicks were lost', () => {
+    // The sub1 (70 / 1,000) is judged against a rest holding the publisher's other pumped sub1s (730 / 12,000):
+    // no spike. The publisher (600 / 3,000) against the rest without it (2 %) is 10x.
+    const out = evaluate(conversionRateSpike, input, { counts: spread({ conversions: 70, clicks: 1000 }, { conversions: 600, clicks: 3000 }) });
+    expect(out).toMatchObject({ fired: true, points: 40, value: { level: 'publisher', lift: 10 } });
+    const lost = evaluate(conversionRateSpike, input, { counts: spread({ conversions: 3, clicks: 10 }, { conversions: 40, clicks: 30 }) });
+    expect(lost).toMatchObject({ evaluated: false, note: "more conversions (40) than recorded clicks (30) for the publisher's sub1s together: the click counts are incomplete" });
   });
 
   it('leaves the segment out of its own baseline, so a large segment cannot raise its own bar', () => {

@@ -60,6 +60,7 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
         offerToday: 1,
         offerBaseline: { conversions: 1, clicks: 0 },
         segment: { conversions: 1, clicks: 0 },
+        publisher: { conversions: 1, clicks: 0 },
         ctit: { offer: hist({ [TEN_MINUTES]: 1 }), publisher: hist({ [TEN_MINUTES]: 1 }), segment: hist({ [TEN_MINUTES]: 1 }) },
       });
     }
@@ -119,6 +120,31 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
     const v6 = await state.observe(conversion({ txid: 'v6', addresses: ['2001:db8:1:2::/64'], segment: { publisherId: 'pub_1', sub1: null, windowMs: 3_600_000 } }));
     expect(v6.addresses[0]?.clicks).toBe(1);
     expect(v6.segment).toEqual({ conversions: 1, clicks: 1 });
+    await state.close();
+  });
+
+  it.skipIf(skip)("counts a publisher's click cohort over all its sub1s, each conversion once however often retried", async () => {
+    const state = make(prefix());
+    const seg = (publisherId: string, sub1: string | null) => ({ publisherId, sub1, windowMs: 60 * MINUTE });
+    const click = (publisherId: string, sub1: string | null, at: number) =>
+      state.recordClick({ offerId: 'off_1', publisherId, sub1, address: null, at: new Date(at) });
+    // Rotating sub-IDs: one click each, all in the hour buckets the window reads; another publisher and another offer apart.
+    for (let i = 0; i < 6; i++) click('pub_1', `r${i}`, t0 - (10 + i * 10) * MINUTE);
+    click('pub_2', 'r0', t0 - MINUTE);
+    state.recordClick({ offerId: 'off_2', publisherId: 'pub_1', sub1: 'r0', address: null, at: new Date(t0 - MINUTE) });
+    // Older than the 60-minute window: in the publisher's key, not in its cohort.
+    click('pub_1', 'r9', t0 - 3 * 60 * MINUTE);
+    await state.flush();
+    for (let i = 0; i < 4; i++) await state.observe(conversion({ txid: `t${i}`, clickId: `c${i}`, clickAt: t0 - (10 + i * 10) * MINUTE, segment: seg('pub_1', `r${i}`) }));
+    // Retries of t0 (later, on another sub1 even) and a conversion of a click older than the window count nothing.
+    await state.observe(conversion({ txid: 't0', clickId: 'c0', at: t0 + MINUTE, segment: seg('pub_1', 'r5') }));
+    await state.observe(conversion({ txid: 'old', clickId: 'old', clickAt: t0 - 3 * 60 * MINUTE, segment: seg('pub_1', 'r9') }));
+    await state.observe(conversion({ txid: 'other', clickId: 'o', clickAt: t0 - MINUTE, segment: seg('pub_2', 'r0') }));
+    const c = await state.observe(conversion({ txid: 't1', clickId: 'c1', at: t0 + 2 * MINUTE, clickAt: t0 - 20 * MINUTE, segment: seg('pub_1', 'r1') }));
+    expect(c.publisher).toEqual({ conversions: 4, clicks: 6 });
+    expect(c.segment).toEqual({ conversions: 1, clicks: 1 });
+    expect((await state.observe(conversion({ txid: 'p2', clickId: 'p2', segment: seg('pub_2', 'x') }))).publisher).toEqual({ conversions: 2, clicks: 1 });
+    expect((await state.observe(conversion({ txid: 'none', segment: undefined }))).publisher).toBeUndefined();
     await state.close();
   });
 
@@ -188,8 +214,8 @@ describe('memory scoring state', () => {
     const busy = state.size;
     await state.observe(conversion({ txid: 'late', clickId: 'late', at: t0 + 40 * 86_400_000, clickExpiresAt: t0 + 41 * 86_400_000 }));
     expect(busy).toBeGreaterThan(50);
-    // Left: the late conversion's own keys (address, click, offer, segment, and its three CTIT histograms).
-    expect(state.size).toBeLessThanOrEqual(7);
+    // Left: the late conversion's own keys (address, click, offer, segment, publisher, and its three CTIT histograms).
+    expect(state.size).toBeLessThanOrEqual(8);
   });
 });
 
@@ -274,10 +300,13 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     await click(t0 + 10 * MINUTE);
     const later = await state.observe(conversion({ txid: 'c', at: t0 + 20 * MINUTE }));
     expect(later.segment?.clicks).toBe(4);
+    expect(later.publisher?.clicks).toBe(4);
     expect(later.offerBaseline.clicks).toBe(5);
     // A node that has kept nothing reads every bucket.
     const other = new RedisFraudState(redisClient(), { prefix: p, onError: () => undefined });
-    expect((await other.observe(conversion({ txid: 'd', at: t0 + 20 * MINUTE }))).segment?.clicks).toBe(5);
+    const fresh = await other.observe(conversion({ txid: 'd', at: t0 + 20 * MINUTE }));
+    expect(fresh.segment?.clicks).toBe(5);
+    expect(fresh.publisher?.clicks).toBe(5);
   });
 
   it('reads settled closed days of the CTIT histograms once per node, and today every time', async () => {

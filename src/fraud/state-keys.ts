@@ -15,6 +15,8 @@ import type { ClickObservation, ConversionObservation } from './state.js';
  *   <p>offer:<offerId>:clk:<yyyymmdd>    int   the offer's clicks per UTC day
  *   <p>seg:<offerId>:<pubId>:<sub1>      zset  conversions of one publisher and sub1, scored by click time
  *   <p>seg:<offerId>:<pubId>:<sub1>:clk:<hour>  int  its clicks per hour
+ *   <p>pub:<offerId>:<pubId>             zset  conversions of one publisher (all its sub1s), scored by click time
+ *   <p>pub:<offerId>:<pubId>:clk:<hour>  int   its clicks per hour
  *   <p>offer:<offerId>:ctit:<yyyymmdd>          hash  the offer's conversions per CTIT bucket, per UTC day
  *   <p>pub:<offerId>:<pubId>:ctit:<yyyymmdd>    hash  the same for one publisher
  *   <p>seg:<offerId>:<pubId>:<sub1>:ctit:<yyyymmdd>  hash  and for one publisher and sub1
@@ -49,10 +51,14 @@ export type Plan = {
   click: { set: string; ttlMs: number };
   offer: { zset: string; dayKeys: readonly string[]; todayFrom: number; baselineFrom: number; cutoff: number };
   /** Scored by the click's time, not the conversion's: the segment's rate is that of a click cohort. */
-  segment: { zset: string; score: number; clickKeys: readonly string[]; from: number; cutoff: number } | undefined;
+  segment: CohortPlan | undefined;
+  /** The same click cohort for the publisher's every sub1: pumping spread over many sub-IDs shows here. Only with a segment. */
+  publisher: CohortPlan | undefined;
   /** Only with a segment. Per level (offer, publisher, segment) the baseline days' keys, today's last. */
   ctit: { bucket: number; offerDays: readonly string[]; publisherDays: readonly string[]; segmentDays: readonly string[] } | undefined;
 };
+
+export type CohortPlan = { zset: string; score: number; clickKeys: readonly string[]; from: number; cutoff: number };
 
 export function planObservation(prefix: string, obs: ConversionObservation): Plan {
   const { at } = obs;
@@ -60,6 +66,14 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
   const baselineFrom = today - (BASELINE_DAYS - 1) * DAY_MS;
   const seg = obs.segment;
   const segKey = seg ? segmentKey(prefix, obs.offerId, seg.publisherId, seg.sub1) : undefined;
+  const pubKey = seg ? publisherKey(prefix, obs.offerId, seg.publisherId) : undefined;
+  const cohort = (zset: string, windowMs: number): CohortPlan => ({
+    zset,
+    score: obs.clickAt,
+    clickKeys: hourKeys(`${zset}:clk:`, at, windowMs),
+    from: at - windowMs,
+    cutoff: at - WINDOW_RETENTION_MS,
+  });
   const days = (base: string) => bucketKeys(base, baselineFrom / DAY_MS, today / DAY_MS, (d) => dayStamp(d * DAY_MS));
   return {
     member: `${obs.advertiserId}:${obs.txid}`,
@@ -82,22 +96,14 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
       baselineFrom,
       cutoff: at - OFFER_RETENTION_MS,
     },
-    segment:
-      seg && segKey
-        ? {
-            zset: segKey,
-            score: obs.clickAt,
-            clickKeys: hourKeys(`${segKey}:clk:`, at, seg.windowMs),
-            from: at - seg.windowMs,
-            cutoff: at - WINDOW_RETENTION_MS,
-          }
-        : undefined,
+    segment: seg && segKey ? cohort(segKey, seg.windowMs) : undefined,
+    publisher: seg && pubKey ? cohort(pubKey, seg.windowMs) : undefined,
     ctit:
-      seg && segKey
+      seg && segKey && pubKey
         ? {
             bucket: ctitBucket((at - obs.clickAt) / 1000),
             offerDays: days(`${prefix}offer:${obs.offerId}:ctit:`),
-            publisherDays: days(`${prefix}pub:${obs.offerId}:${seg.publisherId}:ctit:`),
+            publisherDays: days(`${pubKey}:ctit:`),
             segmentDays: days(`${segKey}:ctit:`),
           }
         : undefined,
@@ -112,6 +118,7 @@ export function clickIncrements(prefix: string, click: ClickObservation): { key:
   const incs = [
     { key: `${prefix}offer:${click.offerId}:clk:${dayStamp(at)}`, ttlMs: OFFER_RETENTION_MS },
     { key: `${segmentKey(prefix, click.offerId, click.publisherId, click.sub1)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
+    { key: `${publisherKey(prefix, click.offerId, click.publisherId)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
   ];
   if (addressKey) incs.push({ key: `${prefix}addr:${addressKey}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS });
   return incs;
@@ -120,6 +127,10 @@ export function clickIncrements(prefix: string, click: ClickObservation): { key:
 function segmentKey(prefix: string, offerId: string, publisherId: string, sub1: string | null): string {
   // A missing sub1 and an empty one are the same segment: a publisher that sends none.
   return `${prefix}seg:${offerId}:${publisherId}:${encodeURIComponent(sub1 ?? '')}`;
+}
+
+function publisherKey(prefix: string, offerId: string, publisherId: string): string {
+  return `${prefix}pub:${offerId}:${publisherId}`;
 }
 
 /** Keys of the hour buckets from the one holding `at - windowMs` to the one holding `at`: a superset of the window. */

@@ -1,6 +1,6 @@
 import { emptyHistogram } from './ctit-distribution.js';
 import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState } from './state.js';
-import { clickIncrements, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
+import { clickIncrements, type CohortPlan, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 
 /**
  * The state in process memory for a single node: the same key plan and the same commands as the
@@ -52,15 +52,8 @@ export class MemoryFraudState implements FraudState {
     offer.removeBelow(o.cutoff);
     this.expire(o.zset, now + OFFER_RETENTION_MS);
 
-    const s = plan.segment;
-    let segment: ConversionCounts['segment'];
-    if (s) {
-      const seg = this.zset(s.zset, now);
-      seg.add(plan.member, s.score);
-      seg.removeBelow(s.cutoff);
-      this.expire(s.zset, now + WINDOW_RETENTION_MS);
-      segment = { conversions: seg.countFrom(s.from), clicks: this.sumCounters(s.clickKeys, now) };
-    }
+    const segment = plan.segment && this.cohort(plan.segment, plan.member, now);
+    const publisher = plan.publisher && this.cohort(plan.publisher, plan.member, now);
 
     let ctit: ConversionCounts['ctit'];
     const h = plan.ctit;
@@ -83,8 +76,18 @@ export class MemoryFraudState implements FraudState {
       offerToday: offer.countFrom(o.todayFrom),
       offerBaseline: { conversions: offer.countFrom(o.baselineFrom), clicks: this.sumCounters(o.dayKeys, now) },
       segment,
+      publisher,
       ctit,
     };
+  }
+
+  /** A click cohort (segment or publisher): the conversion joins at its click's time, once per member. */
+  private cohort(c: CohortPlan, member: string, now: number): { conversions: number; clicks: number } {
+    const set = this.zset(c.zset, now);
+    set.add(member, c.score);
+    set.removeBelow(c.cutoff);
+    this.expire(c.zset, now + WINDOW_RETENTION_MS);
+    return { conversions: set.countFrom(c.from), clicks: this.sumCounters(c.clickKeys, now) };
   }
 
   recordClick(click: ClickObservation): void {

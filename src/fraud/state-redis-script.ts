@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CTIT_BUCKETS } from './ctit-distribution.js';
-import type { Plan } from './state-keys.js';
+import type { CohortPlan, Plan } from './state-keys.js';
 
 /**
  * One conversion as one Redis script: the same commands a MULTI would send (ZADD NX, trims, counts,
@@ -51,10 +51,11 @@ local o, fresh = zrecord(p.o)
 out[#out + 1] = redis.call('ZCOUNT', o, p.o.today, '+inf')
 out[#out + 1] = redis.call('ZCOUNT', o, p.o.from, '+inf')
 counters(p.o)
-if p.s then
-  local s = zrecord(p.s)
-  out[#out + 1] = redis.call('ZCOUNT', s, p.s.from, '+inf')
-  counters(p.s)
+-- Click cohorts: the segment (publisher + sub1), then the publisher's every sub1.
+for _, g in ipairs({ p.s, p.p }) do
+  local k = zrecord(g)
+  out[#out + 1] = redis.call('ZCOUNT', k, g.from, '+inf')
+  counters(g)
 end
 -- CTIT histograms, summed bucket by bucket over n day hashes. Fields beyond nb (from an older
 -- bucket layout) are ignored.
@@ -98,7 +99,7 @@ type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: stri
 export function encodePlan(
   plan: Plan,
   ttl: { address: number; offer: number; segment: number; ctit: number },
-  readClosed: { offer: boolean; segment: boolean; ctit: readonly [boolean, boolean, boolean] },
+  readClosed: { offer: boolean; segment: boolean; publisher: boolean; ctit: readonly [boolean, boolean, boolean] },
 ): { keys: string[]; shape: string } {
   const keys: string[] = [];
   const key = (k: string) => keys.push(k);
@@ -119,13 +120,15 @@ export function encodePlan(
   const ok = key(o.zset);
   const og = counters(o.dayKeys, readClosed.offer);
   const offer = { k: ok, score: String(plan.at), cutoff: `(${o.cutoff}`, ttl: String(ttl.offer), today: String(o.todayFrom), from: String(o.baselineFrom), c: og.c, n: og.n, u: og.u };
-  const sg = plan.segment;
-  let s: ZArgs | undefined;
-  if (sg) {
-    const k = key(sg.zset);
-    const g = counters(sg.clickKeys, readClosed.segment);
-    s = { k, score: String(sg.score), cutoff: `(${sg.cutoff}`, ttl: String(ttl.segment), from: String(sg.from), c: g.c, n: g.n, u: g.u };
-  }
+  const cohort = (plan: CohortPlan, closed: boolean): ZArgs => {
+    const k = key(plan.zset);
+    const g = counters(plan.clickKeys, closed);
+    return { k, score: String(plan.score), cutoff: `(${plan.cutoff}`, ttl: String(ttl.segment), from: String(plan.from), c: g.c, n: g.n, u: g.u };
+  };
+  // Both or neither (RedisFraudState reads them as a pair): the script's loop stops at the first missing one.
+  const both = plan.segment && plan.publisher ? { segment: plan.segment, publisher: plan.publisher } : undefined;
+  const s = both && cohort(both.segment, readClosed.segment);
+  const pub = both && cohort(both.publisher, readClosed.publisher);
   let h: { b: string; ttl: string; nb: number; g: Counters[] } | undefined;
   const pc = plan.ctit;
   if (pc) {
@@ -133,7 +136,7 @@ export function encodePlan(
     const g = [counters(pc.offerDays, offerDays), counters(pc.publisherDays, publisherDays), counters(pc.segmentDays, segmentDays)];
     h = { b: String(pc.bucket), ttl: String(ttl.ctit), nb: CTIT_BUCKETS, g };
   }
-  return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s, h }) };
+  return { keys, shape: JSON.stringify({ m: plan.member, a, c, o: offer, s, p: pub, h }) };
 }
 
 /** EVALSHA, loading the script on the first NOSCRIPT (a fresh or failed-over Redis). */

@@ -31,7 +31,7 @@ export class RedisFraudState implements FraudState {
   private buffered = new Map<string, { n: number; ttlMs: number }>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  /** Per node: a user address converts rarely, so only the offer and segment baselines are kept. */
+  /** Per node: a user address converts rarely, so only the offer, segment and publisher baselines are kept. */
   private readonly closedSums = new ClosedBucketSums();
   /** The CTIT histograms' closed days per level (offer, publisher, segment), likewise. */
   private readonly closedHistograms = new ClosedBucketSums<readonly number[]>(emptyHistogram());
@@ -44,9 +44,13 @@ export class RedisFraudState implements FraudState {
   async observe(obs: ConversionObservation): Promise<ConversionCounts> {
     const plan = planObservation(this.prefix, obs);
     const offerRun: BucketRun = { keys: plan.offer.dayKeys, currentFrom: plan.offer.todayFrom };
-    const segmentRun: BucketRun | undefined = plan.segment && { keys: plan.segment.clickKeys, currentFrom: startOfHour(plan.at) };
+    // Both cohorts or neither (planObservation plans them together; the script reads them as a pair).
+    const cohorts = plan.segment && plan.publisher ? { segment: plan.segment, publisher: plan.publisher } : undefined;
+    const segmentRun: BucketRun | undefined = cohorts && { keys: cohorts.segment.clickKeys, currentFrom: startOfHour(plan.at) };
+    const publisherRun: BucketRun | undefined = cohorts && { keys: cohorts.publisher.clickKeys, currentFrom: startOfHour(plan.at) };
     const offerClosed = this.closedSums.get(offerRun);
     const segmentClosed = segmentRun && this.closedSums.get(segmentRun);
+    const publisherClosed = publisherRun && this.closedSums.get(publisherRun);
     const pc = plan.ctit;
     const histogramRuns: BucketRun[] = pc
       ? [pc.offerDays, pc.publisherDays, pc.segmentDays].map((keys) => ({ keys, currentFrom: plan.offer.todayFrom }))
@@ -56,7 +60,7 @@ export class RedisFraudState implements FraudState {
     const { keys, shape } = encodePlan(
       plan,
       { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS, ctit: OFFER_RETENTION_MS },
-      { offer: offerClosed === undefined, segment: segmentClosed === undefined, ctit: [unknown(0), unknown(1), unknown(2)] },
+      { offer: offerClosed === undefined, segment: segmentClosed === undefined, publisher: publisherClosed === undefined, ctit: [unknown(0), unknown(1), unknown(2)] },
     );
     const reply = await runObserveScript(this.redis, keys, shape);
     let i = 0;
@@ -77,7 +81,8 @@ export class RedisFraudState implements FraudState {
     const clickConversions = next();
     const offerToday = next();
     const offerBaseline = { conversions: next(), clicks: clicks(offerRun, offerClosed) };
-    const segment = plan.segment ? { conversions: next(), clicks: clicks(segmentRun, segmentClosed) } : undefined;
+    const segment = cohorts ? { conversions: next(), clicks: clicks(segmentRun, segmentClosed) } : undefined;
+    const publisher = cohorts ? { conversions: next(), clicks: clicks(publisherRun, publisherClosed) } : undefined;
     /** A level's histogram: its closed days (read now, or kept from before) plus today's. */
     const histogram = (level: number): number[] => {
       const closed = Array.from({ length: CTIT_BUCKETS }, next);
@@ -89,7 +94,7 @@ export class RedisFraudState implements FraudState {
       return today.map((c, i) => c + (base[i] ?? 0));
     };
     const ctit = pc ? { offer: histogram(0), publisher: histogram(1), segment: histogram(2) } : undefined;
-    return { addresses, clickConversions, offerToday, offerBaseline, segment, ctit };
+    return { addresses, clickConversions, offerToday, offerBaseline, segment, publisher, ctit };
   }
 
   recordClick(click: ClickObservation): void {

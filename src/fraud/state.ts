@@ -5,9 +5,9 @@ import { RedisFraudState } from './state-redis.js';
 
 /**
  * The scoring's shared state: exact counters that every engine node must see alike
- * (conversions per user address, per click, per offer and day, per publisher segment; clicks per
- * address, offer and segment). Redis when REDIS_URL is set, so every node counts every node's
- * traffic; otherwise process memory, for a single node. The exact history stays in PostgreSQL; this
+ * (conversions per user address, per click, per offer and day, per publisher and per publisher
+ * segment; clicks per address, offer, publisher and segment). Redis when REDIS_URL is set, so every
+ * node counts every node's traffic; otherwise process memory, for a single node. The exact history stays in PostgreSQL; this
  * state only needs to be right inside its windows (at most 8 days).
  *
  * `observe` records one conversion and reads every count the rules need in one round trip (one
@@ -45,6 +45,11 @@ export type ConversionCounts = {
   offerBaseline: { conversions: number; clicks: number };
   /** Conversions of clicks made in the window (click cohort) and the clicks made in the hours covering it. */
   segment: { conversions: number; clicks: number } | undefined;
+  /**
+   * The same click cohort for the publisher's every sub1 on this offer, so pumping spread over many
+   * rotating sub-IDs is seen as one source. Omitted when the click row is unknown (with the segment).
+   */
+  publisher?: { conversions: number; clicks: number } | undefined;
   /**
    * Conversions per click-to-conversion bucket (ctit-distribution.ts) over the baseline days, by
    * conversion time, for the offer, the publisher and the segment (publisher + sub1), this one
