@@ -36,7 +36,7 @@ describe('the bundled classification', () => {
     [45102, 'hosting'], [37963, 'hosting'], [132203, 'hosting'], [24940, 'hosting'], [213230, 'hosting'],
     [16276, 'hosting'], [14061, 'hosting'], [63949, 'hosting'], [20473, 'hosting'], [51167, 'hosting'],
     [12876, 'hosting'], [60781, 'hosting'], [28753, 'hosting'], [47583, 'hosting'], [8560, 'hosting'],
-    [60068, 'hosting'], [9009, 'vpn'], [212238, 'vpn'], [209103, 'vpn'], [136787, 'vpn'],
+    [60068, 'vpn'], [62240, 'vpn'], [9009, 'vpn'], [212238, 'vpn'], [209103, 'vpn'], [136787, 'vpn'],
   ])('classifies AS%i as %s', (asn, kind) => {
     expect(listed.classify(asn)?.kind).toBe(kind);
   });

@@ -76,22 +76,22 @@ describe('fraud reasons and evidence through HTTP', () => {
       scope: 'click address',
       category: 'client',
       points: 10,
-      note: expect.stringContaining('25 points cut to 10: the client category is capped at 60'),
+      note: expect.stringContaining('40 points cut to 10: the client category is capped at 60'),
     });
     expect(c.by('bot_user_agent')).toMatchObject({ fired: true, points: 50, value: ua, scope: 'click user agent', threshold: expect.stringMatching(/^isbot pattern/) });
   });
 
-  it('a click from a Hetzner server is datacenter_ip, the evidence naming the AS, its organisation and the kind', async () => {
+  it('a click from a Hetzner server is datacenter_ip (flagged: a hosting network is worth a review), the evidence naming the AS, its organisation and the kind', async () => {
     const seeded = await seedCatalog(t.app, { offer: { fraud: { rules: noTiming } } });
     const ip = `5.9.${randomInt(256)}.${1 + randomInt(254)}`;
     const pb = await postConversion(t.app, seeded, { click: { ip, ua: IPHONE } });
-    expect(pb).toMatchObject({ decision: 'accepted', reasons: ['datacenter_ip'] });
+    expect(pb).toMatchObject({ decision: 'flagged', reasons: ['datacenter_ip'] });
     const c = await shown(pb);
-    expect(c.score).toBe(25);
+    expect(c.score).toBe(40);
     expect(c.by('datacenter_ip')).toMatchObject({
       evaluated: true,
       fired: true,
-      points: 25,
+      points: 40,
       value: ip,
       threshold: 'AS24940 Hetzner Online GmbH (hosting)',
       scope: 'click address',
@@ -99,21 +99,21 @@ describe('fraud reasons and evidence through HTTP', () => {
     });
   });
 
-  it("a VPN exit in the postback's ip is datacenter_ip of kind vpn; a residential click is not judged hosting", async () => {
+  it("a VPN exit in the postback's ip is datacenter_ip of kind vpn, worth few points; a residential click is not judged hosting", async () => {
     const seeded = await seedCatalog(t.app, { offer: { fraud: { rules: noTiming } } });
     const ip = `185.159.157.${1 + randomInt(254)}`;
     const pb = await postConversion(t.app, seeded, { click: { ua: IPHONE }, extra: `&ip=${ip}` });
     expect(pb).toMatchObject({ decision: 'accepted', reasons: ['datacenter_ip', 'click_ip_mismatch'] });
     const c = await shown(pb);
-    expect(c.score).toBe(35);
-    expect(c.by('datacenter_ip')).toMatchObject({ fired: true, points: 25, value: ip, threshold: 'AS209103 Proton AG (vpn)', scope: 'postback ip' });
+    expect(c.score).toBe(25);
+    expect(c.by('datacenter_ip')).toMatchObject({ fired: true, points: 15, value: ip, threshold: 'AS209103 Proton AG (vpn)', scope: 'postback ip' });
   });
 
-  it('an HTTP library clicking is a weaker bot_user_agent (30 points)', async () => {
+  it('an HTTP library clicking is bot_user_agent at httpClientPoints (40: flagged for a review)', async () => {
     const seeded = await seedCatalog(t.app, { offer: { fraud: { rules: noTiming } } });
     const pb = await postConversion(t.app, seeded, { click: { ua: 'python-requests/2.31.0' } });
-    expect(pb).toMatchObject({ decision: 'accepted', reasons: ['bot_user_agent'] });
-    expect((await shown(pb)).by('bot_user_agent')).toMatchObject({ points: 30, value: 'python-requests/2.31.0', note: 'an HTTP library, not a browser' });
+    expect(pb).toMatchObject({ decision: 'flagged', reasons: ['bot_user_agent'] });
+    expect((await shown(pb)).by('bot_user_agent')).toMatchObject({ points: 40, value: 'python-requests/2.31.0', note: 'an HTTP library, not a browser' });
   });
 
   it("a payout other than the offer's is payout_mismatch, measured against the offer's", async () => {

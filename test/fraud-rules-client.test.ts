@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clickIpMismatch, datacenterIp } from '../src/fraud/rules/network.js';
 import { botKind, botUserAgent, isBotUserAgent, osFamily, uaMismatch } from '../src/fraud/rules/user-agent.js';
-import { ANDROID_UA, BROWSER_UA, evaluate, scoreInput, WINDOWS_UA } from './helpers/fraud.js';
+import { ANDROID_UA, BROWSER_UA, counts, evaluate, scoreInput, WINDOWS_UA } from './helpers/fraud.js';
 
 const click = (ip: string | null, userAgent: string | null = BROWSER_UA) => ({ ip, userAgent, subs: [null, null, null, null, null] });
 
@@ -23,9 +23,32 @@ describe('datacenter_ip', () => {
     expect(out).toMatchObject({ fired: true, value: '2001:db8:dc::1', scope: 'postback ip', threshold: 'AS64496 Testcloud, Ltd. (hosting)' });
   });
 
-  it('tells a VPN network from a hosting one', () => {
+  it('tells a VPN network from a hosting one: a hosting network is worth a review (40), a VPN exit few points (vpnPoints 15)', () => {
+    const hosting = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }));
+    expect(hosting).toMatchObject({ fired: true, threshold: 'AS64496 Testcloud, Ltd. (hosting)' });
+    expect(hosting.points).toBeUndefined(); // the rule's own points, 40 by default
+    expect(datacenterIp.defaults.points).toBe(40);
     const out = evaluate(datacenterIp, scoreInput({ click: click('2001:db8:7c::77') }));
-    expect(out).toMatchObject({ fired: true, value: '2001:db8:7c::77', threshold: 'AS64500 Testvpn AB (vpn)' });
+    expect(out).toMatchObject({ fired: true, value: '2001:db8:7c::77', threshold: 'AS64500 Testvpn AB (vpn)', points: 15 });
+    expect(evaluate(datacenterIp, scoreInput({ click: click('2001:db8:7c::77') }), { settings: { vpnPoints: 5 } }).points).toBe(5);
+  });
+
+  it('judges by the hosting address when the other one is a VPN exit', () => {
+    const out = evaluate(datacenterIp, scoreInput({ click: click('2001:db8:7c::77'), userIp: '203.0.113.9' }));
+    expect(out).toMatchObject({ fired: true, value: '203.0.113.9', scope: 'postback ip', threshold: 'AS64496 Testcloud, Ltd. (hosting)' });
+    expect(out.points).toBeUndefined();
+  });
+
+  it('scores a hosting address many people click from as a shared exit (vpnPoints), from sharedExitClicks clicks', () => {
+    const withClicks = (n: number) => counts({ addresses: [{ key: '203.0.113.9', conversions: 1, clicks: n }] });
+    const server = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { counts: withClicks(9) });
+    expect(server.points).toBeUndefined();
+    const exit = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { counts: withClicks(10) });
+    expect(exit).toMatchObject({ fired: true, points: 15, note: expect.stringMatching(/^a shared exit: 10 clicks from this address in the window; 203\.0\.113\.0-/) });
+    // 0 turns the allowance off: every hosting address is worth the full points.
+    expect(evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { counts: withClicks(500), settings: { sharedExitClicks: 0 } }).points).toBeUndefined();
+    // Without counters (Redis down) nothing says the address is shared: full points.
+    expect(evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { countsError: 'redis down' }).points).toBeUndefined();
   });
 
   it('passes residential addresses (announced by an unclassified AS), saying which were checked', () => {
@@ -118,17 +141,17 @@ describe('bot_user_agent', () => {
     }
   });
 
-  it('fires at httpClientPoints (default 30) on a bare HTTP library', () => {
+  it('fires at httpClientPoints (default 40) on a bare HTTP library', () => {
     for (const ua of ['python-requests/2.31.0', 'curl/8.4.0', 'node', 'Go-http-client/1.1']) {
       const out = evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', ua) }));
-      expect(out, ua).toMatchObject({ fired: true, points: 30, note: 'an HTTP library, not a browser' });
+      expect(out, ua).toMatchObject({ fired: true, points: 40, note: 'an HTTP library, not a browser' });
       expect(botKind(ua), ua).toBe('http-client');
     }
     expect(evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', 'curl/8.4.0') }), { settings: { httpClientPoints: 45 } }).points).toBe(45);
   });
 
   it("fires on the postback's ua, the stronger finding winning", () => {
-    expect(evaluate(botUserAgent, scoreInput({ userAgent: 'Go-http-client/1.1' }))).toMatchObject({ fired: true, scope: 'postback ua', points: 30 });
+    expect(evaluate(botUserAgent, scoreInput({ userAgent: 'Go-http-client/1.1' }))).toMatchObject({ fired: true, scope: 'postback ua', points: 40 });
     const both = evaluate(botUserAgent, scoreInput({ click: click('198.51.100.7', 'curl/8.4.0'), userAgent: 'Mozilla/5.0 (compatible; bingbot/2.0)' }));
     expect(both).toMatchObject({ fired: true, scope: 'postback ua' });
     expect(both.points).toBeUndefined();
@@ -142,7 +165,7 @@ describe('bot_user_agent', () => {
 
   it('counts a click without a User-Agent as a bot unless the offer says otherwise', () => {
     const input = scoreInput({ click: click('198.51.100.7', null) });
-    expect(evaluate(botUserAgent, input)).toMatchObject({ fired: true, value: null, points: 30, note: expect.stringMatching(/no User-Agent/) });
+    expect(evaluate(botUserAgent, input)).toMatchObject({ fired: true, value: null, points: 40, note: expect.stringMatching(/no User-Agent/) });
     expect(evaluate(botUserAgent, input, { settings: { missingIsBot: false } }).fired).toBe(false);
   });
 

@@ -13,7 +13,8 @@ import { postConversion, review, type Seeded } from './helpers/review.js';
  * ctit_too_short below its offer's flag line.
  */
 
-const HOSTING = '159.203.17.40'; // DigitalOcean
+const HOSTING = '159.203.17.40'; // DigitalOcean: with a fresh click and a headless browser, rejected outright
+const VPN_EXIT = '2.56.16.1'; // M247 Europe, a VPN provider's network: with a fresh click, flagged
 
 let t: TestEngine;
 let analyst: string;
@@ -43,7 +44,7 @@ beforeAll(async () => {
   };
   await decide(base, 'reject');
   for (let i = 0; i < 14; i++) await decide(base, 'approve');
-  for (let i = 0; i < 3; i++) await decide(base, 'reject', { ip: HOSTING });
+  for (let i = 0; i < 3; i++) await decide(base, 'reject', { ip: VPN_EXIT });
   expect((await postConversion(t.app, base)).decision).toBe('flagged');
   expect((await postConversion(t.app, base, { click: { ip: HOSTING, ua: 'Mozilla/5.0 HeadlessChrome/124.0' } })).decision).toBe('rejected');
   expect((await postConversion(t.app, lenient)).decision).toBe('accepted');

@@ -35,7 +35,7 @@ describe('combining rule outcomes into a score', () => {
     expect(points(r.evidence, 'bot_user_agent')).toBe(50);
     expect(points(r.evidence, 'datacenter_ip')).toBe(10);
     expect(points(r.evidence, 'ua_mismatch')).toBe(0);
-    expect(r.evidence.find((e) => e.code === 'datacenter_ip')?.note).toBe('25 points cut to 10: the client category is capped at 60');
+    expect(r.evidence.find((e) => e.code === 'datacenter_ip')?.note).toBe('40 points cut to 10: the client category is capped at 60');
     expect(r.reasons).toEqual(['datacenter_ip', 'click_ip_mismatch', 'ua_mismatch', 'bot_user_agent']);
     expect(r.decision).toBe('flagged');
   });
@@ -105,9 +105,9 @@ describe('the scorer', () => {
     expect(r).toMatchObject({ score: 100, decision: 'rejected', reasons: ['ctit_too_short', 'datacenter_ip', 'bot_user_agent'] });
   });
 
-  it('accepts a click from a bare HTTP library alone, with the reason, and flags a crawler', async () => {
+  it('flags a click from a bare HTTP library alone (strong evidence of automation is worth a review), and a crawler', async () => {
     const from = (userAgent: string) => scoreInput({ click: { ip: '198.51.100.7', userAgent, subs: [null, null, null, null, null] } });
-    expect(await scorer().score(from('node'))).toMatchObject({ score: 30, decision: 'accepted', reasons: ['bot_user_agent'] });
+    expect(await scorer().score(from('node'))).toMatchObject({ score: 40, decision: 'flagged', reasons: ['bot_user_agent'] });
     expect(await scorer().score(from('Mozilla/5.0 (compatible; Googlebot/2.1)'))).toMatchObject({ score: 50, decision: 'flagged', reasons: ['bot_user_agent'] });
   });
 

@@ -16,7 +16,8 @@ let analyst: string;
 let expected: { id: string; priority: string; reasons: string[] }[];
 let cheap: Seeded;
 
-const HOSTING = '159.203.17.40'; // DigitalOcean (AS14061), a hosting network
+const HOSTING = '159.203.17.40'; // DigitalOcean (AS14061), a hosting network: 40 points
+const VPN_EXIT = '2.56.16.1'; // M247 Europe (AS9009), a VPN provider's network: 15 points
 
 beforeAll(async () => {
   t = await startTestEngine();
@@ -29,8 +30,8 @@ beforeAll(async () => {
 
   const a = await postConversion(t.app, base); // 250 x 40
   const b = await postConversion(t.app, pricey); // 900 x 40
-  const c = await postConversion(t.app, base, { click: { ip: HOSTING } }); // 250 x 65
-  const d = await postConversion(t.app, cheap, { click: { ua: 'python-requests/2.31.0' } }); // 100 x 70
+  const c = await postConversion(t.app, base, { click: { ip: VPN_EXIT } }); // 250 x 55
+  const d = await postConversion(t.app, cheap, { click: { ip: VPN_EXIT } }); // 100 x 55
   const e = await postConversion(t.app, base); // 250 x 40, after a: behind it
   const reviewed = await postConversion(t.app, pricey); // flagged, then decided: not in the queue
   const accepted = await postConversion(t.app, noFraud); // never flagged
@@ -42,10 +43,10 @@ beforeAll(async () => {
 
   expected = [
     { id: b.conversionId, priority: '36000', reasons: ['ctit_too_short'] },
-    { id: c.conversionId, priority: '16250', reasons: ['ctit_too_short', 'datacenter_ip'] },
+    { id: c.conversionId, priority: '13750', reasons: ['ctit_too_short', 'datacenter_ip'] },
     { id: a.conversionId, priority: '10000', reasons: ['ctit_too_short'] },
     { id: e.conversionId, priority: '10000', reasons: ['ctit_too_short'] },
-    { id: d.conversionId, priority: '7000', reasons: ['ctit_too_short', 'bot_user_agent'] },
+    { id: d.conversionId, priority: '5500', reasons: ['ctit_too_short', 'datacenter_ip'] },
   ];
 });
 afterAll(async () => {

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { defineRule, measured, notEvaluated, type RuleContext, type UserAddress } from '../rule.js';
+import { defineRule, measured, notEvaluated, type RuleContext, type RuleOutcome, type UserAddress } from '../rule.js';
 
 /**
- * Where the user was, network-wise. A hosting address is where scripted conversions run; it is also
- * where some VPNs exit, so it is worth a moderate number of points on its own and flags only when
- * something else agrees. The network is the autonomous system announcing the address, and the
- * evidence says whether it is classified hosting or vpn, so scoring can weigh the two apart. A user who clicked from one network and converted from another is common
+ * Where the user was, network-wise. The network is the autonomous system announcing the address. A
+ * hosting network is where scripted clicks and conversions run and people do not browse from: strong
+ * evidence of automation, worth a review alone. A VPN provider's exit is where some honest users
+ * browse, so it is worth few points and flags only when something else agrees. A user who clicked from one network and converted from another is common
  * (Wi-Fi to cellular, a VPN toggled), so an address change is a weak signal, compared by network
  * prefix rather than exact address.
  */
@@ -17,19 +17,38 @@ export const datacenterIp = defineRule({
     "The user's address (the click's, or the postback's ip) is announced by an autonomous system classified as hosting or VPN " +
     '(src/fraud/data/hosting-asns.txt; IP to ASN data by DB-IP.com, RouteViews and the NRO, CC BY 4.0). The evidence names the AS, its organisation and the kind.',
   inputs: ['click address', 'postback ip (optional)'],
-  points: 25,
-  settings: {},
-  defaults: {},
-  evaluate(ctx) {
+  points: 40,
+  settings: {
+    vpnPoints: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .describe('points when the network is a VPN provider, or the hosting address is a shared exit: some honest users browse through one'),
+    sharedExitClicks: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .describe("a hosting address that sent at least this many clicks in ip_burst's window is a shared exit (a VPN or proxy server many people use), worth vpnPoints; 0 disables"),
+  },
+  defaults: { vpnPoints: 15, sharedExitClicks: 10 },
+  evaluate(ctx, s) {
     const candidates = userAddresses(ctx);
     if (candidates.length === 0) return notEvaluated(missingAddressNote(ctx));
+    let vpn: RuleOutcome | undefined;
     for (const { label, address } of candidates) {
       const hit = ctx.datacenter.lookup(address.addr);
-      if (hit) {
-        const threshold = `AS${hit.asn} ${hit.org} (${hit.kind})`;
-        return measured(true, { value: address.text, threshold, scope: label, note: `${hit.range}; ${snapshotNote(ctx)}` });
-      }
+      if (!hit) continue;
+      const threshold = `AS${hit.asn} ${hit.org} (${hit.kind})`;
+      const found = { value: address.text, threshold, scope: label, note: `${hit.range}; ${snapshotNote(ctx)}` };
+      const clicks = sharedExitClicks(ctx, address, s.sharedExitClicks);
+      // A hosting address anywhere outweighs a VPN exit elsewhere: look at every address before settling for the weaker one.
+      if (hit.kind !== 'vpn' && clicks === undefined) return measured(true, found);
+      const why = clicks === undefined ? '' : `a shared exit: ${clicks} clicks from this address in the window; `;
+      vpn ??= measured(true, { ...found, points: s.vpnPoints, note: `${why}${found.note}` });
     }
+    if (vpn) return vpn;
     return measured(false, { value: candidates.map((c) => c.address.text), scope: candidates.map((c) => c.label).join(' and '), note: snapshotNote(ctx) });
   },
 });
@@ -59,6 +78,17 @@ export const clickIpMismatch = defineRule({
     return measured(!same, { value, threshold: `same /${bits}`, scope: 'click address vs postback ip' });
   },
 });
+
+/**
+ * A server one script runs on clicks a handful of times; a VPN or proxy exit many people share clicks
+ * like a carrier gateway. The click count is the one ip_burst reads (this address, every offer, every
+ * node), so a shared exit that also converts beyond its clicks is still ip_burst's to catch.
+ */
+function sharedExitClicks(ctx: RuleContext, address: UserAddress, minClicks: number): number | undefined {
+  if (minClicks <= 0 || address.countKey === undefined) return undefined;
+  const clicks = ctx.counts?.addresses.find((a) => a.key === address.countKey)?.clicks;
+  return clicks !== undefined && clicks >= minClicks ? clicks : undefined;
+}
 
 /** Which data judged the address: the AS table's version and the classification's date. */
 const snapshotNote = (ctx: RuleContext) => `networks of ${ctx.datacenter.version}`;

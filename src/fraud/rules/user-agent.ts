@@ -90,7 +90,7 @@ export const botUserAgent = defineRule({
     httpClientPoints: z.number().int().min(0).max(100).describe('points when the agent is a bare HTTP library (curl, python-requests) rather than declared automation'),
     missingIsBot: z.boolean().describe('a click without a User-Agent header counts as an HTTP library (every browser sends one)'),
   },
-  defaults: { httpClientPoints: 30, missingIsBot: true },
+  defaults: { httpClientPoints: 40, missingIsBot: true },
   evaluate(ctx, s) {
     const candidates = agents(ctx);
     if (candidates.length === 0) return notEvaluated('the click row was not found and the postback has no ua field');
