@@ -12,7 +12,7 @@ const quality = { body: null };
 export function init() {
   $('quality-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    load();
+    void load();
   });
 }
 
