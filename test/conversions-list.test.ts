@@ -11,7 +11,7 @@ import { postConversion, review, type Seeded } from './helpers/review.js';
  * `format=csv` downloads every conversion the filters select.
  */
 
-const HOSTING = '159.203.17.40'; // DigitalOcean, in the bundled datacenter ranges
+const HOSTING = '2.56.16.1'; // M247 Europe, a VPN provider's network: datacenter_ip at 15, so a fresh click is flagged, not rejected
 
 let t: TestEngine;
 let analyst: string;

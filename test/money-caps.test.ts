@@ -11,7 +11,7 @@ import { mintClick, signedGetUrl, uniqueTx } from './helpers/postback.js';
  * however many nodes.
  */
 
-const FRAUD = { rules: { ctit_too_short: { mode: 'off' }, ip_burst: { mode: 'off' }, multiple_conversions_per_click: { mode: 'off' }, payout_mismatch: { mode: 'off' } } };
+const FRAUD = { rules: { ctit_too_short: { mode: 'off' }, ip_burst: { mode: 'off' }, multiple_conversions_per_click: { mode: 'off' }, payout_mismatch: { mode: 'off' }, bot_user_agent: { mode: 'off' } } };
 
 type Row = { decision: string; reasons: string[]; evidence: { code: string; value?: unknown; threshold?: unknown; window?: string; scope?: string }[] };
 

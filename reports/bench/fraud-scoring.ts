@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Offer } from '../../src/catalog/catalog.js';
+import { bundledHostingNetworks } from '../../src/fraud/datacenter.js';
 import { Scorer } from '../../src/fraud/scorer.js';
 import { parseAddress } from '../../src/net/cidr.js';
 import { createFraudState, type FraudState } from '../../src/fraud/state.js';
@@ -110,10 +111,21 @@ async function measure(state: FraudState): Promise<Figures> {
   return best;
 }
 
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+// The IP-to-AS table loads on first use; load it here, alone, so its time and memory are its own.
+const before = process.memoryUsage();
+const loadStart = performance.now();
+const networks = bundledHostingNetworks();
+const loadMs = performance.now() - loadStart;
+const loaded = process.memoryUsage();
+const tableLine = `IP-to-AS table (${networks.version}): loaded in ${loadMs.toFixed(0)} ms; RSS +${mib(loaded.rss - before.rss)} MiB, heap +${mib(loaded.heapUsed - before.heapUsed)} MiB, typed arrays +${mib(loaded.arrayBuffers - before.arrayBuffers)} MiB (budget 64 MiB)`;
+
 const rows: [string, Figures][] = [];
 const memory = createFraudState(undefined, () => undefined, 'bench:');
 rows.push(['memory', await measure(memory)]);
+const memoryStateRss = process.memoryUsage().rss;
 await memory.close();
+let redisLine = 'Redis not measured';
 
 const server = process.env.REDIS_URL ? undefined : await startRedis();
 const url = process.env.REDIS_URL ?? server?.url;
@@ -121,6 +133,10 @@ if (url) {
   const redis = connectRedis(url);
   const state = createFraudState(redis, (op, err) => process.stderr.write(`redis ${op} error: ${String(err)}\n`), `bench:${Date.now()}:`);
   rows.push(['redis', await measure(state)]);
+  await state.flush();
+  const info = await redis.info('memory');
+  const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+  redisLine = `Redis after the run: used_memory ${mib(used)} MiB, ${await redis.dbsize()} keys (${(2 * N * REPEATS + 2000).toLocaleString('en')} postbacks scored, 50,000 clicks)`;
   await state.close();
   await redis.quit();
   await server?.stop();
@@ -139,6 +155,10 @@ process.stdout.write(
       ([name, f]) =>
         `| ${name} | ${f.sequentialUs.toFixed(1)} | ${f.sequentialCpuUs.toFixed(1)} | ${f.cpuUsPerPostback.toFixed(1)} | ${Math.round(f.throughput).toLocaleString('en')} |`,
     ),
+    '',
+    tableLine,
+    `node RSS after the memory-state run: ${mib(memoryStateRss)} MiB; at the end: ${mib(process.memoryUsage().rss)} MiB`,
+    redisLine,
     '',
   ].join('\n'),
 );

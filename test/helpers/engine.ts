@@ -38,7 +38,13 @@ export async function startTestEngine(overrides: Partial<Config> = {}, opts: Eng
  * `offer.fraud`.
  */
 export const TEST_TRAFFIC_FRAUD = {
-  rules: { ctit_too_short: { mode: 'monitor' }, multiple_conversions_per_click: { mode: 'monitor' }, ip_burst: { mode: 'monitor' } },
+  rules: {
+    ctit_too_short: { mode: 'monitor' },
+    multiple_conversions_per_click: { mode: 'monitor' },
+    ip_burst: { mode: 'monitor' },
+    // Test clicks come from fetch and curl: an HTTP library is worth a review on its own by default.
+    bot_user_agent: { mode: 'monitor' },
+  },
 };
 
 /** Creates an advertiser, a publisher and an offer through the API; returns their bodies. */
