@@ -59,7 +59,7 @@ export function openApiDocument(): OpenApiDocument {
       version: PACKAGE.version,
       license: { name: PACKAGE.license, identifier: PACKAGE.license },
       description:
-        'Fraud-resistant postback validation and reconciliation. Every refusal is `{"error": {"code", "message", "details"?}}`; money is a decimal string with its ISO 4217 currency; times are ISO 8601 UTC.',
+        'Fraud-resistant postback validation and reconciliation. Every refusal is `{"error": {"code", "message", "details"?, "requestId"}}`; money is a decimal string with its ISO 4217 currency; times are ISO 8601 UTC.',
     },
     servers: [{ url: '/', description: 'The engine serving this document.' }],
     tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),

@@ -19,6 +19,7 @@ export const errorBody = z
         code: z.enum(ERROR_CODES),
         message: z.string(),
         details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+        requestId: z.string().optional().describe("the request's x-request-id: the caller's X-Request-Id or traceparent trace-id when valid, else the engine's own"),
       })
       .loose(),
   })
