@@ -1,3 +1,4 @@
+import { wilsonInterval } from '../stats/wilson.js';
 import { targetRate, type Outcome, type PatternStats } from './evaluate.js';
 import type { PatternKind } from './plan.js';
 import type { SimReport } from './report.js';
@@ -10,21 +11,10 @@ import { rate, targets, type Rate, type Threshold } from './targets.js';
  * targets are judged on the pooled counts.
  */
 
-/** z for a two-sided 95 % interval. */
-const Z95 = 1.959963984540054;
-
-/**
- * The Wilson score interval for n successes in `of` trials: unlike the normal approximation it stays
- * inside [0, 1] and is sensible at 0 and at `of` (rates of 0 % and 100 % are what this report is about).
- */
-export function wilson(n: number, of: number, z = Z95): [number, number] | null {
-  if (of === 0) return null;
-  const p = n / of;
-  const z2 = z * z;
-  const centre = (p + z2 / (2 * of)) / (1 + z2 / of);
-  const half = ((z / (1 + z2 / of)) * Math.sqrt((p * (1 - p)) / of + z2 / (4 * of * of)));
-  // Rounding must not push the exact ends (0 of n, n of n) past 0 or 1.
-  return [n === 0 ? 0 : Math.max(0, centre - half), n === of ? 1 : Math.min(1, centre + half)];
+/** The pooled rate's Wilson interval (src/stats/wilson.ts, shared with the rule-quality report), as the report's [low, high]. */
+export function wilson(n: number, of: number): [number, number] | null {
+  const i = wilsonInterval(n, of);
+  return i && [i.low, i.high];
 }
 
 export type Interval = Rate & { wilson95: [number, number] | null };
