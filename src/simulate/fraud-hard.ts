@@ -1,7 +1,7 @@
 import { osFamily } from '../fraud/rules/user-agent.js';
 import { honestPostback, OFFERS, pickWeighted, type OfferModel, type PublisherModel } from './honest.js';
 import { addressIn, CONSUMER_ISPS, HOSTING } from './networks.js';
-import { segmentKey, type ClickSpec, type Label, type Session, type Step } from './plan.js';
+import { clickBursts, segmentKey, type ClickSpec, type Label, type Session } from './plan.js';
 import { UAS, type Population } from './population.js';
 
 /**
@@ -147,10 +147,7 @@ function deviceFlood(pop: Population, floodClicks: number, conversions: number):
     const user = pop.user();
     return { offer: offer.key, publisher: 'flood3', sub1: `f${pop.int(1, 3)}`, ip: user.ip, ua: pop.pick(DEVICE_UAS) };
   };
-  const sessions: Session[] = [];
-  for (let i = 0; i < floodClicks; i += 20) {
-    sessions.push(Array.from({ length: Math.min(20, floodClicks - i) }, (): Step => ({ t: 'click', click: floodClick() })));
-  }
+  const sessions = clickBursts(floodClicks, floodClick);
   for (let i = 0; i < conversions; i++) {
     const click = floodClick();
     const user = pop.user(); // the organic user who really converted

@@ -2,7 +2,7 @@ import { osFamily } from '../fraud/rules/user-agent.js';
 import { hardFraudSessions } from './fraud-hard.js';
 import { isServerAddress } from './networks.js';
 import { ctitFor, honestPostback, nextTxid, OFFERS, pickWeighted, type OfferModel, type PublisherModel } from './honest.js';
-import { segmentKey, type ClickSpec, type Label, type Session, type Step } from './plan.js';
+import { clickBursts, segmentKey, type ClickSpec, type Label, type Session, type Step } from './plan.js';
 import { UAS, type Population } from './population.js';
 
 /**
@@ -232,11 +232,7 @@ function clickFlooding(pop: Population, floodClicks: number, conversions: number
     const s = pop.pick(servers);
     return { offer: offer.key, publisher: s.publisher, sub1: 'f', ip: pop.pick(s.addresses), ua: pop.pick(DEVICE_UAS) };
   };
-  const sessions: Session[] = [];
-  // Floods come in bursts; twenty clicks per session keeps the session count small.
-  for (let i = 0; i < floodClicks; i += 20) {
-    sessions.push(Array.from({ length: Math.min(20, floodClicks - i) }, (): Step => ({ t: 'click', click: floodClick() })));
-  }
+  const sessions = clickBursts(floodClicks, floodClick);
   for (let i = 0; i < conversions; i++) {
     const click = floodClick();
     const user = pop.user(); // the organic user who really converted

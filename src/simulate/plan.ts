@@ -64,6 +64,13 @@ export type Step =
 
 export type Session = Step[];
 
+/** A flood's clicks as sessions of twenty: floods come in bursts, and it keeps the session count small. */
+export function clickBursts(count: number, click: () => ClickSpec): Session[] {
+  const sessions: Session[] = [];
+  for (let i = 0; i < count; i += 20) sessions.push(Array.from({ length: Math.min(20, count - i) }, (): Step => ({ t: 'click', click: click() })));
+  return sessions;
+}
+
 export const HONEST: Label = { pattern: 'honest', kind: 'honest', variant: 'user', expected: [] };
 
 /** A click's publisher segment (publisher and sub1), as the volume key of a rate pattern. */

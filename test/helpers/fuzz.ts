@@ -237,9 +237,6 @@ export function pathParam(existing: readonly string[], existingWeight = 4): fc.A
 
 // ---- the oracle -------------------------------------------------------------------------------
 
-/** Routes whose successful answer is not JSON; their refusals still are. */
-type Expectation = { pixel?: boolean };
-
 /**
  * No answer is a 5xx except the contract's 503 `unavailable`, and every refusal carries the error
  * shape `{"error": {"code", "message"}}` (HEAD answers carry headers only).
