@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +8,7 @@ import type { Sql } from '../src/db/database.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { ADMIN, TEST_TRAFFIC_FRAUD } from './helpers/engine.js';
 import { uniqueTx } from './helpers/postback.js';
-import { spawnEngine, type EngineProcess } from './helpers/process.js';
+import { runCommand, spawnEngine, type CommandRun, type EngineProcess } from './helpers/process.js';
 
 /**
  * `npm run postback` against a real engine process: each signing method is accepted and lands in
@@ -30,29 +29,13 @@ let publisherId: string;
 let ecPem: string;
 let edJwk: string;
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, {
-      // Only what the test gives: a POSTBACK_SECRET or PORT in the developer's shell must not leak in.
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => (stdout += d));
-    child.stderr?.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** The CLI as a process, as `npm run postback` starts it: exit code and output streams are its interface. */
 const cliProcess = (args: string[], env: Record<string, string> = {}) =>
-  run(process.execPath, ['--import', 'tsx', 'src/cli/postback.ts', '--engine', engine.url, '--advertiser', advertiserId, ...args], env);
+  // Only what the test gives (runCommand passes PATH and HOME): a POSTBACK_SECRET or PORT in the developer's shell must not leak in.
+  runCommand(process.execPath, ['--import', 'tsx', 'src/cli/postback.ts', '--engine', engine.url, '--advertiser', advertiserId, ...args], env);
 
 /** The same CLI through its main function (a process start costs a second or two per call). */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+async function cli(args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
   let stdout = '';
   let stderr = '';
   const io = { out: (t: string) => (stdout += t), err: (t: string) => (stderr += t) };
@@ -207,7 +190,7 @@ describe('npm run postback', () => {
       expect(printed.stdout).not.toContain(secret.slice('whsec_'.length));
       expect(await conversion(txid)).toBeUndefined();
 
-      const sent = await run('bash', ['-c', printed.stdout]);
+      const sent = await runCommand('bash', ['-c', printed.stdout]);
       expect(sent.code, sent.stderr).toBe(0);
       expect(sent.stdout).toMatch(/^HTTP\/1\.1 200 /);
       expect(JSON.parse(sent.stdout.slice(sent.stdout.indexOf('\r\n\r\n') + 4))).toMatchObject({ decision: 'accepted', duplicate: false });

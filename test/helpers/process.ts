@@ -69,10 +69,17 @@ export async function spawnEngine(env: Record<string, string>): Promise<EnginePr
  * `npm run reconcile -- <args>` as a process, with only the environment the test gives (plus PATH
  * and HOME), so a developer's DATABASE_URL or DATA_DIR cannot leak in.
  */
-export function runReconcileCli(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runReconcileCli(env: Record<string, string>, args: string[]): Promise<CommandRun> {
+  return runCommand(process.execPath, ['--import', 'tsx', 'src/reconcile/cli.ts', ...args], { LOG_LEVEL: 'warn', ...env });
+}
+
+export type CommandRun = { code: number | null; stdout: string; stderr: string };
+
+/** Runs a command to its end with only PATH, HOME and `env` in its environment, collecting its output. */
+export function runCommand(command: string, args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/reconcile/cli.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
+    const child = spawn(command, args, {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
