@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { parse } from 'csv-parse/sync';
@@ -26,8 +27,13 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Screenshots a person looks at in review; committed beside the other UI reports. */
-export const SCREENSHOT_DIR = path.resolve('reports/ui');
+/**
+ * Screenshots a person looks at in review, committed beside the other UI reports: refreshed there only
+ * when asked (`UI_SCREENSHOTS=1`), since every run's IDs and times differ and a plain test run should
+ * leave the tree as it found it. Otherwise they are still taken (a page that cannot be rendered fails
+ * the test) into a temporary directory.
+ */
+const SCREENSHOT_DIR = process.env.UI_SCREENSHOTS === '1' ? path.resolve('reports/ui') : path.join(tmpdir(), 'postback-engine-ui-screenshots');
 
 /** Like the Redis check in test/global-setup.ts: skip and say how to install it, except in CI, which must not skip. */
 export function hasChromium(): boolean {
