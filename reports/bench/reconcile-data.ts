@@ -31,7 +31,7 @@ export async function generateData(sql: Sql, ids: CatalogIds, clicks: number, to
   const offer = sql`(${offers}::text[])[1 + i % ${o}]`;
   const pub = sql`(${pubs}::text[])[1 + i % ${p}]`;
 
-  await sql`select ensure_click_partitions(${from.toISOString()}::date, ${to.toISOString()}::date)`;
+  await sql`select ensure_partitions('clicks', ${from.toISOString()}::date, ${to.toISOString()}::date)`;
   const step = async (label: string, run: () => Promise<unknown>) => {
     const t0 = performance.now();
     await run();

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { connect, type Sql } from '../db/database.js';
+import { maintainPartitions } from '../db/partitions.js';
 
 export type ClickRow = {
   id: string;
@@ -179,15 +180,8 @@ export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date }
     .filter((c) => wanted.has(clickKey(c.id, c.createdAt)));
 }
 
-/** Day partitions from yesterday to two weeks ahead; older than the retention are dropped. */
+/** The clicks table alone (db/partitions.ts does every partitioned table): partitions made ahead, old ones dropped. */
 export async function maintainClickPartitions(sql: Sql, retentionDays: number, now = new Date()): Promise<{ created: number; dropped: string[] }> {
-  const day = (offset: number) => new Date(now.getTime() + offset * 86_400_000).toISOString().slice(0, 10);
-  const [row] = await sql<{ created: number }[]>`select ensure_click_partitions(${day(-1)}::date, ${day(14)}::date) as created`;
-  const cutoff = day(-retentionDays).replaceAll('-', '');
-  const old = await sql<{ name: string }[]>`
-    select c.relname as name from pg_inherits i
-    join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
-    where p.relname = 'clicks' and c.relname ~ '^clicks_[0-9]{8}$' and substring(c.relname from 8) < ${cutoff}`;
-  for (const { name } of old) await sql`drop table if exists ${sql(name)}`;
-  return { created: row?.created ?? 0, dropped: old.map((o) => o.name) };
+  const { created, dropped } = await maintainPartitions(sql, [{ table: 'clicks', retentionDays }], now);
+  return { created, dropped };
 }

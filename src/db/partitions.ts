@@ -1,0 +1,156 @@
+import type { Sql } from './database.js';
+
+/**
+ * Day partitions and retention for every time-partitioned table (sql/000085 ensure_partitions). Each
+ * run makes partitions from yesterday to two weeks ahead, so a node that stops running it for a while
+ * loses nothing, and drops the partitions of days older than the table's retention.
+ *
+ * Neither may block intake. Creating or dropping a partition takes an ACCESS EXCLUSIVE lock on the
+ * parent table; queued behind a long report (which holds its lock on the parent until its
+ * transaction ends), that request would hold up every insert queued behind it, for as long as the
+ * report runs. So every DDL statement here waits at most `lockTimeoutMs` for its lock: inserts are
+ * delayed by that much at worst, then the statement gives up and is retried a little later, a few
+ * times, and otherwise at the next run. DETACH ... CONCURRENTLY would not need this, but PostgreSQL
+ * refuses it on a table with a default partition, and the default partitions stay: a row dated where
+ * no partition exists (a clock jump, a pixel recovered from long ago, an engine down for weeks) must
+ * still be written.
+ *
+ * Rows that landed in a default partition are deleted past the retention in small batches (plain
+ * row locks, nothing that blocks inserts), and so are rows of the tables that are kept beside a
+ * partitioned one (`companions`: conversion_txids beside conversions).
+ */
+
+export type PartitionedTable = {
+  table: string;
+  retentionDays: number;
+  /** A table kept in step with this one's retention by deleting its rows older than the cutoff. */
+  companion?: { table: string; timeColumn: string };
+};
+
+export type RetentionOptions = {
+  /** How long each DDL statement may wait for its lock. */
+  lockTimeoutMs: number;
+  /** Tries per partition drop within one run before it is left to the next run. */
+  dropTries: number;
+  retryDelayMs: number;
+  /** Rows per DELETE when trimming default partitions and companions. */
+  deleteBatch: number;
+};
+
+export const RETENTION_DEFAULTS: RetentionOptions = { lockTimeoutMs: 100, dropTries: 5, retryDelayMs: 2000, deleteBatch: 5000 };
+
+/** Days kept per family of tables (config: *_RETENTION_DAYS). */
+export type RetentionDays = { clicks: number; conversions: number; deliveries: number; attemptLogs: number };
+
+/**
+ * Every day-partitioned table with its family's retention. A conversion's txid key lives in
+ * conversion_txids (a unique key must hold across partitions), kept exactly as long as the conversion.
+ */
+export function partitionedTables(days: RetentionDays): PartitionedTable[] {
+  return [
+    { table: 'clicks', retentionDays: days.clicks },
+    { table: 'conversions', retentionDays: days.conversions, companion: { table: 'conversion_txids', timeColumn: 'created_at' } },
+    { table: 'conversion_status_history', retentionDays: days.conversions },
+    { table: 'deliveries', retentionDays: days.deliveries },
+    { table: 'postback_attempts', retentionDays: days.attemptLogs },
+    { table: 'delivery_attempts', retentionDays: days.attemptLogs },
+  ];
+}
+
+/** Partitions made ahead of today, and the first day partitions are made for. */
+const DAYS_AHEAD = 14;
+const DAYS_BEHIND = 1;
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export type MaintenanceResult = { created: number; dropped: string[]; deferred: string[]; deleted: number };
+
+export async function maintainPartitions(
+  sql: Sql,
+  tables: readonly PartitionedTable[],
+  now: Date,
+  opts: Partial<RetentionOptions> = {},
+): Promise<MaintenanceResult> {
+  const o = { ...RETENTION_DEFAULTS, ...opts };
+  const result: MaintenanceResult = { created: 0, dropped: [], deferred: [], deleted: 0 };
+  const conn = await sql.reserve();
+  try {
+    await conn.unsafe(`set lock_timeout = ${Math.max(1, Math.floor(o.lockTimeoutMs))}`);
+    for (const t of tables) {
+      const [row] = await conn<{ created: number }[]>`
+        select ensure_partitions(${t.table}, ${utcDay(now, -DAYS_BEHIND)}::date, ${utcDay(now, DAYS_AHEAD)}::date) as created`;
+      result.created += row?.created ?? 0;
+      if (!Number.isFinite(t.retentionDays)) continue;
+      const cutoff = utcDay(now, -t.retentionDays);
+      for (const name of await partitionsBefore(conn, t.table, cutoff)) {
+        if (await dropWithRetry(conn, name, o)) result.dropped.push(name);
+        else result.deferred.push(name);
+      }
+      result.deleted += await deleteInBatches(conn, `${t.table}_default`, partitionKeyOf(t.table), cutoff, o.deleteBatch);
+      if (t.companion) result.deleted += await deleteInBatches(conn, t.companion.table, t.companion.timeColumn, cutoff, o.deleteBatch);
+    }
+  } finally {
+    await conn.unsafe('reset lock_timeout').catch(() => undefined);
+    conn.release();
+  }
+  return result;
+}
+
+/** The partition key column of each partitioned table. */
+const PARTITION_KEYS: Record<string, string> = {
+  clicks: 'created_at',
+  conversions: 'created_at',
+  conversion_status_history: 'created_at',
+  postback_attempts: 'received_at',
+  deliveries: 'created_at',
+  delivery_attempts: 'attempted_at',
+};
+
+function partitionKeyOf(table: string): string {
+  const key = PARTITION_KEYS[table];
+  if (!key) throw new Error(`${table} is not a day-partitioned table`);
+  return key;
+}
+
+/** `YYYY-MM-DD` of the UTC day `offsetDays` from `now`. */
+export function utcDay(now: Date, offsetDays: number): string {
+  return new Date(now.getTime() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+}
+
+type Conn = Awaited<ReturnType<Sql['reserve']>>;
+
+/** Day partitions of `table` whose whole day lies before `cutoffDay`. */
+async function partitionsBefore(conn: Conn, table: string, cutoffDay: string): Promise<string[]> {
+  const rows = await conn<{ name: string }[]>`
+    select c.relname as name from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+    where p.relname = ${table} and c.relname ~ ${`^${table}_[0-9]{8}$`}
+      and right(c.relname, 8) < ${cutoffDay.replaceAll('-', '')}
+    order by c.relname`;
+  return rows.map((r) => r.name);
+}
+
+async function dropWithRetry(conn: Conn, name: string, o: RetentionOptions): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await conn`drop table if exists ${conn(name)}`;
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      if (attempt >= o.dropTries) return false;
+      await new Promise((resolve) => setTimeout(resolve, o.retryDelayMs));
+    }
+  }
+}
+
+async function deleteInBatches(conn: Conn, table: string, column: string, cutoffDay: string, batch: number): Promise<number> {
+  if ((await conn`select to_regclass(${table}) as t`)[0]?.t === null) return 0;
+  let deleted = 0;
+  for (;;) {
+    const rows = await conn`
+      delete from ${conn(table)} where ctid = any(array(
+        select ctid from ${conn(table)} where ${conn(column)} < ${cutoffDay}::date::timestamp at time zone 'UTC' limit ${batch}))
+      returning 1`;
+    deleted += rows.length;
+    if (rows.length < batch) return deleted;
+  }
+}
