@@ -10,7 +10,7 @@ import { advertiserCreate, advertiserPatch, DEFAULT_RATE_LIMIT_PER_S } from './s
 import { requireJsonBody } from './json-only.js';
 import { newWebhookSecret } from './secrets.js';
 import { advertiserView } from './views.js';
-import { auditEntityChange, lockedSnapshot, secretSnapshot } from '../audit/admin-snapshots.js';
+import { auditEntityChange, lockForChange, secretSnapshot } from '../audit/admin-snapshots.js';
 import { actorOf, recordAudit } from '../audit/audit-log.js';
 
 type IdParams = { Params: { id: string } };
@@ -54,24 +54,25 @@ export function registerAdvertiserRoutes(app: FastifyInstance, engine: Engine): 
   app.get<IdParams>('/v1/advertisers/:id', { onRequest: admin }, async (request) => advertiserView(await find(request.params.id)));
 
   app.patch<IdParams>('/v1/advertisers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
-    const current = await find(request.params.id);
+    const { id } = await find(request.params.id);
     const body = parse(advertiserPatch, request.body);
-    const auth = body.auth ?? current.auth;
-    const jwt = body.jwt === undefined ? current.jwt : body.jwt;
-    if (auth.includes('jwt') && !jwt) throw invalidRequest([{ path: 'jwt', message: 'is required when auth includes jwt' }]);
-    const allowlist = body.ipAllowlist?.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text) ?? current.ipAllowlist;
     await txSql.begin(async (tx) => {
-      const before = await lockedSnapshot(tx, 'advertiser', current.id);
+      const current = (await lockForChange(tx, 'advertiser', id))?.advertisers.get(id);
+      if (!current) throw new ApiError('not_found', 'No such advertiser.');
+      const auth = body.auth ?? current.auth;
+      const jwt = body.jwt === undefined ? current.jwt : body.jwt;
+      if (auth.includes('jwt') && !jwt) throw invalidRequest([{ path: 'jwt', message: 'is required when auth includes jwt' }]);
+      const allowlist = body.ipAllowlist?.map((c) => (parseCidr(c) as NonNullable<ReturnType<typeof parseCidr>>).text) ?? current.ipAllowlist;
       await tx`update advertisers set
           name = ${body.name ?? current.name}, ip_allowlist = ${allowlist}, auth = ${auth},
           jwt = ${jwt ? tx.json(jwt as never) : null}, rate_limit_per_s = ${body.rateLimit?.perS ?? current.rateLimitPerS},
           updated_at = now()
-        where id = ${current.id}`;
+        where id = ${id}`;
       await bumpCatalogVersion(tx);
-      await auditEntityChange(tx, actorOf(request.principal), 'update', 'advertiser', current.id, before);
+      await auditEntityChange(tx, actorOf(request.principal), 'update', 'advertiser', id, advertiserView(current));
     });
     await catalog.load();
-    return advertiserView(await find(current.id));
+    return advertiserView(await find(id));
   });
 
   app.post<IdParams>('/v1/advertisers/:id/secrets', { onRequest: [admin, requireJsonBody] }, async (request, reply) => {

@@ -10,7 +10,7 @@ import { offerCreate, offerPatch } from './schemas.js';
 import { checkTerms } from '../offers/terms.js';
 import { requireJsonBody } from './json-only.js';
 import { offerView } from './views.js';
-import { auditEntityChange, lockedSnapshot } from '../audit/admin-snapshots.js';
+import { auditEntityChange, lockForChange } from '../audit/admin-snapshots.js';
 import { actorOf } from '../audit/audit-log.js';
 
 type IdParams = { Params: { id: string } };
@@ -64,38 +64,35 @@ export function registerOfferRoutes(app: FastifyInstance, engine: Engine): void 
   app.get<IdParams>('/v1/offers/:id', { onRequest: admin }, async (request) => offerView(await find(request.params.id)));
 
   app.patch<IdParams>('/v1/offers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
-    const current = await find(request.params.id);
+    // An offer's currency never changes, so amounts are checked against it before the row is locked.
+    const { id, currency } = await find(request.params.id);
     const body = parse(offerPatch, request.body);
     const issues: FieldIssue[] = [];
-    let payoutMinor = current.payoutMinor;
-    if (body.payout !== undefined) {
-      const payout = parseMoney(body.payout, current.currency);
-      if (payout.ok) payoutMinor = payout.minor;
-      else issues.push({ path: 'payout', message: payout.message });
-    }
-    // An offer whose revenue was never set apart from its payout keeps following it.
-    let revenueMinor = current.revenueMinor === current.payoutMinor ? payoutMinor : current.revenueMinor;
-    if (body.revenue !== undefined) {
-      const revenue = parseMoney(body.revenue, current.currency);
-      if (revenue.ok) revenueMinor = revenue.minor;
-      else issues.push({ path: 'revenue', message: revenue.message });
-    }
-    issues.push(...checkTerms(body.goals, body.caps, current.currency));
+    const payout = body.payout === undefined ? undefined : parseMoney(body.payout, currency);
+    if (payout && !payout.ok) issues.push({ path: 'payout', message: payout.message });
+    const revenue = body.revenue === undefined ? undefined : parseMoney(body.revenue, currency);
+    if (revenue && !revenue.ok) issues.push({ path: 'revenue', message: revenue.message });
+    issues.push(...checkTerms(body.goals, body.caps, currency));
     issues.push(...checkFraud(body.fraud));
     if (issues.length > 0) throw invalidRequest(issues);
     await txSql.begin(async (tx) => {
-      const before = await lockedSnapshot(tx, 'offer', current.id);
+      const current = (await lockForChange(tx, 'offer', id))?.offers.get(id);
+      if (!current) throw new ApiError('not_found', 'No such offer.');
+      const payoutMinor = payout?.ok ? payout.minor : current.payoutMinor;
+      // An offer whose revenue was never set apart from its payout keeps following it.
+      const followsPayout = current.revenueMinor === current.payoutMinor;
+      const revenueMinor = revenue?.ok ? revenue.minor : followsPayout ? payoutMinor : current.revenueMinor;
       await tx`update offers set name = ${body.name ?? current.name}, url = ${body.url ?? current.url},
           payout_minor = ${payoutMinor}, revenue_minor = ${revenueMinor},
           goals = ${tx.json((body.goals ?? current.goalsInput) as never)}, caps = ${tx.json((body.caps ?? current.capsInput) as never)},
           click_ttl_s = ${body.clickTtlS ?? current.clickTtlS},
           daily_cap = ${body.dailyCap === undefined ? current.dailyCap : body.dailyCap},
           fraud = ${tx.json((body.fraud ?? current.fraud) as never)}, updated_at = now()
-        where id = ${current.id}`;
+        where id = ${id}`;
       await bumpCatalogVersion(tx);
-      await auditEntityChange(tx, actorOf(request.principal), 'update', 'offer', current.id, before);
+      await auditEntityChange(tx, actorOf(request.principal), 'update', 'offer', id, offerView(current));
     });
     await catalog.load();
-    return offerView(await find(current.id));
+    return offerView(await find(id));
   });
 }

@@ -10,7 +10,7 @@ import { publisherSchemas } from './schemas.js';
 import { requireJsonBody } from './json-only.js';
 import { newWebhookSecret } from './secrets.js';
 import { publisherView } from './views.js';
-import { auditEntityChange, lockedSnapshot } from '../audit/admin-snapshots.js';
+import { auditEntityChange, lockForChange } from '../audit/admin-snapshots.js';
 import { actorOf } from '../audit/audit-log.js';
 
 type IdParams = { Params: { id: string } };
@@ -59,19 +59,20 @@ export function registerPublisherRoutes(app: FastifyInstance, engine: Engine): v
   app.get<IdParams>('/v1/publishers/:id', { onRequest: admin }, async (request) => publisherView(await find(request.params.id)));
 
   app.patch<IdParams>('/v1/publishers/:id', { onRequest: [admin, requireJsonBody] }, async (request) => {
-    const current = await find(request.params.id);
+    const { id } = await find(request.params.id);
     const body = parse(schemas.patch, request.body);
     await refuseResolvedPrivateHost(body.postbackUrl);
     await txSql.begin(async (tx) => {
-      const before = await lockedSnapshot(tx, 'publisher', current.id);
+      const current = (await lockForChange(tx, 'publisher', id))?.publishers.get(id);
+      if (!current) throw new ApiError('not_found', 'No such publisher.');
       await tx`update publishers set name = ${body.name ?? current.name}, postback_url = ${body.postbackUrl ?? current.postbackUrl},
           method = ${body.method ?? current.method}, on_status_change = ${body.onStatusChange ?? current.onStatusChange},
           events = ${body.events === undefined ? current.events : body.events}::text[], updated_at = now()
-        where id = ${current.id}`;
+        where id = ${id}`;
       await bumpCatalogVersion(tx);
-      await auditEntityChange(tx, actorOf(request.principal), 'update', 'publisher', current.id, before);
+      await auditEntityChange(tx, actorOf(request.principal), 'update', 'publisher', id, publisherView(current));
     });
     await catalog.load();
-    return publisherView(await find(current.id));
+    return publisherView(await find(id));
   });
 }

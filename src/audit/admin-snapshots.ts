@@ -21,16 +21,26 @@ async function catalogIn(tx: TxSql): Promise<Catalog> {
 
 export type AdminEntityKind = 'advertiser' | 'publisher' | 'offer';
 
-/** Locks the row so a concurrent change of the same entity cannot slip between `before` and the write. */
-export async function lockedSnapshot(tx: TxSql, kind: AdminEntityKind, id: string): Promise<object | null> {
-  const table = kind === 'advertiser' ? 'advertisers' : kind === 'publisher' ? 'publishers' : 'offers';
-  const locked = await tx`select 1 from ${tx(table)} where id = ${id} for update`;
+/**
+ * Locks the entity's row and reads the catalog as this transaction sees it. A PATCH merges its fields
+ * into that, not into this node's polled catalog: another node's change of a moment ago (not yet
+ * polled here) or a concurrent PATCH of other fields would otherwise be written back over.
+ * Null when the entity does not exist.
+ */
+export async function lockForChange(tx: TxSql, kind: AdminEntityKind, id: string): Promise<Catalog | null> {
+  const locked = await tx`select 1 from ${tx(TABLES[kind])} where id = ${id} for update`;
   if (locked.length === 0) return null;
-  return snapshot(tx, kind, id);
+  return catalogIn(tx);
 }
 
+const TABLES: Record<AdminEntityKind, string> = { advertiser: 'advertisers', publisher: 'publishers', offer: 'offers' };
+
 export async function snapshot(tx: TxSql, kind: AdminEntityKind, id: string): Promise<object | null> {
-  const catalog = await catalogIn(tx);
+  return viewIn(await catalogIn(tx), kind, id);
+}
+
+/** The entity as the API shows it, from a catalog read inside the transaction. */
+export function viewIn(catalog: Catalog, kind: AdminEntityKind, id: string): object | null {
   switch (kind) {
     case 'advertiser': {
       const advertiser = catalog.advertisers.get(id);

@@ -49,8 +49,10 @@ export function redactSecrets(value: unknown): unknown {
 export async function recordAudit(tx: TxSql, entry: AuditEntry): Promise<void> {
   const before = entry.before === undefined || entry.before === null ? null : redactSecrets(entry.before);
   const after = entry.after === undefined || entry.after === null ? null : redactSecrets(entry.after);
-  await tx`insert into admin_audit (actor_token_id, actor_name, action, entity, entity_id, before, after)
-    values (${entry.actor.tokenId}, ${entry.actor.name}, ${entry.action}, ${entry.entity}, ${entry.entityId},
+  // clock_timestamp, not the transaction's start: a change that waited for another's row lock happened
+  // after it, and the trail, newest first by `at`, must list them in the order they took effect.
+  await tx`insert into admin_audit (at, actor_token_id, actor_name, action, entity, entity_id, before, after)
+    values (clock_timestamp(), ${entry.actor.tokenId}, ${entry.actor.name}, ${entry.action}, ${entry.entity}, ${entry.entityId},
             ${before === null ? null : tx.json(before as never)}, ${after === null ? null : tx.json(after as never)})`;
 }
 
