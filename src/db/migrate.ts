@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyCitusSteps } from './citus.js';
 import type { Sql } from './database.js';
 
 /**
@@ -49,6 +50,8 @@ export async function migrate(sql: Sql, log: (line: string) => void = () => unde
         }
         done.push(m.id);
       }
+      // On a Citus coordinator the schema is then distributed (db/citus.ts); elsewhere this does nothing.
+      await applyCitusSteps(conn, log);
       return done;
     } finally {
       await conn`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
