@@ -93,8 +93,9 @@ const envSchema = z.object({
   REDIS_URL: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v === '' || /^rediss?:\/\//.test(v), 'must be a redis:// URL')
+    .refine((v) => v === undefined || v === '' || v.split(',').every((part) => /^rediss?:\/\//.test(part.trim())), 'must be a redis:// URL (or, with REDIS_CLUSTER=true, comma-separated redis:// URLs of seed nodes)')
     .transform((v) => (v ? v : undefined)),
+  REDIS_CLUSTER: bool(false),
   ADMIN_TOKEN: bearerToken(),
   TRUST_PROXY: z
     .string()
@@ -167,6 +168,7 @@ export const ENV_DOCS: { [K in keyof typeof envSchema.shape]: EnvDoc } = {
   HOST: { meaning: 'address the HTTP server listens on', default: '127.0.0.1' },
   DATABASE_URL: { meaning: 'PostgreSQL connection string', unset: 'embedded PostgreSQL, data under `DATA_DIR/pg`' },
   REDIS_URL: { meaning: 'Redis for shared counters, rate limits, replay and result caches', unset: 'in-process memory (one node only)' },
+  REDIS_CLUSTER: { meaning: '`true`: `REDIS_URL` is a Redis Cluster, given as one or more comma-separated seed node URLs (extension)', default: 'false' },
   ADMIN_TOKEN: { meaning: 'bearer token with every role (≥ 16 characters)', unset: 'generated on first start, stored hashed, printed once' },
   TRUST_PROXY: { meaning: 'comma-separated proxy addresses/CIDRs whose `X-Forwarded-For` is believed', unset: 'never believed' },
   SIGNATURE_TOLERANCE_S: { meaning: 'accepted clock skew for signed timestamps', default: '300' },
@@ -202,6 +204,8 @@ export type Config = {
   host: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** REDIS_URL names seed nodes of a Redis Cluster (src/state/redis.ts). */
+  redisCluster: boolean;
   adminToken: string | undefined;
   trustProxy: Cidr[];
   signatureToleranceS: number;
@@ -257,6 +261,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
     throw new ConfigError('invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
   }
+  if (!e.REDIS_CLUSTER && e.REDIS_URL?.includes(',')) {
+    throw new ConfigError('invalid configuration:\n  REDIS_URL lists several nodes: set REDIS_CLUSTER=true for a Redis Cluster, or give one URL');
+  }
+  if (e.REDIS_CLUSTER && !e.REDIS_URL) {
+    throw new ConfigError('invalid configuration:\n  REDIS_CLUSTER=true needs REDIS_URL: the cluster\'s seed nodes');
+  }
+  if (e.REDIS_CLUSTER && e.REDIS_URL && e.REDIS_URL.split(',').some((part) => !/^rediss?:\/\/[^/]+\/?(0)?$/.test(part.trim()))) {
+    throw new ConfigError('invalid configuration:\n  REDIS_URL: a Redis Cluster has only database 0; give seed nodes as redis://host:port');
+  }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('invalid configuration:\n  METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
   }
@@ -265,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER,
     adminToken: e.ADMIN_TOKEN,
     trustProxy: e.TRUST_PROXY,
     signatureToleranceS: e.SIGNATURE_TOLERANCE_S,

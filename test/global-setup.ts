@@ -6,10 +6,12 @@ import { connect } from '../src/db/database.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { freePort } from '../src/net/free-port.js';
+import { startRedisCluster } from './helpers/redis-cluster.js';
 
 /**
  * One real PostgreSQL (embedded) for the whole run, with a template database migrated once; each test
- * file clones it. One real redis-server on a free port when the machine has one; without it the Redis
+ * file clones it. One real redis-server on a free port when the machine has one, and a three-master
+ * Redis Cluster (test/helpers/redis-cluster.ts); without redis-server the Redis
  * tests skip and say how to install it (CI installs it, so CI never skips them).
  */
 
@@ -18,6 +20,8 @@ declare module 'vitest' {
     databaseUrl: string;
     templateDatabase: string;
     redisUrl: string | null;
+    /** Seed URLs (comma-separated) of a three-master Redis Cluster; null where there is no redis-server. */
+    redisClusterUrl: string | null;
   }
 }
 
@@ -36,12 +40,15 @@ export default async function setup(project: TestProject) {
   await template.end();
 
   const redis = await startRedis();
+  const redisCluster = redis ? await startRedisCluster() : undefined;
   project.provide('databaseUrl', db.url);
   project.provide('templateDatabase', TEMPLATE_DB);
   project.provide('redisUrl', redis?.url ?? null);
+  project.provide('redisClusterUrl', redisCluster?.url ?? null);
 
   return async () => {
     redis?.process.kill('SIGTERM');
+    await redisCluster?.stop();
     await db.stop();
     await rm(dataDir, { recursive: true, force: true });
   };

@@ -3,7 +3,7 @@ import type { DatabaseBreaker } from '../db/breaker.js';
 import type { Sql } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis.js';
 import { AttemptLog } from './attempt-log.js';
 import { GroupCommitter } from './group-committer.js';
 import { JwksCache } from './jwt.js';
@@ -21,7 +21,7 @@ export class PostbackIntake {
   readonly breaker: DatabaseBreaker;
 
   constructor(
-    deps: { config: Config; sql: Sql; txSql: Sql; redis: Redis | undefined; metrics: Metrics; log: Logger; breaker: DatabaseBreaker },
+    deps: { config: Config; sql: Sql; txSql: Sql; redis: RedisClient | undefined; metrics: Metrics; log: Logger; breaker: DatabaseBreaker },
     readonly scorer: PostbackScorer,
   ) {
     this.recent = new RecentCache(deps.redis);

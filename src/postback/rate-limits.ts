@@ -1,11 +1,12 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RedisClient } from '../state/redis.js';
 
 /**
  * Postback rate limits: per advertiser (its `rateLimit.perS`) and per source address. With Redis the
  * counters are shared by every node, so N nodes do not multiply the limit; if Redis fails, each
  * node falls back to its own memory counters (an insurance limiter) instead of refusing or
- * unthrottling all traffic.
+ * unthrottling all traffic. Each counter is one key, consumed by one single-key script, so on a Redis
+ * Cluster the addresses and advertisers spread over every shard without hash tags.
  */
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterS: number; scope: 'address' | 'advertiser' };
@@ -14,7 +15,7 @@ export class PostbackRateLimits {
   private readonly advertiserLimiters = new Map<number, RateLimiterAbstract>();
   private readonly addressLimiter: RateLimiterAbstract;
 
-  constructor(private readonly redis: Redis | undefined, addressPerS: number) {
+  constructor(private readonly redis: RedisClient | undefined, addressPerS: number) {
     this.addressLimiter = this.limiter('rl:addr', addressPerS);
   }
 

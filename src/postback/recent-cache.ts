@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis.js';
 
 /**
  * Two caches in front of PostgreSQL, shared by every node through Redis (or in memory for one node):
@@ -7,7 +7,9 @@ import type { Redis } from 'ioredis';
  * - results: the committed outcome per (advertiser, txid), so a retry or replay of a committed
  *   postback is answered `duplicate` without scoring or a transaction. Only committed outcomes are
  *   stored, so answering from here never acknowledges anything that is not durable.
- * Both are read in one round trip. A Redis failure degrades to the full path, never to an error.
+ * Both are read at once (one round trip's wait). They are two commands, not a pipeline: the two keys
+ * are independent, so on a Redis Cluster each lives on its own shard (a pipeline must stay on one node).
+ * A Redis failure degrades to the full path, never to an error.
  */
 
 export type CachedResult = {
@@ -33,7 +35,7 @@ export type Lookup = { replay: ReplayVerdict; result: CachedResult | undefined }
 export class RecentCache {
   private readonly memory = new Map<string, { value: string; expiresAt: number }>();
 
-  constructor(private readonly redis: Redis | undefined) {}
+  constructor(private readonly redis: RedisClient | undefined) {}
 
   async lookup(advertiserId: string, txid: string, message: { kind: string; id: string; hashHex: string } | undefined): Promise<Lookup> {
     const resultKey = `pb:res:${advertiserId}:${txid}`;
@@ -41,17 +43,12 @@ export class RecentCache {
     let previous: string | null = null;
     let result: string | null = null;
     if (this.redis) {
-      try {
-        const pipeline = this.redis.pipeline();
-        if (replayKey && message) pipeline.set(replayKey, message.hashHex, 'EX', REPLAY_TTL_S, 'NX', 'GET');
-        pipeline.get(resultKey);
-        const replies = (await pipeline.exec()) ?? [];
-        const values = replies.map(([err, value]) => (err ? null : (value as string | null)));
-        previous = replayKey ? (values[0] ?? null) : null;
-        result = values[replayKey ? 1 : 0] ?? null;
-      } catch {
-        return { replay: 'new', result: undefined };
-      }
+      const redis = this.redis;
+      // A failed read is a miss: the replay check falls back to PostgreSQL's message_ids, the result to a transaction.
+      [previous, result] = await Promise.all([
+        replayKey && message ? redis.set(replayKey, message.hashHex, 'EX', REPLAY_TTL_S, 'NX', 'GET').catch(() => null) : null,
+        redis.get(resultKey).catch(() => null),
+      ]);
     } else {
       if (replayKey && message) {
         previous = this.memGet(replayKey);
