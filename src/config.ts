@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseCidrList, type Cidr } from './net/cidr.js';
 import { LEASE_MS, POLL_MS, REQUEST_TIMEOUT_MS } from './delivery/limits.js';
@@ -153,6 +154,19 @@ const envSchema = z.object({
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
   REPORTS_DIR: z.string().optional().transform((v) => (v ? v : undefined)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
+  WORKERS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const value = raw?.trim() ?? '';
+      if (value === '') return 1;
+      if (value === 'auto') return availableParallelism();
+      if (!/^\d+$/.test(value) || Number(value) < 1) {
+        ctx.addIssue({ code: 'custom', message: `WORKERS must be a whole number ≥ 1 or "auto", got "${raw}"` });
+        return z.NEVER;
+      }
+      return Number(value);
+    }),
 });
 
 /**
@@ -197,6 +211,7 @@ export const ENV_DOCS: { [K in keyof typeof envSchema.shape]: EnvDoc } = {
   DATA_DIR: { meaning: 'where the embedded PostgreSQL keeps its data (extension)', default: '.data' },
   REPORTS_DIR: { meaning: 'where `npm run reconcile` writes each run\'s CSV and HTML report, e.g. a volume in the production image (extension)', unset: '`reports/` beside `src/` and `sql/`' },
   LOG_LEVEL: { meaning: 'pino level: fatal, error, warn, info, debug, trace or silent (extension)', default: 'info' },
+  WORKERS: { meaning: 'engine processes on this box sharing `PORT` (node:cluster); `auto` is one per core; more than 1 needs `REDIS_URL` (extension)', default: '1' },
 };
 
 export type Config = {
@@ -245,6 +260,8 @@ export type Config = {
   /** undefined: the repository's reports/ (reconcile/reconciler.ts REPORTS_DIR). */
   reportsDir: string | undefined;
   logLevel: string;
+  /** Engine processes on this box (node:cluster workers sharing PORT); 1 runs the engine in this process. */
+  workers: number;
 };
 
 export class ConfigError extends Error {
@@ -272,6 +289,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('invalid configuration:\n  METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
+  }
+  if (e.WORKERS > 1 && !e.REDIS_URL) {
+    throw new ConfigError(
+      `invalid configuration:\n  WORKERS=${e.WORKERS} needs REDIS_URL: without it each process keeps its own rate limits, replay cache and fraud counters, which holds for a single node only (CONTRACT §1)`,
+    );
   }
   return {
     port: e.PORT,
@@ -307,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     reportsDir: e.REPORTS_DIR,
     logLevel: e.LOG_LEVEL,
+    workers: e.WORKERS,
   };
 }
 

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { buildApp } from './app.js';
 import { ensureBootstrapToken } from './auth/tokens.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -8,8 +9,14 @@ import { createEngine } from './engine.js';
 import { createLogger } from './logger.js';
 import { renderEnvHelp } from './ops/config-doc.js';
 import { startMetricsListener } from './ops/metrics-access.js';
+import { workerMetrics } from './ops/cluster-metrics.js';
+import { runPrimary } from './ops/cluster-primary.js';
 
-/** Process entry: config, database, migrations, engine, HTTP, and a graceful SIGTERM drain. */
+/**
+ * Process entry: config, database, migrations, engine, HTTP, and a graceful SIGTERM drain. With
+ * WORKERS > 1 this process becomes the box's cluster primary (ops/cluster-primary.ts) and each
+ * forked worker runs the engine below.
+ */
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -27,6 +34,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, log);
 
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
@@ -47,10 +55,13 @@ async function main(): Promise<void> {
 
   // The engine opens a second pool for transactions from config.databaseUrl, which the embedded server only now has.
   const engine = await createEngine({ ...config, databaseUrl }, sql, log);
+  // A cluster worker's /metrics answers for the whole box; METRICS_PORT is the primary's.
+  if (cluster.isWorker) engine.metrics.scrape = workerMetrics(engine.metrics.registry);
   const app = await buildApp(engine);
   await app.listen({ port: config.port, host: config.host });
   log.info({ url: config.publicUrl }, 'postback engine listening');
-  const metricsListener = config.metricsPort === undefined ? undefined : await startMetricsListener(engine, config.metricsPort, config.metricsHost);
+  const metricsListener =
+    config.metricsPort === undefined || cluster.isWorker ? undefined : await startMetricsListener(engine, config.metricsPort, config.metricsHost);
   if (metricsListener) log.info({ url: `${metricsListener.url}/metrics` }, 'metrics listening');
 
   let stopping = false;
@@ -95,7 +106,8 @@ async function main(): Promise<void> {
     }
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Ctrl-C reaches a worker from the terminal and again, as SIGTERM, from the primary: the primary's counts.
+  process.on('SIGINT', () => (cluster.isWorker ? undefined : void shutdown('SIGINT')));
 }
 
 main().catch((err) => {

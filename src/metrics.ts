@@ -27,6 +27,8 @@ export function createMetrics() {
   return {
     registry,
     sources,
+    /** The text `/metrics` answers: this registry's, or under WORKERS > 1 the whole box's (ops/cluster-metrics.ts). */
+    scrape: (): Promise<string> => registry.metrics(),
     httpRequests: new Counter({
       name: 'postback_engine_http_requests_total',
       help: 'HTTP requests by route, method and status code',

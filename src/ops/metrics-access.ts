@@ -32,8 +32,15 @@ export function unauthorizedBody(requestId: string) {
 
 export type MetricsListener = { url: string; close(): Promise<void> };
 
+/** What the listener serves: an engine, or under WORKERS > 1 the cluster primary with the box's aggregate. */
+export type MetricsSource = {
+  config: Pick<Engine['config'], 'metricsToken'>;
+  metrics: { scrape(): Promise<string>; registry: { contentType: string } };
+  log: Pick<Engine['log'], 'error'>;
+};
+
 /** The METRICS_PORT listener: GET /metrics only, without the API's routes, hooks or body parsing. */
-export async function startMetricsListener(engine: Engine, port: number, host: string): Promise<MetricsListener> {
+export async function startMetricsListener(engine: MetricsSource, port: number, host: string): Promise<MetricsListener> {
   const allowed = metricsGate(engine.config.metricsToken);
   const nextId = requestIdGenerator();
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string>) => {
@@ -51,7 +58,7 @@ export async function startMetricsListener(engine: Engine, port: number, host: s
       return send(res, 405, JSON.stringify(new ApiError('method_not_allowed').toBody(requestId)), { ...json, allow: 'GET, HEAD' });
     }
     if (!allowed(req.headers.authorization)) return send(res, 401, JSON.stringify(unauthorizedBody(requestId)), { ...json, ...METRICS_CHALLENGE });
-    const text = await engine.metrics.registry.metrics();
+    const text = await engine.metrics.scrape();
     send(res, 200, req.method === 'HEAD' ? '' : text, { 'content-type': engine.metrics.registry.contentType, 'x-request-id': requestId });
   };
   const server: Server = createServer((req, res) => {

@@ -29,7 +29,7 @@ export function registerOpsRoutes(app: FastifyInstance, engine: Engine): void {
   const allowed = metricsGate(engine.config.metricsToken);
   app.get('/metrics', async (request, reply) => {
     if (!allowed(request.headers.authorization)) return reply.code(401).headers(METRICS_CHALLENGE).send(unauthorizedBody(request.id));
-    const text = await engine.metrics.registry.metrics();
+    const text = await engine.metrics.scrape();
     return reply.header('content-type', engine.metrics.registry.contentType).send(text);
   });
 }
