@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'ioredis';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { PostbackRateLimits } from '../src/postback/rate-limits.js';
 import { RecentCache, type CachedResult } from '../src/postback/recent-cache.js';
-import { hashTag, parseSeeds } from '../src/state/redis.js';
+import { connectRedis, hashTag, parseSeeds, redisReady } from '../src/state/redis.js';
 import { testRedisCluster } from './helpers/redis.js';
+import { startRedisCluster, type LocalRedisCluster } from './helpers/redis-cluster.js';
 
 /**
  * Redis Cluster: how it is configured, and the postback caches on a real three-master cluster,
@@ -77,4 +79,59 @@ describe.skipIf(!clusterUrl)('postback caches on a Redis Cluster', () => {
     // The first content stays the one vouched for.
     expect(await nodes[1]?.get(`pb:msg:${adv}:webhook:${message.id}`)).toBe('aa'.repeat(32));
   });
+});
+
+describe.skipIf(!clusterUrl)('one master of three down', () => {
+  let own: LocalRedisCluster;
+  let client: Cluster;
+  beforeAll(async () => {
+    own = await startRedisCluster({ partialCoverage: true });
+    client = connectRedis(own.url, true) as Cluster;
+    if (!(await redisReady(client, 10_000))) throw new Error('cluster not ready');
+  }, 30_000);
+  afterAll(async () => {
+    await client?.quit().catch(() => undefined);
+    await own?.stop();
+  });
+
+  it("keeps serving the other masters' keys; the lost master's rate limits fall back to the node's memory and its cache entries are misses", async () => {
+    const lostPort = own.ports[2] as number;
+    const slots = await client.cluster('SLOTS');
+    const portOf = async (key: string) => {
+      const slot = (await client.cluster('KEYSLOT', key)) as number;
+      return slots.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
+    };
+    /** The first of `candidates` whose key is (or is not) on the master about to be lost. */
+    const pick = async (candidates: string[], key: (c: string) => string, lost: boolean) => {
+      for (const c of candidates) if (((await portOf(key(c))) === lostPort) === lost) return c;
+      throw new Error('no candidate on the wanted master');
+    };
+    const addresses = Array.from({ length: 64 }, (_, i) => `198.51.100.${i}`);
+    const txids = Array.from({ length: 64 }, (_, i) => `tx_${i}`);
+    const [liveAddress, lostAddress] = [await pick(addresses, (a) => `rl:addr:${a}`, false), await pick(addresses, (a) => `rl:addr:${a}`, true)];
+    const [liveTx, lostTx] = [await pick(txids, (t) => `pb:res:adv_1:${t}`, false), await pick(txids, (t) => `pb:res:adv_1:${t}`, true)];
+
+    const lost = own.processes[2];
+    const exited = new Promise((resolve) => lost?.once('exit', resolve));
+    lost?.kill('SIGKILL');
+    await exited;
+
+    const limits = new PostbackRateLimits(client, 2);
+    const three = async (address: string) => {
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push((await limits.check(undefined, undefined, address)).ok);
+      return answers;
+    };
+    // Both still limited: the live one in the cluster, the lost one by the insurance limiter.
+    expect(await three(liveAddress)).toEqual([true, true, false]);
+    expect(await client.get(`rl:addr:${liveAddress}`)).toBe('3');
+    expect(await three(lostAddress)).toEqual([true, true, false]);
+    await expect(client.get(`rl:addr:${lostAddress}`)).rejects.toThrow();
+
+    const cache = new RecentCache(client);
+    await cache.remember('adv_1', liveTx, result('conv_live'));
+    await cache.remember('adv_1', lostTx, result('conv_lost'));
+    expect(await cache.lookup('adv_1', liveTx, undefined)).toEqual({ replay: 'new', result: result('conv_live') });
+    expect(await cache.lookup('adv_1', lostTx, undefined)).toEqual({ replay: 'new', result: undefined });
+  }, 30_000);
 });

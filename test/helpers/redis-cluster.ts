@@ -14,7 +14,11 @@ export type LocalRedisCluster = { url: string; ports: number[]; processes: Child
 
 const START_TIMEOUT_MS = 20_000;
 
-export async function startRedisCluster(): Promise<LocalRedisCluster> {
+/**
+ * `partialCoverage`: a master's loss leaves the other masters serving their slots (Redis's default,
+ * full coverage, has every master refuse commands once one is marked failed).
+ */
+export async function startRedisCluster(opts: { partialCoverage?: boolean } = {}): Promise<LocalRedisCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), 'pbe-redis-cluster-'));
   const ports: number[] = [];
   const processes: ChildProcess[] = [];
@@ -40,6 +44,7 @@ export async function startRedisCluster(): Promise<LocalRedisCluster> {
             '--dir', dir,
             '--save', '',
             '--appendonly', 'no',
+            ...(opts.partialCoverage ? ['--cluster-require-full-coverage', 'no'] : []),
           ],
           { stdio: 'ignore' },
         ),
