@@ -3,6 +3,7 @@ import type { Actor } from '../audit/audit-log.js';
 import { bumpCatalogVersion } from '../catalog/catalog.js';
 import type { Sql } from '../db/database.js';
 import { writeOutcomes, type AttemptRecord } from './outcome-writer.js';
+import { parkPublisherDeliveries, resumePublisherDeliveries } from './rescheduling.js';
 
 /**
  * A publisher endpoint's enabled state. A 410 Gone disables it (CONTRACT §6) until an admin re-enables
@@ -29,9 +30,7 @@ export async function disableOnGone(
       where id = ${publisherId} and disabled_at is null returning id`;
     if (flipped.length > 0) await bumpCatalogVersion(tx);
     await writeOutcomes(tx, workerId, [{ attempt, delivered: false, retryInMs: delayMs }]);
-    await tx`update deliveries set next_attempt_at = deadline_at, updated_at = now()
-      where publisher_id = ${publisherId} and state in ('pending', 'failed') and next_attempt_at <= deadline_at
-        and (lease_until is null or lease_until <= now())`;
+    await parkPublisherDeliveries(tx, publisherId);
     return flipped.length > 0;
   });
 }
@@ -50,11 +49,7 @@ export async function enablePublisher(txSql: Sql, publisherId: string, actor: Ac
     await tx`update publishers set disabled_at = null, disabled_reason = null, updated_at = now() where id = ${publisherId}`;
     await bumpCatalogVersion(tx);
     await auditEntityChange(tx, actor, 'enable', 'publisher', publisherId, shownBefore);
-    const resumed = await tx`update deliveries set next_attempt_at = now(), updated_at = now()
-      where publisher_id = ${publisherId} and state in ('pending', 'failed') and deadline_at > now()
-        and (lease_until is null or lease_until <= now())
-      returning 1`;
-    await tx`select pg_notify('deliveries', '')`;
-    return { found: true, wasDisabled: true, resumed: resumed.length } as const;
+    const resumed = await resumePublisherDeliveries(tx, publisherId);
+    return { found: true, wasDisabled: true, resumed } as const;
   });
 }

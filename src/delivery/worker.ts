@@ -11,9 +11,9 @@ import { systemResolver, type Resolver } from './destination-guard.js';
 import { HttpSender } from './http-sender.js';
 import { CLAIM_BATCH, CONCURRENCY, resolveTimings, SWEEP_MIN_INTERVAL_MS } from './limits.js';
 import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
-import { DELIVERIES_CHANNEL } from './outbox.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { PublisherGate, type GateOptions } from './publisher-gate.js';
+import { DELIVERIES_CHANNEL } from './wake.js';
 import { claimDue, leaseOne, msUntilNextDue, releaseLeases, sweepExpired, type ClaimedDelivery, type LeaseOneResult } from './store.js';
 
 /**

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/database.js';
-import { DELIVERIES_CHANNEL } from '../delivery/outbox.js';
+import { expiredDeliveriesCte, refiredDeliveriesCte } from '../delivery/rescheduling.js';
+import { wakeWorkers } from '../delivery/wake.js';
 import type { RunWindow } from './window.js';
 
 /**
@@ -16,26 +17,15 @@ import type { RunWindow } from './window.js';
  * Expiry: an open delivery past its deadline and not in flight becomes 'expired'. The worker's own
  * sweep expires them too; a run counts every expiry in its window that no run had counted yet,
  * whoever made it, so each is reported once.
+ *
+ * The changes to deliveries are the delivery feature's (delivery/rescheduling.ts); the counting is
+ * this feature's, in the same statement, so a run's counts and what they count commit together.
  */
 
 /** Re-fires the deliveries of conversions created in `w`, a slice of the run's window `run` (the mark). */
 export async function refireDeliveries(db: Sql, runId: string, w: RunWindow, run: RunWindow): Promise<number> {
-  const window = db`tstzrange(${run.from.toISOString()}::timestamptz, ${run.to.toISOString()}::timestamptz, '[)')`;
   const rows = await db<{ n: number }[]>`
-    with refired as (
-      update deliveries d
-      set next_attempt_at = now(), refired_at = now(), refire_window = ${window}, updated_at = now()
-      from conversions c, publishers p
-      where c.id = d.conversion_id and p.id = d.publisher_id
-        and d.state in ('pending', 'failed')
-        and c.created_at >= ${w.from.toISOString()}::timestamptz and c.created_at < ${w.to.toISOString()}::timestamptz
-        and d.deadline_at > now()
-        and d.next_attempt_at > now()
-        and (d.lease_until is null or d.lease_until <= now())
-        and p.disabled_at is null
-        and d.refire_window is distinct from ${window}
-      returning c.offer_id, c.publisher_id, c.created_at
-    ), counted as (
+    with ${refiredDeliveriesCte(db, w, run)}, counted as (
       insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
       select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0, count(*), 0
       from refired
@@ -44,43 +34,20 @@ export async function refireDeliveries(db: Sql, runId: string, w: RunWindow, run
     )
     select count(*)::int as n from refired`;
   const total = rows[0]?.n ?? 0;
-  if (total > 0) await db`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
+  if (total > 0) await wakeWorkers(db);
   return total;
 }
 
 /** Expires, and counts once, the deliveries of conversions created in `w`. */
 export async function expireDeliveries(db: Sql, runId: string, w: RunWindow): Promise<number> {
-  const from = w.from.toISOString();
-  const to = w.to.toISOString();
   const rows = await db<{ n: number }[]>`
-    with expired_now as (
-      update deliveries d
-      set state = 'expired', lease_until = null, leased_by = null, expiry_reported_by = ${runId}, updated_at = now()
-      from conversions c
-      where c.id = d.conversion_id
-        and d.state in ('pending', 'failed')
-        and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
-        and d.deadline_at <= now()
-        and (d.lease_until is null or d.lease_until <= now())
-      returning c.offer_id, c.publisher_id, c.created_at
-    ), expired_before as (
-      -- Disjoint from the rows above: this sub-statement sees the table as it was before them.
-      update deliveries d
-      set expiry_reported_by = ${runId}
-      from conversions c
-      where c.id = d.conversion_id
-        and d.state = 'expired' and d.expiry_reported_by is null
-        and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
-      returning c.offer_id, c.publisher_id, c.created_at
-    ), found as (
-      select * from expired_now union all select * from expired_before
-    ), counted as (
+    with ${expiredDeliveriesCte(db, runId, w)}, counted as (
       insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
       select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0, 0, count(*)
-      from found
+      from expired_in_slice
       group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
       on conflict (run_id, offer_id, publisher_id, hour) do update set expired = reconciliation_rows.expired + excluded.expired
     )
-    select count(*)::int as n from found`;
+    select count(*)::int as n from expired_in_slice`;
   return rows[0]?.n ?? 0;
 }

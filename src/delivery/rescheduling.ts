@@ -1,0 +1,93 @@
+import type postgres from 'postgres';
+import type { Sql, TxSql } from '../db/database.js';
+import { wakeWorkers } from './wake.js';
+
+/**
+ * Changes to deliveries' schedules made from outside the worker: a publisher's endpoint disabled or
+ * re-enabled (endpoint.ts), and the reconciler's re-fire and expiry (reconcile/refire.ts). The
+ * delivery feature owns every write to `deliveries` (outbox.ts queues, store.ts and outcome-writer.ts
+ * are the worker's); these are the rest, so a change of the table's shape or its invariants is made
+ * in this feature alone. Each leaves a row in flight (a live lease) alone: its outcome decides.
+ *
+ * The reconciler's two are CTE fragments: it counts what they changed into its own table in the
+ * same statement, so a run's counts and the changes they count commit together.
+ */
+
+/**
+ * Parks the publisher's waiting deliveries at their deadline (its endpoint answered 410), so claims
+ * skip past them cheaply; the sweep expires them there unless re-enabling brings them back first.
+ */
+export async function parkPublisherDeliveries(tx: TxSql, publisherId: string): Promise<void> {
+  await tx`update deliveries set next_attempt_at = deadline_at, updated_at = now()
+    where publisher_id = ${publisherId} and state in ('pending', 'failed') and next_attempt_at <= deadline_at
+      and (lease_until is null or lease_until <= now())`;
+}
+
+/** Makes the re-enabled publisher's deliveries still inside their window due now and wakes the workers; returns how many. */
+export async function resumePublisherDeliveries(tx: TxSql, publisherId: string): Promise<number> {
+  const resumed = await tx`update deliveries set next_attempt_at = now(), updated_at = now()
+    where publisher_id = ${publisherId} and state in ('pending', 'failed') and deadline_at > now()
+      and (lease_until is null or lease_until <= now())
+    returning 1`;
+  await wakeWorkers(tx);
+  return resumed.length;
+}
+
+export type TimeRange = { from: Date; to: Date };
+
+/**
+ * CTE `refired`: makes due now the open deliveries of conversions created in `slice` that wait on
+ * their backoff, before their deadline, of an enabled publisher, and not already re-fired by a run
+ * over `runWindow` (so repeating a run changes nothing). Returns (offer_id, publisher_id, created_at)
+ * of each one's conversion. The caller wakes the workers after the statement when any was re-fired.
+ */
+export function refiredDeliveriesCte(db: Sql, slice: TimeRange, runWindow: TimeRange): postgres.Fragment {
+  const window = db`tstzrange(${runWindow.from.toISOString()}::timestamptz, ${runWindow.to.toISOString()}::timestamptz, '[)')`;
+  return db`refired as (
+      update deliveries d
+      set next_attempt_at = now(), refired_at = now(), refire_window = ${window}, updated_at = now()
+      from conversions c, publishers p
+      where c.id = d.conversion_id and p.id = d.publisher_id
+        and d.state in ('pending', 'failed')
+        and c.created_at >= ${slice.from.toISOString()}::timestamptz and c.created_at < ${slice.to.toISOString()}::timestamptz
+        and d.deadline_at > now()
+        and d.next_attempt_at > now()
+        and (d.lease_until is null or d.lease_until <= now())
+        and p.disabled_at is null
+        and d.refire_window is distinct from ${window}
+      returning c.offer_id, c.publisher_id, c.created_at
+    )`;
+}
+
+/**
+ * CTE `expired_in_slice`: the deliveries of conversions created in `slice` whose expiry no run has
+ * reported yet, marked reported by `runId`: the open ones past their deadline and not in flight
+ * become `expired` now; those the worker's sweep already expired are only marked. Each comes out
+ * once, as (offer_id, publisher_id, created_at) of its conversion.
+ */
+export function expiredDeliveriesCte(db: Sql, runId: string, slice: TimeRange): postgres.Fragment {
+  const from = slice.from.toISOString();
+  const to = slice.to.toISOString();
+  return db`expired_now as (
+      update deliveries d
+      set state = 'expired', lease_until = null, leased_by = null, expiry_reported_by = ${runId}, updated_at = now()
+      from conversions c
+      where c.id = d.conversion_id
+        and d.state in ('pending', 'failed')
+        and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
+        and d.deadline_at <= now()
+        and (d.lease_until is null or d.lease_until <= now())
+      returning c.offer_id, c.publisher_id, c.created_at
+    ), expired_before as (
+      -- Disjoint from the rows above: this sub-statement sees the table as it was before them.
+      update deliveries d
+      set expiry_reported_by = ${runId}
+      from conversions c
+      where c.id = d.conversion_id
+        and d.state = 'expired' and d.expiry_reported_by is null
+        and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
+      returning c.offer_id, c.publisher_id, c.created_at
+    ), expired_in_slice as (
+      select * from expired_now union all select * from expired_before
+    )`;
+}

@@ -1,0 +1,21 @@
+import type { Sql, TxSql } from '../db/database.js';
+
+/**
+ * The one wake-up signal of the delivery workers: every change that makes a delivery due sooner
+ * (queued, re-enabled, re-fired) sends it through this module, and nothing else in the engine does.
+ * PostgreSQL delivers a NOTIFY on commit only, so a worker never wakes for a row it cannot see yet,
+ * and several in one transaction arrive as one.
+ *
+ * Sent by the engine rather than by a trigger on `deliveries`: under Citus (docker-compose's `citus`
+ * profile) the table is distributed and a trigger would fire on the worker node holding the shard,
+ * whose NOTIFY never reaches the engines LISTENing on the coordinator.
+ */
+
+/** The LISTEN/NOTIFY channel workers wait on. */
+export const DELIVERIES_CHANNEL = 'deliveries';
+
+/** Wakes every node's worker once the current transaction commits (at once outside one). */
+export async function wakeWorkers(db: Sql | TxSql): Promise<void> {
+  await db`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
+}
+
