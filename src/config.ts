@@ -151,6 +151,11 @@ const envSchema = z.object({
   METRICS_HOST: z.string().optional().transform((v) => (v ? v : undefined)),
   SHUTDOWN_DELAY_S: seconds('SHUTDOWN_DELAY_S', 0),
   ACCESS_LOG: bool(false),
+  // Retention per family of day-partitioned tables (engine extensions, README "Partitions and retention").
+  CLICK_RETENTION_DAYS: count('CLICK_RETENTION_DAYS', 90),
+  CONVERSION_RETENTION_DAYS: count('CONVERSION_RETENTION_DAYS', 400),
+  DELIVERY_RETENTION_DAYS: count('DELIVERY_RETENTION_DAYS', 400),
+  ATTEMPT_LOG_RETENTION_DAYS: count('ATTEMPT_LOG_RETENTION_DAYS', 35),
   DATA_DIR: z.string().optional().transform((v) => (v ? v : '.data')),
   REPORTS_DIR: z.string().optional().transform((v) => (v ? v : undefined)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
@@ -208,6 +213,10 @@ export const ENV_DOCS: { [K in keyof typeof envSchema.shape]: EnvDoc } = {
   METRICS_HOST: { meaning: 'address the `METRICS_PORT` listener binds, e.g. an internal interface (extension)', unset: 'the value of `HOST`' },
   SHUTDOWN_DELAY_S: { meaning: 'after SIGTERM, seconds `/readyz` answers 503 while requests are still served, so load balancers drain the node (extension)', default: '0' },
   ACCESS_LOG: { meaning: 'one JSON log line per request: method, route, status, duration, request ID, source address (extension)', default: 'false' },
+  CLICK_RETENTION_DAYS: { meaning: 'days of clicks kept; older day partitions are dropped (extension)', default: '90' },
+  CONVERSION_RETENTION_DAYS: { meaning: 'days of conversions, their status history and txid keys kept (extension)', default: '400' },
+  DELIVERY_RETENTION_DAYS: { meaning: 'days of outbound deliveries kept; the payout report counts their re-fires and expiries (extension)', default: '400' },
+  ATTEMPT_LOG_RETENTION_DAYS: { meaning: 'days of the refused-postback log and the delivery attempt log kept (extension)', default: '35' },
   DATA_DIR: { meaning: 'where the embedded PostgreSQL keeps its data (extension)', default: '.data' },
   REPORTS_DIR: { meaning: 'where `npm run reconcile` writes each run\'s CSV and HTML report, e.g. a volume in the production image (extension)', unset: '`reports/` beside `src/` and `sql/`' },
   LOG_LEVEL: { meaning: 'pino level: fatal, error, warn, info, debug, trace or silent (extension)', default: 'info' },
@@ -256,6 +265,8 @@ export type Config = {
   /** Seconds between SIGTERM and closing the listener, during which /readyz answers 503. */
   shutdownDelayS: number;
   accessLog: boolean;
+  /** Days kept per family of day-partitioned tables (db/partitions.ts). */
+  retentionDays: { clicks: number; conversions: number; deliveries: number; attemptLogs: number };
   dataDir: string;
   /** undefined: the repository's reports/ (reconcile/reconciler.ts REPORTS_DIR). */
   reportsDir: string | undefined;
@@ -286,6 +297,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.REDIS_CLUSTER && e.REDIS_URL && e.REDIS_URL.split(',').some((part) => !/^rediss?:\/\/[^/]+\/?(0)?$/.test(part.trim()))) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL: a Redis Cluster has only database 0; give seed nodes as redis://host:port');
+  }
+  for (const name of ['CLICK_RETENTION_DAYS', 'CONVERSION_RETENTION_DAYS', 'DELIVERY_RETENTION_DAYS', 'ATTEMPT_LOG_RETENTION_DAYS'] as const) {
+    // Today's and yesterday's partitions are the ones being written.
+    if (e[name] < 2) throw new ConfigError(`invalid configuration:\n  ${name} must be at least 2 days, got ${e[name]}`);
+  }
+  if (e.DELIVERY_RETENTION_DAYS * 86_400 <= e.REFIRE_WINDOW_S || e.CONVERSION_RETENTION_DAYS * 86_400 <= e.REFIRE_WINDOW_S) {
+    // A delivery still inside its refire window, or its conversion, must not be dropped before it is sent.
+    throw new ConfigError('invalid configuration:\n  CONVERSION_RETENTION_DAYS and DELIVERY_RETENTION_DAYS must be longer than REFIRE_WINDOW_S');
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('invalid configuration:\n  METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
@@ -326,6 +345,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsHost: e.METRICS_HOST ?? e.HOST,
     shutdownDelayS: e.SHUTDOWN_DELAY_S,
     accessLog: e.ACCESS_LOG,
+    retentionDays: {
+      clicks: e.CLICK_RETENTION_DAYS,
+      conversions: e.CONVERSION_RETENTION_DAYS,
+      deliveries: e.DELIVERY_RETENTION_DAYS,
+      attemptLogs: e.ATTEMPT_LOG_RETENTION_DAYS,
+    },
     dataDir: e.DATA_DIR,
     reportsDir: e.REPORTS_DIR,
     logLevel: e.LOG_LEVEL,

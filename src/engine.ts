@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { TokenVerifier } from './auth/tokens.js';
 import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
 import { ClickLookup } from './click/click-lookup.js';
-import { ClickBatchStore, isUnconfirmedCopy, maintainClickPartitions, type ClickRow } from './click/click-store.js';
+import { ClickBatchStore, isUnconfirmedCopy, type ClickRow } from './click/click-store.js';
+import { maintainPartitions, partitionedTables } from './db/partitions.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
 import { DatabaseBreaker } from './db/breaker.js';
@@ -35,8 +36,6 @@ import { scheduleReconciler, type ReconcileSchedule } from './reconcile/schedule
  * - delivery: one outbound postback to a publisher, retried until delivered or expired.
  */
 
-/** Clicks older than this are dropped with their day partition; conversions keep what they need. */
-export const CLICK_RETENTION_DAYS = 90;
 const PARTITION_MAINTENANCE_MS = 3_600_000;
 
 export type FraudRuleRegistry = { validateOverrides(rules: Record<string, Record<string, unknown>>): FieldIssue[] };
@@ -111,7 +110,9 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   await ensureClickKey(txSql);
   const now = opts.now ?? (() => new Date());
-  await maintainClickPartitions(sql, CLICK_RETENTION_DAYS, now());
+  const partitioned = partitionedTables(config.retentionDays);
+  // At start only the partitions are made (quickly, before traffic); retention runs with the timer.
+  await maintainPartitions(sql, partitioned.map((t) => ({ ...t, retentionDays: Number.POSITIVE_INFINITY })), now());
   const catalog = new Catalog(sql, (err) => log.error({ err }, 'catalog refresh failed'), (work) => breaker.run(work));
   await catalog.listen();
   await catalog.load();
@@ -141,7 +142,11 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   metrics.sources.startedAt = Math.floor(now().getTime() / 1000);
 
   const partitionTimer = setInterval(() => {
-    maintainClickPartitions(sql, CLICK_RETENTION_DAYS, now()).catch((err) => log.error({ err }, 'click partition maintenance failed'));
+    maintainPartitions(sql, partitioned, now())
+      .then((r) => {
+        if (r.dropped.length > 0 || r.deferred.length > 0) log.info(r, 'partition retention');
+      })
+      .catch((err) => log.error({ err }, 'partition maintenance failed'));
   }, PARTITION_MAINTENANCE_MS);
   partitionTimer.unref();
 

@@ -34,14 +34,17 @@ export function timeOfId(id: string): Date | undefined {
 
 /**
  * The `[from, to)` range of `created_at` a row with this ID can have, as timestamptz text: the
- * ID's millisecond, or every time for an older ID. Queries compare the partition key with both
+ * ID's millisecond, or all of time for an older ID. Queries compare the partition key with both
  * bounds, so one cached plan prunes to one partition when the executor starts (or probes each
  * partition's primary key, for an older ID).
  */
 export function createdRangeOfId(id: string): [from: string, to: string] {
   const at = timeOfId(id);
-  return at ? [at.toISOString(), new Date(at.getTime() + 1).toISOString()] : ['-infinity', 'infinity'];
+  return at ? [at.toISOString(), new Date(at.getTime() + 1).toISOString()] : ANY_TIME;
 }
+
+/** Finite (postgres.js serialises timestamptz parameters through Date, which has no infinity), and wider than any row. */
+const ANY_TIME: [string, string] = ['0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z'];
 
 /** Longest txid or claimed click ID kept: advertisers' order numbers are theirs, not ours to shorten. */
 export const EXTERNAL_ID_MAX = 255;

@@ -3,6 +3,7 @@ import { auth, seedCatalog, startTestEngine, TEST_TRAFFIC_FRAUD, type TestEngine
 import { startReceiver, type Receiver } from './helpers/delivery-receiver.js';
 import { mintClick, signedGetUrl, uniqueTx } from './helpers/postback.js';
 import { businessSnapshot, firePixel, reconcile, removeRunFiles, sendPostback, sleep, sumFor, windowNow, type RunBody } from './helpers/reconcile.js';
+import { timeOfId } from '../src/ids.js';
 
 /**
  * CONTRACT §7 with a real PostgreSQL: S2S against pixel, recovery after PIXEL_GRACE_S, the late S2S
@@ -130,7 +131,9 @@ describe('recovery', () => {
       sub3: 'three',
       review_state: 'none',
     });
-    expect(recoveredId).toMatch(/^cv_[A-Za-z0-9_-]{16}$/);
+    // The shape src/ids.ts mints, dated at the pixel (the ID names the conversion's day partition).
+    expect(recoveredId).toMatch(/^cv_[A-Za-z0-9_-]{24}$/);
+    expect(timeOfId(recoveredId)?.getTime()).toBe(Math.floor((pixelRow?.created_at as Date).getTime()));
     expect((c.created_at as Date).getTime()).toBe((pixelRow?.created_at as Date).getTime());
     const evidence = c.evidence as { code: string; value: Record<string, unknown>; threshold: Record<string, unknown>; note: string }[];
     expect(evidence).toHaveLength(1);

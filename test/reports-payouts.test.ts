@@ -33,9 +33,12 @@ beforeAll(async () => {
   await insertConversion(t.sql, { ...base, offerId: jpyOffer.json().id, currency: 'JPY', publisherId: pub1, txid: 'p1-yen', payoutMinor: 300n });
   for (let i = 0; i < 3; i++) await insertConversion(t.sql, { ...base, publisherId: pub2, txid: `p2-${i}`, payoutMinor: 10n });
   // Two deliveries of one conversion: its first and a status change's (sql/000075 numbers them).
-  await t.sql`insert into deliveries (id, conversion_id, publisher_id, state, deadline_at, refired_at, sequence) values
-    ('dlv_r', ${paid}, ${pub1}, 'delivered', now() + interval '1 day', now(), 0),
-    ('dlv_x', ${paid}, ${pub1}, 'expired', now() - interval '1 day', null, 1)`;
+  await t.sql`insert into deliveries (id, conversion_id, conversion_created_at, publisher_id, state, deadline_at, refired_at, sequence)
+    select v.id, c.id, c.created_at, ${pub1}, v.state, v.deadline_at, v.refired_at, v.sequence
+    from conversions c, (values
+      ('dlv_r', 'delivered', now() + interval '1 day', now(), 0),
+      ('dlv_x', 'expired', now() - interval '1 day', null, 1)) as v(id, state, deadline_at, refired_at, sequence)
+    where c.id = ${paid}`;
 });
 afterAll(async () => t?.close());
 

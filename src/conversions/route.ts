@@ -5,6 +5,7 @@ import { expandEvidence } from '../fraud/evidence.js';
 import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
 import { parse } from '../http/validate.js';
+import { createdRangeOfId } from '../ids.js';
 import { formatMoney } from '../money.js';
 import { conversionsCsv } from './csv.js';
 import { conversionView, listConversions, listQuery, type ConversionRow } from './query.js';
@@ -24,16 +25,20 @@ export function registerConversionRoutes(app: FastifyInstance, engine: Engine): 
   });
 
   app.get<{ Params: { id: string } }>('/v1/conversions/:id', { onRequest: readers }, async (request) => {
-    const [row] = await sql<ConversionRow[]>`select * from conversions where id = ${request.params.id}`;
+    const [from, to] = createdRangeOfId(request.params.id);
+    const [row] = await sql<ConversionRow[]>`select * from conversions
+      where id = ${request.params.id} and created_at >= ${from}::timestamptz and created_at < ${to}::timestamptz`;
     if (!row) throw new ApiError('not_found', 'No such conversion.');
+    // What hangs off a conversion is never dated before it: only partitions from its day on are read.
+    const since = row.created_at as Date;
     const [click, history, deliveries, attempts, reviews] = await Promise.all([
       findClick(sql, row.click_id as string, row.click_created_at as Date),
       sql`select from_status, to_status, payout_minor, currency, source, created_at from conversion_status_history
-          where conversion_id = ${row.id} order by id`,
+          where conversion_id = ${row.id} and created_at >= ${since} order by id`,
       sql`select id, publisher_id, state, attempts, next_attempt_at, deadline_at, last_status_code, last_error, delivered_at, created_at
-          from deliveries where conversion_id = ${row.id} order by created_at`,
+          from deliveries where conversion_id = ${row.id} and created_at >= ${since} order by created_at`,
       sql`select a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error from delivery_attempts a
-          join deliveries d on d.id = a.delivery_id where d.conversion_id = ${row.id} order by a.id`,
+          join deliveries d on d.id = a.delivery_id and d.created_at >= ${since} where d.conversion_id = ${row.id} order by a.id`,
       sql`select id, decision, note, reviewer_name, reviewer_token_id, created_at from reviews where conversion_id = ${row.id} order by id`,
     ]);
     return {

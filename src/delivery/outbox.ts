@@ -1,5 +1,5 @@
 import type { Sql, TxSql } from '../db/database.js';
-import { newId } from '../ids.js';
+import { createdRangeOfId } from '../ids.js';
 
 /**
  * The transactional outbox. Deliveries are written in the same transaction as the conversion (or the
@@ -17,6 +17,13 @@ export const PUBLISHER_WANTS_EVENT = '(p.events is null or c.event = any(p.event
 /** The LISTEN/NOTIFY channel workers wait on. */
 export const DELIVERIES_CHANNEL = 'deliveries';
 
+/**
+ * Deliveries are day-partitioned on created_at, which their ID carries (timed_id). A delivery is never
+ * dated before its conversion, even when the database's clock is behind the node that dated the
+ * conversion: reads of a conversion's deliveries look only in partitions from the conversion's day on.
+ */
+const DATED_AFTER_CONVERSION_SQL = 'cross join lateral (select greatest(now(), c.created_at) as at) x';
+
 export type OutboxItem = { conversionId: string; publisherId: string; conversionCreatedAt: Date };
 
 /**
@@ -26,26 +33,27 @@ export type OutboxItem = { conversionId: string; publisherId: string; conversion
  */
 export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], refireWindowS: number): Promise<string[]> {
   if (items.length === 0) return [];
-  const ids = items.map(() => newId('dlv'));
-  const inserted = await tx<{ id: string }[]>`
-    insert into deliveries (id, conversion_id, publisher_id, state, status, next_attempt_at, deadline_at)
-    select t.id, t.conversion_id, t.publisher_id, 'pending', c.status,
+  const ranges = items.map((i) => createdRangeOfId(i.conversionId));
+  const inserted = await tx<{ id: string; conversion_id: string }[]>`
+    insert into deliveries (id, created_at, conversion_id, conversion_created_at, publisher_id, state, status, next_attempt_at, deadline_at)
+    select timed_id('dlv', x.at), x.at, t.conversion_id, c.created_at, t.publisher_id, 'pending', c.status,
            -- A disabled endpoint's deliveries wait parked at their deadline (see endpoint.ts) until it is re-enabled.
            case when p.disabled_at is null then now() else t.deadline_at end,
            t.deadline_at
     from (select *, u.created_at + ${refireWindowS}::float8 * interval '1 second' as deadline_at from unnest(
-      ${ids}::text[],
       ${items.map((i) => i.conversionId)}::text[],
       ${items.map((i) => i.publisherId)}::text[],
-      ${items.map((i) => i.conversionCreatedAt.toISOString())}::timestamptz[]
-    ) as u(id, conversion_id, publisher_id, created_at)) as t
-    join conversions c on c.id = t.conversion_id
+      ${items.map((i) => i.conversionCreatedAt.toISOString())}::timestamptz[],
+      ${ranges.map((r) => r[0])}::timestamptz[], ${ranges.map((r) => r[1])}::timestamptz[]
+    ) as u(conversion_id, publisher_id, created_at, lo, hi)) as t
+    join conversions c on c.id = t.conversion_id and c.created_at >= t.lo and c.created_at < t.hi
+    ${tx.unsafe(DATED_AFTER_CONVERSION_SQL)}
     left join publishers p on p.id = t.publisher_id
     where ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
-    returning id`;
-  const queued = new Set(inserted.map((r) => r.id));
-  if (queued.size > 0) await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
-  return ids.filter((id) => queued.has(id));
+    returning id, conversion_id`;
+  if (inserted.length > 0) await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
+  const byConversion = new Map(inserted.map((r) => [r.conversion_id, r.id]));
+  return items.map((i) => byConversion.get(i.conversionId)).filter((id): id is string => id !== undefined);
 }
 
 /**
@@ -53,16 +61,16 @@ export async function enqueueDeliveries(tx: TxSql | Sql, items: OutboxItem[], re
  * publisher and creation time are read from the rows themselves, so this statement can be pipelined
  * right behind the INSERT that creates them (a conversion not created is simply not joined).
  */
-export function enqueueDeliveriesOf(tx: TxSql, conversionIds: string[], refireWindowS: number) {
-  const ids = conversionIds.map(() => newId('dlv'));
+export function enqueueDeliveriesOf(tx: TxSql, conversions: { id: string; createdAt: Date }[], refireWindowS: number) {
   return tx`
     with queued as (
-      insert into deliveries (id, conversion_id, publisher_id, state, status, next_attempt_at, deadline_at)
-      select u.id, c.id, c.publisher_id, 'pending', c.status,
+      insert into deliveries (id, created_at, conversion_id, conversion_created_at, publisher_id, state, status, next_attempt_at, deadline_at)
+      select timed_id('dlv', x.at), x.at, c.id, c.created_at, c.publisher_id, 'pending', c.status,
              case when p.disabled_at is null then now() else c.created_at + ${refireWindowS}::float8 * interval '1 second' end,
              c.created_at + ${refireWindowS}::float8 * interval '1 second'
-      from unnest(${ids}::text[], ${conversionIds}::text[]) as u(id, conversion_id)
-      join conversions c on c.id = u.conversion_id
+      from unnest(${conversions.map((c) => c.id)}::text[], ${conversions.map((c) => c.createdAt.toISOString())}::timestamptz[]) as u(id, at)
+      join conversions c on c.id = u.id and c.created_at = u.at
+      ${tx.unsafe(DATED_AFTER_CONVERSION_SQL)}
       left join publishers p on p.id = c.publisher_id
       where ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
       returning id)
@@ -92,20 +100,20 @@ export function enqueueDeliveriesOf(tx: TxSql, conversionIds: string[], refireWi
  *
  * Returns the delivery's ID, or null when none was queued.
  */
-export async function enqueueStatusChange(tx: TxSql, conversionId: string, status: string): Promise<string | null> {
-  const id = newId('dlv');
+export async function enqueueStatusChange(tx: TxSql, conversion: { id: string; createdAt: Date }, status: string): Promise<string | null> {
   const [row] = await tx<{ id: string }[]>`
-    insert into deliveries (id, conversion_id, publisher_id, state, status, sequence, next_attempt_at, deadline_at)
-    select ${id}, c.id, c.publisher_id, 'pending', ${status}, prior.last_sequence + 1,
+    insert into deliveries (id, created_at, conversion_id, conversion_created_at, publisher_id, state, status, sequence, next_attempt_at, deadline_at)
+    select timed_id('dlv', x.at), x.at, c.id, c.created_at, c.publisher_id, 'pending', ${status}, prior.last_sequence + 1,
            case when p.disabled_at is null then least(now(), prior.deadline_at) else prior.deadline_at end,
            prior.deadline_at
     from conversions c
     join publishers p on p.id = c.publisher_id
+    ${tx.unsafe(DATED_AFTER_CONVERSION_SQL)}
     cross join lateral (
       select max(d.sequence) as last_sequence, min(d.deadline_at) as deadline_at
-      from deliveries d where d.conversion_id = c.id
+      from deliveries d where d.conversion_id = c.id and d.created_at >= c.created_at
     ) prior
-    where c.id = ${conversionId} and p.on_status_change and prior.last_sequence is not null and ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
+    where c.id = ${conversion.id} and c.created_at = ${conversion.createdAt} and p.on_status_change and prior.last_sequence is not null and ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
     returning id`;
   if (!row) return null;
   await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`;

@@ -1,4 +1,5 @@
 import type { Sql, TxSql } from '../db/database.js';
+import { createdRangeOfId } from '../ids.js';
 
 /**
  * Records attempt outcomes: the attempt log row and the delivery's new state, for many deliveries in
@@ -31,20 +32,18 @@ const MAX_BATCH = 500;
 export async function writeOutcomes(db: Sql | TxSql, workerId: string, rows: Outcome[]): Promise<void> {
   if (rows.length === 0) return;
   const a = rows.map((r) => r.attempt);
+  const ranges = a.map((x) => createdRangeOfId(x.deliveryId));
   await db`
     with input as (
       -- Flags travel as 0/1: postgres.js types a JS boolean array as a scalar boolean, which cannot be cast to boolean[].
-      select id, attempted_at, status_code, latency_ms, error, snippet, replay = 1 as replay, delivered = 1 as delivered, retry_in_ms
+      select id, attempted_at, status_code, latency_ms, error, snippet, replay = 1 as replay, delivered = 1 as delivered, retry_in_ms, lo, hi
       from unnest(
         ${a.map((x) => x.deliveryId)}::text[], ${a.map((x) => x.attemptedAt.toISOString())}::timestamptz[],
         ${a.map((x) => x.statusCode)}::int[], ${a.map((x) => x.latencyMs)}::int[], ${a.map((x) => x.error)}::text[],
         ${a.map((x) => x.snippet)}::text[], ${a.map((x) => (x.replay ? 1 : 0))}::int[], ${rows.map((r) => (r.delivered ? 1 : 0))}::int[],
-        ${rows.map((r) => r.retryInMs)}::float8[]
-      ) as u(id, attempted_at, status_code, latency_ms, error, snippet, replay, delivered, retry_in_ms)
-    ), logged as (
-      insert into delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_snippet, replay)
-      select id, attempted_at, status_code, latency_ms, error, snippet, replay from input
-    )
+        ${rows.map((r) => r.retryInMs)}::float8[], ${ranges.map((r) => r[0])}::timestamptz[], ${ranges.map((r) => r[1])}::timestamptz[]
+      ) as u(id, attempted_at, status_code, latency_ms, error, snippet, replay, delivered, retry_in_ms, lo, hi)
+    ), updated as (
     update deliveries d
     set attempts = d.attempts + 1,
         state = case when i.delivered then 'delivered'
@@ -60,7 +59,14 @@ export async function writeOutcomes(db: Sql | TxSql, workerId: string, rows: Out
         leased_by = case when i.delivered or d.leased_by = ${workerId} then null else d.leased_by end,
         updated_at = now()
     from input i
-    where d.id = i.id`;
+    -- The delivery's ID carries its time, which names its partition.
+    where d.id = i.id and d.created_at >= i.lo and d.created_at < i.hi
+    returning d.id, d.publisher_id
+    )
+    -- The attempt log carries the publisher: its rows are placed by it on a distributed database.
+    insert into delivery_attempts (delivery_id, publisher_id, attempted_at, status_code, latency_ms, error, response_snippet, replay)
+    select i.id, u.publisher_id, i.attempted_at, i.status_code, i.latency_ms, i.error, i.snippet, i.replay
+    from input i join updated u on u.id = i.id`;
 }
 
 type Pending = { outcome: Outcome; resolve: () => void; reject: (err: unknown) => void };

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/database.js';
 import type { ConversionFields } from './message.js';
+import { createdRangeOfId } from '../ids.js';
 
 /**
  * The worker's SQL, one function per statement. Every statement commits on its own: no transaction
@@ -135,7 +136,8 @@ export async function claimDue(sql: Sql, p: ClaimParams): Promise<ClaimedDeliver
         updated_at = now()
     from conversions c
     -- = any(array(...)) keeps the update on the primary key; a join to the CTE can plan as a scan of the table.
-    where d.id = any(array(select id from chosen)) and c.id = d.conversion_id
+    -- The conversion's time names its partition (conversions are day-partitioned).
+    where d.id = any(array(select id from chosen)) and c.id = d.conversion_id and c.created_at = d.conversion_created_at
     returning ${sql.unsafe(CLAIMED_COLUMNS)}`;
   return rows.map(toClaimed);
 }
@@ -148,9 +150,11 @@ export type LeaseOneResult =
 
 /** Leases one delivery in any state for a replay, unless an attempt on it is in flight right now. */
 export async function leaseOne(sql: Sql, id: string, workerId: string, leaseMs: number): Promise<LeaseOneResult> {
+  const [from, to] = createdRangeOfId(id);
   const [current] = await sql<{ in_flight: boolean; disabled: boolean }[]>`
     select coalesce(d.lease_until > now(), false) as in_flight, p.disabled_at is not null as disabled
-    from deliveries d join publishers p on p.id = d.publisher_id where d.id = ${id}`;
+    from deliveries d join publishers p on p.id = d.publisher_id
+    where d.id = ${id} and d.created_at >= ${from}::timestamptz and d.created_at < ${to}::timestamptz`;
   if (!current) return { kind: 'not_found' };
   if (current.disabled) return { kind: 'publisher_disabled' };
   if (current.in_flight) return { kind: 'in_flight' };
@@ -160,7 +164,8 @@ export async function leaseOne(sql: Sql, id: string, workerId: string, leaseMs: 
         leased_by = ${workerId},
         updated_at = now()
     from conversions c
-    where d.id = ${id} and c.id = d.conversion_id and (d.lease_until is null or d.lease_until <= now())
+    where d.id = ${id} and d.created_at >= ${from}::timestamptz and d.created_at < ${to}::timestamptz
+      and c.id = d.conversion_id and c.created_at = d.conversion_created_at and (d.lease_until is null or d.lease_until <= now())
     returning ${sql.unsafe(CLAIMED_COLUMNS)}`;
   const row = rows[0];
   return row ? { kind: 'leased', delivery: toClaimed(row) } : { kind: 'in_flight' };

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/database.js';
+import { createdRangeOfId } from '../ids.js';
 
 /**
  * What the API shows of deliveries: each with its full attempt log, newest deliveries first, paged
@@ -121,12 +122,13 @@ function selectDeliveries(sql: Sql, f: Partial<DeliveryFilter>, limit: number, i
            coalesce(d.lease_until > now(), false) as in_flight,
            p.disabled_at is not null as publisher_disabled, p.name as publisher_name,
            to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_ts
-    from deliveries d join publishers p on p.id = d.publisher_id join conversions c on c.id = d.conversion_id
+    from deliveries d join publishers p on p.id = d.publisher_id
+    join conversions c on c.id = d.conversion_id and c.created_at = d.conversion_created_at
     where true
-      ${id ? sql`and d.id = ${id}` : empty}
+      ${id ? sql`and d.id = ${id} and d.created_at >= ${createdRangeOfId(id)[0]}::timestamptz and d.created_at < ${createdRangeOfId(id)[1]}::timestamptz` : empty}
       ${f.state ? sql`and d.state = ${f.state}` : empty}
       ${f.publisherId ? sql`and d.publisher_id = ${f.publisherId}` : empty}
-      ${f.conversionId ? sql`and d.conversion_id = ${f.conversionId}` : empty}
+      ${f.conversionId ? sql`and d.conversion_id = ${f.conversionId} and d.created_at >= ${createdRangeOfId(f.conversionId)[0]}::timestamptz` : empty}
       ${f.cursor ? sql`and (d.created_at, d.id) < (${f.cursor.createdAt}::text::timestamptz, ${f.cursor.id})` : empty}
     order by d.created_at desc, d.id desc
     limit ${limit}`;

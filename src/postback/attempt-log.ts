@@ -95,7 +95,8 @@ export class AttemptLog {
 async function insertAttempts(sql: Sql, rows: AttemptRow[]): Promise<void> {
   await sql`
     insert into postback_attempts (advertiser_id, received_at, source_ip, http_status, error_code, reason, click_id, txid, detail)
-    select * from unnest(${rows.map((r) => r.advertiserId)}::text[], ${rows.map((r) => r.receivedAt.toISOString())}::timestamptz[],
+    -- '' for a postback that named no advertiser: the column is the attempt log's distribution key, never null.
+    select * from unnest(${rows.map((r) => r.advertiserId ?? '')}::text[], ${rows.map((r) => r.receivedAt.toISOString())}::timestamptz[],
                          ${rows.map((r) => r.sourceIp)}::inet[], ${rows.map((r) => r.httpStatus)}::smallint[], ${rows.map((r) => r.errorCode)}::text[],
                          ${rows.map((r) => r.reason)}::text[], ${rows.map((r) => r.clickId)}::text[], ${rows.map((r) => r.txid)}::text[],
                          ${rows.map((r) => (r.detail === undefined ? null : JSON.stringify(r.detail)))}::text[]::jsonb[])`;

@@ -73,7 +73,7 @@ export async function listAttempts(sql: Sql, names: CatalogNames, q: AttemptsQue
   ].filter((c) => !!c);
   const clause = where.reduce((acc, c, i) => (i === 0 ? sql`where ${c}` : sql`${acc} and ${c}`), sql``);
   const rows = await sql<Row[]>`
-    select id, received_at, advertiser_id, host(source_ip) as source_ip, click_id, txid, http_status, error_code, reason, detail,
+    select id, received_at, nullif(advertiser_id, '') as advertiser_id, host(source_ip) as source_ip, click_id, txid, http_status, error_code, reason, detail,
            to_char(received_at at time zone 'UTC', ${KEYSET_AT_FORMAT}) as cursor_at
     from postback_attempts ${clause} order by received_at desc, id desc limit ${q.limit + 1}`;
   const page = rows.slice(0, q.limit);

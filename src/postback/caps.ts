@@ -77,7 +77,7 @@ export async function commitCapped(
       order by cap_key, period_start, scope_id
       for update`,
     tx<{ txid: string }[]>`
-      select txid from conversions
+      select txid from conversion_txids
       where advertiser_id = ${group[0]!.advertiserId} and txid = any(${group.map((i) => i.txid)}::text[])`,
   ]);
   const exists = new Set(existing.map((e) => e.txid));

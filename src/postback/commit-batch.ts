@@ -44,6 +44,7 @@ export type CommitOutcome =
 
 type Existing = {
   id: string;
+  created_at: Date;
   advertiser_id: string;
   txid: string;
   click_id: string;
@@ -65,7 +66,7 @@ export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS:
   const outcomes = new Array<CommitOutcome | undefined>(items.length);
   const order = items.map((_, i) => i).sort((a, b) => compareKeys(items[a] as CommitItem, items[b] as CommitItem));
   const fresh = order.map((i) => items[i] as CommitItem).filter((item): item is ScoredItem => item.score !== undefined);
-  const deliverable = fresh.filter((c) => releasesDelivery(c.score.decision, c.status)).map((c) => c.conversionId);
+  const deliverable = fresh.filter((c) => releasesDelivery(c.score.decision, c.status)).map((c) => ({ id: c.conversionId, createdAt: c.receivedAt }));
 
   // One round trip for the common case: postgres.js pipelines these statements back to back, and each
   // later one joins what the earlier ones wrote by the pre-generated conversion IDs, so a postback that
@@ -81,10 +82,15 @@ export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS:
   // A conversion created for a message id that turns out reused with other content is taken back.
   const undone = order.filter((i) => outcomes[i]?.kind === 'conflict' && created.has((items[i] as CommitItem).conversionId));
   if (undone.length > 0) {
-    const ids = undone.map((i) => (items[i] as CommitItem).conversionId);
-    await tx`delete from deliveries where conversion_id = any(${ids}::text[])`;
-    await tx`delete from conversion_status_history where conversion_id = any(${ids}::text[])`;
-    await tx`delete from conversions where id = any(${ids}::text[])`;
+    const taken = undone.map((i) => items[i] as CommitItem);
+    const ids = taken.map((t) => t.conversionId);
+    // Everything written for them is dated at their own time or later (the partitions to look in).
+    const since = new Date(Math.min(...taken.map((t) => t.receivedAt.getTime()))).toISOString();
+    await tx`delete from deliveries where conversion_id = any(${ids}::text[]) and created_at >= ${since}::timestamptz`;
+    await tx`delete from conversion_status_history where conversion_id = any(${ids}::text[]) and created_at >= ${since}::timestamptz`;
+    await tx`delete from conversions where id = any(${ids}::text[]) and created_at >= ${since}::timestamptz`;
+    await tx`delete from conversion_txids where conversion_id = any(${ids}::text[])
+      and (advertiser_id, txid) in (select * from unnest(${taken.map((t) => t.advertiserId)}::text[], ${taken.map((t) => t.txid)}::text[]))`;
   }
 
   const rest: number[] = [];
@@ -191,11 +197,8 @@ async function insertConversions(tx: TxSql, rows: ScoredItem[]): Promise<Map<str
   if (rows.length === 0) return new Map();
   const col = <T>(f: (r: ScoredItem) => T) => rows.map(f);
   const inserted = await tx<{ id: string; created_at: Date }[]>`
-    insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-      sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, amount_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
-    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score,
-           array(select jsonb_array_elements_text(reasons::jsonb)), evidence::jsonb, 's2s', uip, uua, sip
-    from unnest(${col((r) => r.conversionId)}::text[], ${col((r) => r.advertiserId)}::text[], ${col((r) => r.offerId)}::text[],
+    with input as (
+    select * from unnest(${col((r) => r.conversionId)}::text[], ${col((r) => r.advertiserId)}::text[], ${col((r) => r.offerId)}::text[],
                 ${col((r) => r.publisherId)}::text[], ${col((r) => r.clickId)}::text[], ${col((r) => r.clickCreatedAt.toISOString())}::timestamptz[],
                 ${col((r) => r.txid)}::text[], ${col((r) => r.event)}::text[], ${col((r) => r.status)}::text[],
                 ${col((r) => r.subs[0] ?? null)}::text[], ${col((r) => r.subs[1] ?? null)}::text[], ${col((r) => r.subs[2] ?? null)}::text[],
@@ -204,40 +207,73 @@ async function insertConversions(tx: TxSql, rows: ScoredItem[]): Promise<Map<str
                 ${col((r) => r.amountMinor?.toString() ?? null)}::bigint[], ${col((r) => r.currency)}::text[], ${col((r) => r.score.decision)}::text[],
                 ${col((r) => r.score.score)}::smallint[], ${col((r) => JSON.stringify(r.score.reasons))}::text[],
                 ${col((r) => JSON.stringify(r.score.evidence))}::text[], ${col((r) => r.userIp)}::inet[], ${col((r) => r.userAgent)}::text[],
-                ${col((r) => r.sourceIp)}::inet[])
-      as u(id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score, reasons, evidence, uip, uua, sip)
-    on conflict (advertiser_id, txid) do nothing
+                ${col((r) => r.sourceIp)}::inet[], ${col((r) => r.receivedAt.toISOString())}::timestamptz[])
+      as u(id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score, reasons, evidence, uip, uua, sip, at)
+    ),
+    -- Unique across conversions' partitions (as in commit-fresh.ts): only a claimed txid gets a conversion.
+    claimed as (
+      insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+      select adv, txid, id, at from input
+      on conflict (advertiser_id, txid) do nothing
+      returning conversion_id
+    )
+    insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
+      sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, amount_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip,
+      created_at)
+    select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score,
+           array(select jsonb_array_elements_text(reasons::jsonb)), evidence::jsonb, 's2s', uip, uua, sip, at
+    from input join claimed on claimed.conversion_id = input.id
     returning id, created_at`;
   return new Map(inserted.map((r) => [r.id, r.created_at]));
 }
 
-export type HistoryRow = { conversionId: string; from: string | null; to: string; payoutMinor: bigint; currency: string; source?: string };
+/**
+ * `at` is when the change was received; a history row is never dated before its conversion (a node
+ * whose clock is behind), since lookups by conversion read the partitions from the conversion's day on.
+ */
+export type HistoryRow = {
+  conversion: { id: string; createdAt: Date; advertiserId: string };
+  from: string | null;
+  to: string;
+  payoutMinor: bigint;
+  currency: string;
+  source?: string;
+  at: Date;
+};
 
 export async function insertHistory(tx: TxSql, rows: HistoryRow[]): Promise<void> {
-  await tx`insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
-    select * from unnest(${rows.map((r) => r.conversionId)}::text[], ${rows.map((r) => r.from)}::text[], ${rows.map((r) => r.to)}::text[],
-                         ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[],
-                         ${rows.map((r) => r.source ?? 's2s')}::text[])`;
+  await tx`insert into conversion_status_history (conversion_id, advertiser_id, from_status, to_status, payout_minor, currency, source, created_at)
+    select id, adv, f, t, payout, cur, src, greatest(at, conversion_at)
+    from unnest(${rows.map((r) => r.conversion.id)}::text[], ${rows.map((r) => r.conversion.advertiserId)}::text[],
+                ${rows.map((r) => r.from)}::text[], ${rows.map((r) => r.to)}::text[],
+                ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[],
+                ${rows.map((r) => r.source ?? 's2s')}::text[], ${rows.map((r) => r.at.toISOString())}::timestamptz[],
+                ${rows.map((r) => r.conversion.createdAt.toISOString())}::timestamptz[]) as u(id, adv, f, t, payout, cur, src, at, conversion_at)`;
 }
 
 /** The first history row of each conversion created just before in this transaction (joined by ID). */
 function insertFirstHistory(tx: TxSql, rows: ScoredItem[]) {
-  return tx`insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
-    select u.id, null, u.st, u.payout, u.cur, 's2s'
+  return tx`insert into conversion_status_history (conversion_id, advertiser_id, from_status, to_status, payout_minor, currency, source, created_at)
+    select u.id, c.advertiser_id, null, u.st, u.payout, u.cur, 's2s', c.created_at
     from unnest(${rows.map((r) => r.conversionId)}::text[], ${rows.map((r) => r.status)}::text[],
-                ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[]) as u(id, st, payout, cur)
-    where exists (select 1 from conversions c where c.id = u.id)`;
+                ${rows.map((r) => r.payoutMinor.toString())}::bigint[], ${rows.map((r) => r.currency)}::text[],
+                ${rows.map((r) => r.receivedAt.toISOString())}::timestamptz[]) as u(id, st, payout, cur, at)
+    join conversions c on c.id = u.id and c.created_at = u.at`;
 }
 
 async function lockExisting(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Existing>> {
+  // Through the txid key to the conversion's own partition (its time is in the key's row).
   const found = await tx<Existing[]>`
-    select id, advertiser_id, txid, click_id, payout_minor, currency, status, decision, reasons, source, review_state
-    from conversions
-    where (advertiser_id, txid) in (select * from unnest(${rows.map((r) => r.advertiserId)}::text[], ${rows.map((r) => r.txid)}::text[]))
-    order by advertiser_id, txid
-    for update`;
+    select c.id, c.created_at, c.advertiser_id, c.txid, c.click_id, c.payout_minor, c.currency, c.status, c.decision, c.reasons, c.source, c.review_state
+    from conversion_txids t
+    join conversions c on c.id = t.conversion_id and c.created_at = t.created_at and c.advertiser_id = t.advertiser_id
+    where (t.advertiser_id, t.txid) in (select * from unnest(${rows.map((r) => r.advertiserId)}::text[], ${rows.map((r) => r.txid)}::text[]))
+    order by t.advertiser_id, t.txid
+    for update of c`;
   return new Map(found.map((f) => [key(f.advertiser_id, f.txid), f]));
 }
+
+const conversionOf = (found: Existing) => ({ id: found.id, createdAt: found.created_at, advertiserId: found.advertiser_id });
 
 async function resolveRepeat(tx: TxSql, item: CommitItem, found: Existing, refireWindowS: number): Promise<CommitOutcome> {
   const same = { conversionId: found.id, decision: found.decision, reasons: found.reasons };
@@ -253,10 +289,10 @@ async function resolveRepeat(tx: TxSql, item: CommitItem, found: Existing, refir
   if (!ALLOWED_TRANSITIONS.has(`${found.status}>${item.status}`)) {
     return { kind: 'conflict', conversionId: found.id, message: `status cannot change from ${found.status} to ${item.status}` };
   }
-  await tx`update conversions set status = ${item.status}, updated_at = now() where id = ${found.id}`;
-  await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);
+  await tx`update conversions set status = ${item.status}, updated_at = now() where id = ${found.id} and created_at = ${found.created_at}`;
+  await insertHistory(tx, [{ conversion: conversionOf(found), from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency, at: item.receivedAt }]);
   // Under the row lock taken above: a concurrent copy of this change waits, then meets the new status as a duplicate.
-  await enqueueStatusChange(tx, found.id, item.status);
+  await enqueueStatusChange(tx, conversionOf(found), item.status);
   return { kind: 'status_changed', ...same, status: item.status };
 }
 
@@ -273,14 +309,14 @@ async function completeRecovered(tx: TxSql, item: CommitItem, score: ScoreResult
       event = ${item.event}, decision = ${decision}, score = ${reviewed ? tx`score` : score.score}, reasons = ${reasons},
       evidence = ${reviewed ? tx`evidence` : tx.json(score.evidence as never)}, user_ip = coalesce(${item.userIp}::inet, user_ip),
       user_agent = coalesce(${item.userAgent}, user_agent), source_ip = ${item.sourceIp}, updated_at = now()
-    where id = ${found.id}`;
-  await insertHistory(tx, [{ conversionId: found.id, from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency }]);
+    where id = ${found.id} and created_at = ${found.created_at}`;
+  await insertHistory(tx, [{ conversion: conversionOf(found), from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency, at: item.receivedAt }]);
   const qualifies = reviewed ? found.review_state === 'approved' && item.status !== 'rejected' : releasesDelivery(decision, item.status);
-  const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} limit 1`;
+  const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} and created_at >= ${found.created_at} limit 1`;
   // The deadline counts from the conversion's own time (a recovered one is dated at its pixel).
-  if (qualifies && !has) await enqueueDeliveriesOf(tx, [found.id], refireWindowS);
+  if (qualifies && !has) await enqueueDeliveriesOf(tx, [conversionOf(found)], refireWindowS);
   // Already sent (an analyst released the pixel conversion) and the S2S postback brings a later status;
   // a pixel's guess corrected backwards is not a change the publisher is told of (changes only go forward).
-  else if (has && ALLOWED_TRANSITIONS.has(`${found.status}>${item.status}`)) await enqueueStatusChange(tx, found.id, item.status);
+  else if (has && ALLOWED_TRANSITIONS.has(`${found.status}>${item.status}`)) await enqueueStatusChange(tx, conversionOf(found), item.status);
   return { kind: 'completed', conversionId: found.id, decision, reasons, status: item.status };
 }

@@ -1,6 +1,5 @@
 import type { Sql } from '../db/database.js';
 import { DELIVERIES_CHANNEL, PUBLISHER_WANTS_EVENT } from '../delivery/outbox.js';
-import { newId } from '../ids.js';
 import { releasesDelivery, type CommitItem } from './commit-batch.js';
 import type { ScoreResult } from './types.js';
 
@@ -55,36 +54,47 @@ export async function commitFresh(sql: Sql, items: FreshItem[], refireWindowS: n
     uip: r.userIp,
     uua: r.userAgent,
     sip: r.sourceIp,
-    dlv: releasesDelivery(r.score.decision, r.status) ? newId('dlv') : null,
+    // The conversion's time, which its ID carries (route.ts mints it from the same clock reading).
+    at: r.receivedAt.toISOString(),
+    dlv: releasesDelivery(r.score.decision, r.status),
   }));
   const created = await sql<{ id: string }[]>`
     with input as (
       select * from jsonb_to_recordset(${sql.json(rows as never)}) as u(
         id text, adv text, off text, pub text, clk text, clk_at timestamptz, txid text, ev text, st text,
         s1 text, s2 text, s3 text, s4 text, s5 text, payout bigint, revenue bigint, amount bigint, cur text, dec text, score smallint,
-        reasons jsonb, evidence jsonb, uip inet, uua text, sip inet, dlv text)
+        reasons jsonb, evidence jsonb, uip inet, uua text, sip inet, at timestamptz, dlv boolean)
+    ),
+    -- The txid key lives in a table of its own so that it is unique across conversions' partitions;
+    -- only the txids claimed here get a conversion.
+    claimed as (
+      insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+      select adv, txid, id, at from input
+      on conflict (advertiser_id, txid) do nothing
+      returning conversion_id
     ),
     inserted as (
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, amount_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip)
+        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, amount_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent, source_ip,
+        created_at)
       select id, adv, off, pub, clk, clk_at, txid, ev, st, s1, s2, s3, s4, s5, payout, revenue, amount, cur, dec, score,
-             array(select jsonb_array_elements_text(reasons)), evidence, 's2s', uip, uua, sip
-      from input
-      on conflict (advertiser_id, txid) do nothing
-      returning id, publisher_id, event, status, payout_minor, currency, created_at
+             array(select jsonb_array_elements_text(reasons)), evidence, 's2s', uip, uua, sip, at
+      from input join claimed on claimed.conversion_id = input.id
+      returning id, advertiser_id, publisher_id, event, status, payout_minor, currency, created_at
     ),
     history as (
-      insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
-      select id, null, status, payout_minor, currency, 's2s' from inserted
+      insert into conversion_status_history (conversion_id, advertiser_id, from_status, to_status, payout_minor, currency, source, created_at)
+      select id, advertiser_id, null, status, payout_minor, currency, 's2s', created_at from inserted
     ),
     queued as (
-      insert into deliveries (id, conversion_id, publisher_id, state, status, next_attempt_at, deadline_at)
-      select i.dlv, c.id, c.publisher_id, 'pending', c.status,
+      -- Dated with its conversion (the same commit), in the ID too (timed_id): never before it, as lookups by conversion assume.
+      insert into deliveries (id, created_at, conversion_id, conversion_created_at, publisher_id, state, status, next_attempt_at, deadline_at)
+      select timed_id('dlv', c.created_at), c.created_at, c.id, c.created_at, c.publisher_id, 'pending', c.status,
              -- A disabled endpoint's deliveries wait parked at their deadline (see delivery/endpoint.ts).
              case when p.disabled_at is null then now() else c.created_at + ${refireWindowS}::float8 * interval '1 second' end,
              c.created_at + ${refireWindowS}::float8 * interval '1 second'
       from inserted c
-      join input i on i.id = c.id and i.dlv is not null
+      join input i on i.id = c.id and i.dlv
       left join publishers p on p.id = c.publisher_id
       where ${sql.unsafe(PUBLISHER_WANTS_EVENT)}
       returning 1

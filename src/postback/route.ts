@@ -4,7 +4,6 @@ import { decodeJwt } from 'jose';
 import { checkClickFresh } from '../click/click-validity.js';
 import type { Engine } from '../engine.js';
 import { ApiError } from '../errors.js';
-import { newId } from '../ids.js';
 import { inRanges } from '../net/cidr.js';
 import { resolveSourceAddress } from '../net/source-address.js';
 import { authenticate, postbackToken } from './authenticate.js';
@@ -12,7 +11,7 @@ import type { CommitOutcome } from './commit-batch.js';
 import { parseFields, type PostbackFields } from './fields.js';
 import { priceConversion, type Pricing } from './pricing.js';
 import { forbiddenFlatKey, forbiddenKeyError } from '../http/safe-parse.js';
-import { EXTERNAL_ID_MAX } from '../ids.js';
+import { EXTERNAL_ID_MAX, newTimedId } from '../ids.js';
 import type { PostbackIntake } from './intake.js';
 import { unavailableError } from './group-committer.js';
 import { isDatabaseUnavailable } from '../db/database.js';
@@ -129,7 +128,8 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
       });
 
   const outcome = await intake.committer.submit({
-    conversionId: newId('cv'),
+    // Dated at receipt, as the conversion row will be: a lookup by this ID names its day partition.
+    conversionId: newTimedId('cv', receivedAt),
     advertiserId: advertiser.id,
     offerId: click.offer.id,
     publisherId: click.publisher.id,

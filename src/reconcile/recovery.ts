@@ -10,8 +10,8 @@ import type { RunWindow } from './window.js';
  * S2S postback for the same click and txid completes it (postback/commit-batch.ts completeRecovered).
  *
  * One statement: the conversions, their first status-history row and the run's per-hour counts
- * commit together. ON CONFLICT (advertiser_id, txid) DO NOTHING makes a rerun, a concurrent run or
- * an S2S postback arriving at the same moment harmless: whoever commits first owns the txid. The
+ * commit together. The txid key (conversion_txids, ON CONFLICT DO NOTHING) makes a rerun, a concurrent
+ * run or an S2S postback arriving at the same moment harmless: whoever commits first owns the txid. The
  * score is the offer's flag threshold: flagged, and no more suspicious than that.
  */
 
@@ -24,11 +24,20 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
       from reconciliation_root_causes r
       where r.run_id = ${runId} and r.existing_conversion_id is null and r.pixel_at <= now() - ${grace}
         and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
+    ), claimed as (
+      -- Dated at the pixel, and so is the ID (it names the conversion's day partition).
+      insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+      select c.advertiser_id, c.txid, timed_id('cv', c.pixel_at), c.pixel_at
+      from candidates c
+      -- The unique key's order, as the intake locks it, so the two never wait on each other in a cycle.
+      order by c.advertiser_id, c.txid
+      on conflict (advertiser_id, txid) do nothing
+      returning advertiser_id, txid, conversion_id
     ), inserted as (
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
         sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
         created_at, updated_at)
-      select new_id('cv'), c.advertiser_id, c.offer_id, c.publisher_id, c.click_id, c.click_created_at, c.txid, c.event, 'approved',
+      select t.conversion_id, c.advertiser_id, c.offer_id, c.publisher_id, c.click_id, c.click_created_at, c.txid, c.event, 'approved',
              k.sub1, k.sub2, k.sub3, k.sub4, k.sub5, o.payout_minor, o.revenue_minor, o.currency, 'flagged',
              coalesce((o.fraud ->> 'flagAt')::smallint, ${DEFAULT_FLAG_AT}::smallint), array['s2s_missing'],
              jsonb_build_array(jsonb_build_object(
@@ -42,15 +51,13 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
                'note', 'recovered by the reconciler: the browser pixel fired but no S2S postback arrived within the grace period; root cause: ' || c.cause)),
              'pixel', c.user_ip, c.user_agent, c.pixel_at, now()
       from candidates c
+      join claimed t on t.advertiser_id = c.advertiser_id and t.txid = c.txid
       join offers o on o.id = c.offer_id
       left join clicks k on k.id = c.click_id and k.created_at = c.click_created_at
-      -- The unique key's order, as the intake locks it, so the two never wait on each other in a cycle.
-      order by c.advertiser_id, c.txid
-      on conflict (advertiser_id, txid) do nothing
       returning id, advertiser_id, txid, click_id, offer_id, publisher_id, payout_minor, currency, created_at
     ), history as (
-      insert into conversion_status_history (conversion_id, from_status, to_status, payout_minor, currency, source)
-      select id, null, 'approved', payout_minor, currency, 'pixel' from inserted
+      insert into conversion_status_history (conversion_id, advertiser_id, from_status, to_status, payout_minor, currency, source, created_at)
+      select id, advertiser_id, null, 'approved', payout_minor, currency, 'pixel', greatest(now(), created_at) from inserted
     ), counted as (
       insert into reconciliation_rows (run_id, offer_id, publisher_id, hour, s2s, pixel, matched, s2s_only, pixel_only, recovered, refired, expired)
       select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, count(*), 0, 0
@@ -73,8 +80,10 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
 async function linkRecovered(db: Sql, runId: string, w: RunWindow): Promise<void> {
   await db`
     update reconciliation_root_causes r set recovered_conversion_id = c.id
-    from conversions c
+    from conversion_txids t, conversions c
     where r.run_id = ${runId} and r.existing_conversion_id is null
       and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
-      and c.advertiser_id = r.advertiser_id and c.txid = r.txid and c.click_id = r.click_id and c.source = 'pixel'`;
+      and t.advertiser_id = r.advertiser_id and t.txid = r.txid
+      and c.id = t.conversion_id and c.created_at = t.created_at and c.advertiser_id = t.advertiser_id
+      and c.click_id = r.click_id and c.source = 'pixel'`;
 }

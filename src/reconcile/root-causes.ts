@@ -57,9 +57,11 @@ export async function recordRootCauses(db: Sql, runId: string, w: RunWindow, gra
       -- The rest by correlated lookups on indexes: a join would scan both whole tables once per slice.
       select p.*, c.id as existing_id, c.source as existing_source
       from units p
-      -- At most one row (the unique key); the limit keeps the planner from turning this into a join.
+      -- At most one row (the txid key); the limit keeps the planner from turning this into a join.
       left join lateral (
-        select c.id, c.source, c.click_id from conversions c where c.advertiser_id = p.advertiser_id and c.txid = p.txid limit 1
+        select c.id, c.source, c.click_id from conversion_txids t
+        join conversions c on c.id = t.conversion_id and c.created_at = t.created_at and c.advertiser_id = t.advertiser_id
+        where t.advertiser_id = p.advertiser_id and t.txid = p.txid limit 1
       ) c on true
       where not coalesce(c.source = 's2s' and c.click_id = p.click_id, false)
         -- First seen in an earlier window (window.ts): not this one's to explain.

@@ -46,8 +46,9 @@ export async function compareWindow(db: Sql, runId: string, w: RunWindow): Promi
       -- Correlated lookups by index: a join would scan both whole tables once per slice. A unit
       -- whose pixel fired earlier (for another event) was first seen in an earlier window.
       select px.offer_id, px.publisher_id, px.pixel_at,
-             (select c.created_at from conversions c
-              where c.advertiser_id = px.advertiser_id and c.txid = px.txid and c.click_id = px.click_id and c.source = 's2s') as s2s_at
+             (select c.created_at from conversion_txids t
+              join conversions c on c.id = t.conversion_id and c.created_at = t.created_at and c.advertiser_id = t.advertiser_id
+              where t.advertiser_id = px.advertiser_id and t.txid = px.txid and c.click_id = px.click_id and c.source = 's2s') as s2s_at
       from px_rest px
       where (select min(e.created_at) from pixel_events e where e.click_id = px.click_id and e.txid = px.txid) >= ${from}::timestamptz
     ), units as (

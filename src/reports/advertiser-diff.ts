@@ -54,8 +54,10 @@ export function defaultWindow(rows: AdvertiserRow[]): DiffWindow {
 export async function diffAdvertiserReport(sql: Sql, advertiserId: string, rows: AdvertiserRow[], window: DiffWindow) {
   const txids = rows.map((r) => r.txid);
   const known = await sql<EngineRow[]>`
-    select id, txid, click_id, payout_minor, currency, status, decision, source, created_at
-    from conversions where advertiser_id = ${advertiserId} and txid = any(${txids}::text[])`;
+    select c.id, c.txid, c.click_id, c.payout_minor, c.currency, c.status, c.decision, c.source, c.created_at
+    from conversion_txids t
+    join conversions c on c.id = t.conversion_id and c.created_at = t.created_at and c.advertiser_id = t.advertiser_id
+    where t.advertiser_id = ${advertiserId} and t.txid = any(${txids}::text[])`;
   const extra = window
     ? await sql<EngineRow[]>`
         select c.id, c.txid, c.click_id, c.payout_minor, c.currency, c.status, c.decision, c.source, c.created_at

@@ -36,15 +36,17 @@ function filterOf(sql: ReadSql, f: PayoutFilter): Fragment {
   return sql`${windowClause(sql, f)} ${f.publisherId ? sql`and c.publisher_id = ${f.publisherId}` : sql``}`;
 }
 
-async function readRows(sql: ReadSql, filter: Fragment): Promise<Db[]> {
+async function readRows(sql: ReadSql, filter: Fragment, from: Date | undefined): Promise<Db[]> {
   return sql<Db[]>`
     with c as (
-      select c.id, c.publisher_id, c.currency, c.payout_minor, c.revenue_minor, c.source, ${bucketOf(sql)} as bucket
+      select c.id, c.created_at, c.publisher_id, c.currency, c.payout_minor, c.revenue_minor, c.source, ${bucketOf(sql)} as bucket
       from conversions c
       where true ${filter}
     ), d as (
       select d.conversion_id, count(*) filter (where d.refired_at is not null) as refired, count(*) filter (where d.state = 'expired') as expired
-      from deliveries d join c on c.id = d.conversion_id
+      from deliveries d join c on c.id = d.conversion_id and c.created_at = d.conversion_created_at
+      -- A delivery is never dated before its conversion: older day partitions are not read.
+      ${from ? sql`where d.created_at >= ${from.toISOString()}::timestamptz` : sql``}
       group by d.conversion_id
     )
     select c.publisher_id, c.currency,
@@ -66,7 +68,7 @@ async function readRows(sql: ReadSql, filter: Fragment): Promise<Db[]> {
 export async function payoutReport(sql: Sql, catalog: Catalog, f: PayoutFilter): Promise<PayoutReport> {
   // One snapshot for the figures and the converted totals, so they describe the same conversions.
   const [rows, lines] = await sql.begin('isolation level repeatable read read only', async (tx) => {
-    const rows = await readRows(tx, filterOf(tx, f));
+    const rows = await readRows(tx, filterOf(tx, f), f.from);
     const lines = f.currency ? await approvedMoneyLines(tx, 'publisher_id', filterOf(tx, f)) : [];
     return [rows, lines] as const;
   });

@@ -43,12 +43,12 @@ export async function reviewConversion(txSql: Sql, req: ReviewRequest, refireWin
       name: req.reviewer.name,
     });
     const approve = req.decision === 'approve';
-    const conversion = await setReviewOutcome(tx, before.id, {
+    const conversion = await setReviewOutcome(tx, { id: before.id, createdAt: before.created_at }, {
       decision: approve ? 'accepted' : 'rejected',
       reviewState: approve ? 'approved' : 'rejected',
     });
     let releasedDeliveryId: string | null = null;
-    if (approve && releasesDelivery('accepted', conversion.status as string) && !(await hasDelivery(tx, conversion.id))) {
+    if (approve && releasesDelivery('accepted', conversion.status as string) && !(await hasDelivery(tx, { id: conversion.id, createdAt: conversion.created_at }))) {
       // The refire window starts at the approval, the moment the conversion became payable, as for a
       // recovered conversion completed late: measured from the conversion, an approval after
       // REFIRE_WINDOW_S would queue a delivery that expires before its first try.

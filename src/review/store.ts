@@ -1,5 +1,6 @@
 import type { TxSql } from '../db/database.js';
 import type { ConversionRow } from '../conversions/query.js';
+import { createdRangeOfId } from '../ids.js';
 
 /** The review feature's SQL, one function per statement; every one runs inside the review's transaction. */
 
@@ -9,7 +10,9 @@ export type ReviewRow = { id: bigint; created_at: Date };
 
 /** Waits for any other review or intake transaction holding the row, so decisions on it are serial. */
 export async function lockConversion(tx: TxSql, id: string): Promise<ConversionRow | undefined> {
-  const [row] = await tx<ConversionRow[]>`select * from conversions where id = ${id} for update`;
+  const [from, to] = createdRangeOfId(id);
+  const [row] = await tx<ConversionRow[]>`select * from conversions
+    where id = ${id} and created_at >= ${from}::timestamptz and created_at < ${to}::timestamptz for update`;
   return row;
 }
 
@@ -26,16 +29,16 @@ export async function insertReview(
 
 export async function setReviewOutcome(
   tx: TxSql,
-  id: string,
+  conversion: { id: string; createdAt: Date },
   outcome: { decision: 'accepted' | 'rejected'; reviewState: 'approved' | 'rejected' },
 ): Promise<ConversionRow> {
   const [row] = await tx<ConversionRow[]>`
     update conversions set decision = ${outcome.decision}, review_state = ${outcome.reviewState}, updated_at = now()
-    where id = ${id} returning *`;
+    where id = ${conversion.id} and created_at = ${conversion.createdAt} returning *`;
   return row as ConversionRow;
 }
 
-export async function hasDelivery(tx: TxSql, conversionId: string): Promise<boolean> {
-  const [row] = await tx`select 1 from deliveries where conversion_id = ${conversionId} limit 1`;
+export async function hasDelivery(tx: TxSql, conversion: { id: string; createdAt: Date }): Promise<boolean> {
+  const [row] = await tx`select 1 from deliveries where conversion_id = ${conversion.id} and created_at >= ${conversion.createdAt} limit 1`;
   return row !== undefined;
 }

@@ -137,6 +137,8 @@ export async function insertConversionsWithDeliveries(
     from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.click)}::text[],
                 ${rows.map((r) => r.txid)}::text[]) as u(id, click, txid)
     returning id, created_at`;
+  await sql`insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+    select advertiser_id, txid, id, created_at from conversions where id = any(${created.map((c) => c.id)}::text[])`;
   const deliveryIds = await enqueueDeliveries(
     sql,
     created.map((c) => ({ conversionId: c.id, publisherId: ids.publisherId, conversionCreatedAt: c.created_at })),

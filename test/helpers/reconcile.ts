@@ -102,5 +102,8 @@ export async function insertConversion(sql: Sql, c: ConversionSeed): Promise<str
     values (${id}, ${c.advertiserId}, ${c.offerId}, ${c.publisherId}, ${c.clickId ?? `clk_${id}`}, now(), ${c.txid}, 'conversion',
             ${c.status ?? 'approved'}, ${c.payoutMinor.toString()}::bigint, ${(c.revenueMinor ?? c.payoutMinor).toString()}::bigint, ${c.currency}, ${c.decision ?? 'accepted'}, 0, ${c.source ?? 's2s'},
             ${c.reviewState ?? 'none'}, ${(c.createdAt ?? new Date()).toISOString()}::timestamptz)`;
+  // The txid key, as the intake writes it: a postback for this txid meets this conversion.
+  await sql`insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+    select advertiser_id, txid, id, created_at from conversions where id = ${id}`;
   return id;
 }
