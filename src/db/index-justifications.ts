@@ -28,7 +28,7 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
   },
   deliveries_conversion_sequence: {
     table: 'deliveries',
-    why: 'one delivery per status change (unique); a conversion\'s deliveries: the next sequence, "was it sent", the detail view, payouts',
+    why: 'a conversion\'s deliveries (one per status change, held by the conversion\'s row lock): the next sequence, "was it sent", the detail view, payouts',
     usedBy: [at('src/delivery/outbox.ts', 'enqueueStatusChange'), at('src/review/store.ts', 'hasDelivery'), at('src/reports/payouts.ts', 'readRows')],
   },
   deliveries_publisher_open: {
@@ -68,10 +68,15 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
     why: 'a conversion by ID: detail view, review lock, outbox joins, status-change lookups',
     usedBy: [at('src/review/store.ts', 'lockConversion'), at('src/conversions/route.ts', 'registerConversionRoutes'), at('src/delivery/outbox.ts', 'enqueueStatusChange')],
   },
-  conversions_advertiser_id_txid_key: {
-    table: 'conversions',
-    why: 'idempotency: one conversion per advertiser transaction (ON CONFLICT), and lookups of an existing txid',
+  conversion_txids_pkey: {
+    table: 'conversion_txids',
+    why: 'idempotency across conversions\' day partitions: one conversion per advertiser transaction (ON CONFLICT), and lookups of an existing txid',
     usedBy: [at('src/postback/commit-fresh.ts', 'commitFresh'), at('src/postback/commit-batch.ts', 'lockExisting'), at('src/postback/caps.ts', 'commitCapped'), at('src/reconcile/root-causes.ts', 'recordRootCauses')],
+  },
+  conversion_txids_created: {
+    table: 'conversion_txids',
+    why: 'retention deletes the txids of the days whose conversions partitions it drops',
+    usedBy: [at('src/db/partitions.ts', 'deleteInBatches')],
   },
   conversions_created: {
     table: 'conversions',
