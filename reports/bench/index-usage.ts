@@ -3,7 +3,7 @@ import { INDEX_JUSTIFICATIONS } from '../../src/db/index-justifications.js';
 
 /**
  * Which indexes the engine's queries use, from PostgreSQL's own counters (pg_stat_user_indexes), and
- * how many entries each holds (pageinspect), for the bench's write-amplification figures. An index a
+ * how many entries each holds (pageinspect). An index a
  * whole bench run never scans is a candidate for dropping, unless its query is one the bench does not
  * exercise (admin lists, reports): `justification` says which query that is (src/db/index-justifications.ts).
  *
@@ -75,11 +75,11 @@ export function neverScanned(usage: TableIndexUsage[]): string[] {
 }
 
 /**
- * Heap tuples referenced by each index (btree only), per table: counted before and after N
- * conversions, the difference over N is the index entries one conversion writes (its inserts and
- * every non-HOT update). Reads every leaf page of the tables named (pageinspect, superuser, created
- * if missing), so use it on a bench database, not a big one. Entries VACUUM already removed are not
- * counted: run with autovacuum off on these tables, or over a span too short for it to run.
+ * Heap tuples each index references now (btree only; the tables named), read from its leaf pages
+ * (pageinspect, superuser, created if missing): how big each index really is in entries. Not a count
+ * of entries written: btree's bottom-up deletion removes entries of dead row versions as pages fill,
+ * so a difference over a run undercounts what non-HOT updates wrote (write-path-indexes.ts counts
+ * those from the table counters). Reads every leaf page: use it on a bench database, not a big one.
  */
 export async function countIndexEntries(sql: Sql, tables: string[]): Promise<Map<string, number>> {
   await sql`create extension if not exists pageinspect`;
