@@ -47,7 +47,9 @@ export function refiredDeliveriesCte(db: Sql, slice: TimeRange, runWindow: TimeR
       update deliveries d
       set next_attempt_at = now(), refired_at = now(), refire_window = ${window}, updated_at = now()
       from conversions c, publishers p
-      where c.id = d.conversion_id and p.id = d.publisher_id
+      -- A delivery is never dated before its conversion: partitions before the slice are not read.
+      where c.id = d.conversion_id and c.created_at = d.conversion_created_at and p.id = d.publisher_id
+        and d.created_at >= ${slice.from.toISOString()}::timestamptz
         and d.state in ('pending', 'failed')
         and c.created_at >= ${slice.from.toISOString()}::timestamptz and c.created_at < ${slice.to.toISOString()}::timestamptz
         and d.deadline_at > now()
@@ -72,7 +74,7 @@ export function expiredDeliveriesCte(db: Sql, runId: string, slice: TimeRange): 
       update deliveries d
       set state = 'expired', lease_until = null, leased_by = null, expiry_reported_by = ${runId}, updated_at = now()
       from conversions c
-      where c.id = d.conversion_id
+      where c.id = d.conversion_id and c.created_at = d.conversion_created_at and d.created_at >= ${from}::timestamptz
         and d.state in ('pending', 'failed')
         and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
         and d.deadline_at <= now()
@@ -83,7 +85,7 @@ export function expiredDeliveriesCte(db: Sql, runId: string, slice: TimeRange): 
       update deliveries d
       set expiry_reported_by = ${runId}
       from conversions c
-      where c.id = d.conversion_id
+      where c.id = d.conversion_id and c.created_at = d.conversion_created_at and d.created_at >= ${from}::timestamptz
         and d.state = 'expired' and d.expiry_reported_by is null
         and c.created_at >= ${from}::timestamptz and c.created_at < ${to}::timestamptz
       returning c.offer_id, c.publisher_id, c.created_at

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/database.js';
-import { createEngine, type Engine } from '../../src/engine.js';
+import { createEngine, type Engine, type EngineOptions } from '../../src/engine.js';
 import { createLogger } from '../../src/logger.js';
 import { ADMIN, auth } from './engine.js';
 
@@ -72,9 +72,9 @@ export type SecondNode = { app: FastifyInstance; engine: Engine; close: () => Pr
  * Another engine process in miniature: its own pool, catalog and poller over the same database, so a
  * change made through the first node is only visible here the way it would be on another machine.
  */
-export async function startSecondNode(url: string, overrides: Partial<Config> = {}): Promise<SecondNode> {
+export async function startSecondNode(url: string, overrides: Partial<Config> = {}, opts: EngineOptions = {}): Promise<SecondNode> {
   const sql = connect(url, { max: 5 });
-  const engine = await createEngine(testConfig({ adminToken: ADMIN, databaseUrl: url, ...overrides }), sql, createLogger('silent'));
+  const engine = await createEngine(testConfig({ adminToken: ADMIN, databaseUrl: url, ...overrides }), sql, createLogger('silent'), opts);
   const app = await buildApp(engine);
   await app.ready();
   return {
