@@ -123,6 +123,34 @@ describe.each(backends)('$name scoring state', ({ skip, make }) => {
     await state.close();
   });
 
+  it.skipIf(skip)("spreads an address's clicks over publishers when asked: how many, and the largest one's clicks, in the window's hours", async () => {
+    const state = make(prefix());
+    const vpn = parseAddress('198.51.100.7') ?? null;
+    const server = parseAddress('203.0.113.9') ?? null;
+    const click = (address: typeof vpn, publisherId: string, at: number, offerId = 'off_1') => state.recordClick({ offerId, publisherId, sub1: 'a', address, at: new Date(at) });
+    // A shared exit: five publishers, pub_1 the largest with 3 clicks (one of them on another offer: the spread is over every offer).
+    for (const [pub, ago] of [['pub_1', 5], ['pub_1', 15], ['pub_2', 20], ['pub_3', 25], ['pub_4', 30], ['pub_5', 40]] as const) click(vpn, pub, t0 - ago * MINUTE);
+    click(vpn, 'pub_1', t0 - MINUTE, 'off_2');
+    // Hours before the window's first bucket are not read.
+    click(vpn, 'pub_9', t0 - 3 * 60 * MINUTE);
+    // A script's server: 12 clicks, all one publisher.
+    for (let i = 0; i < 12; i++) click(server, 'pub_flood', t0 - (i + 1) * MINUTE);
+    await state.flush();
+    const both = { addresses: ['198.51.100.7', '203.0.113.9'], spreadOf: ['198.51.100.7', '203.0.113.9'] };
+    const c = await state.observe(conversion(both));
+    expect(c.addresses).toEqual([
+      { key: '198.51.100.7', conversions: 1, clicks: 7, spread: { publishers: 5, topPublisherClicks: 3 } },
+      { key: '203.0.113.9', conversions: 1, clicks: 12, spread: { publishers: 1, topPublisherClicks: 12 } },
+    ]);
+    // Only for the addresses asked about; an address with no clicks has no publishers.
+    const some = await state.observe(conversion({ txid: 'tx2', addresses: ['198.51.100.7', '192.0.2.1'], spreadOf: ['192.0.2.1'] }));
+    expect(some.addresses).toEqual([
+      { key: '198.51.100.7', conversions: 2, clicks: 7 },
+      { key: '192.0.2.1', conversions: 1, clicks: 0, spread: { publishers: 0, topPublisherClicks: 0 } },
+    ]);
+    await state.close();
+  });
+
   it.skipIf(skip)("counts a publisher's click cohort over all its sub1s, each conversion once however often retried", async () => {
     const state = make(prefix());
     const seg = (publisherId: string, sub1: string | null) => ({ publisherId, sub1, windowMs: 60 * MINUTE });
@@ -343,9 +371,10 @@ describe.skipIf(!redisUrl)('redis scoring state across nodes', () => {
     const now = Date.now();
     state.recordClick({ offerId: 'off_1', publisherId: 'pub_1', sub1: 'a', address: parseAddress('198.51.100.7') ?? null, at: new Date(now) });
     await state.flush();
-    await state.observe(conversion({ at: now, clickAt: now - 10 * MINUTE, clickExpiresAt: now + 86_400_000 }));
+    await state.observe(conversion({ at: now, clickAt: now - 10 * MINUTE, clickExpiresAt: now + 86_400_000, spreadOf: ['198.51.100.7'] }));
     const keys = await client.keys(`${p}*`);
-    expect(keys.length).toBeGreaterThanOrEqual(7);
+    expect(keys.length).toBeGreaterThanOrEqual(8);
+    expect(keys.some((k) => k.includes(':pub:'))).toBe(true);
     for (const key of keys) expect(await client.pttl(key), key).toBeGreaterThan(0);
   });
 });

@@ -10,6 +10,7 @@ import type { ClickObservation, ConversionObservation } from './state.js';
  *
  *   <p>addr:<address>                    zset  conversions from one user address (all offers)
  *   <p>addr:<address>:clk:<hour>         int   clicks from that address in one hour
+ *   <p>addr:<address>:pub:<hour>         hash  the same clicks per publisher (publisherId -> clicks)
  *   <p>click:<clickId>:<event>           set   txids converting one click for one event
  *   <p>offer:<offerId>                   zset  the offer's conversions, 8 days
  *   <p>offer:<offerId>:clk:<yyyymmdd>    int   the offer's clicks per UTC day
@@ -44,7 +45,8 @@ const CLICK_SET_MARGIN_MS = HOUR_MS;
 export type Plan = {
   member: string;
   at: number;
-  addresses: { key: string; zset: string; clickKeys: readonly string[] }[];
+  /** `publisherKeys` only for the addresses whose publisher spread was asked for (`spreadOf`). */
+  addresses: { key: string; zset: string; clickKeys: readonly string[]; publisherKeys: readonly string[] | undefined }[];
   /** Members scored below this are dropped; counts start at `addressFrom`. */
   addressCutoff: number;
   addressFrom: number;
@@ -82,6 +84,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
       key,
       zset: `${prefix}addr:${key}`,
       clickKeys: hourKeys(`${prefix}addr:${key}:clk:`, at, obs.addressWindowMs),
+      publisherKeys: obs.spreadOf?.includes(key) ? hourKeys(`${prefix}addr:${key}:pub:`, at, obs.addressWindowMs) : undefined,
     })),
     addressCutoff: at - WINDOW_RETENTION_MS,
     addressFrom: at - obs.addressWindowMs,
@@ -110,17 +113,22 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
   };
 }
 
-/** The counters one click increments, with the lifetime each needs. */
-export function clickIncrements(prefix: string, click: ClickObservation): { key: string; ttlMs: number }[] {
+/** The counters one click increments (a hash field when `field` is set), with the lifetime each needs. */
+export type ClickIncrement = { key: string; field?: string; ttlMs: number };
+
+export function clickIncrements(prefix: string, click: ClickObservation): ClickIncrement[] {
   const at = click.at.getTime();
   const addressKey = click.address ? countKey(click.address) : undefined;
   const hour = Math.floor(at / HOUR_MS);
-  const incs = [
+  const incs: ClickIncrement[] = [
     { key: `${prefix}offer:${click.offerId}:clk:${dayStamp(at)}`, ttlMs: OFFER_RETENTION_MS },
     { key: `${segmentKey(prefix, click.offerId, click.publisherId, click.sub1)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
     { key: `${publisherKey(prefix, click.offerId, click.publisherId)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
   ];
-  if (addressKey) incs.push({ key: `${prefix}addr:${addressKey}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS });
+  if (addressKey) {
+    incs.push({ key: `${prefix}addr:${addressKey}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS });
+    incs.push({ key: `${prefix}addr:${addressKey}:pub:${hour}`, field: click.publisherId, ttlMs: HOUR_BUCKET_TTL_MS });
+  }
   return incs;
 }
 

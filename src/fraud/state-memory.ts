@@ -1,5 +1,5 @@
 import { emptyHistogram } from './ctit-distribution.js';
-import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState } from './state.js';
+import type { AddressCounts, ClickObservation, ConversionCounts, ConversionObservation, FraudState, PublisherSpread } from './state.js';
 import { clickIncrements, type CohortPlan, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
 
 /**
@@ -11,8 +11,8 @@ import { clickIncrements, type CohortPlan, OFFER_RETENTION_MS, planObservation, 
 /** Expired keys are swept at most this often (of observed time), bounding memory without a timer. */
 const SWEEP_EVERY_MS = 60_000;
 
-/** A number[] is a CTIT histogram (a Redis hash of bucket -> count). */
-type Entry = { expiresAt: number; value: TimeSet | Set<string> | number | number[] };
+/** A number[] is a CTIT histogram (a Redis hash of bucket -> count); a Map a hash of field -> count. */
+type Entry = { expiresAt: number; value: TimeSet | Set<string> | number | number[] | Map<string, number> };
 
 export class MemoryFraudState implements FraudState {
   readonly kind = 'memory';
@@ -34,12 +34,14 @@ export class MemoryFraudState implements FraudState {
     const now = plan.at;
     this.sweep(now);
 
-    const addresses = plan.addresses.map((a) => {
+    const addresses = plan.addresses.map((a): AddressCounts => {
       const set = this.zset(a.zset, now);
       set.add(plan.member, now);
       set.removeBelow(plan.addressCutoff);
       this.expire(a.zset, now + WINDOW_RETENTION_MS);
-      return { key: a.key, conversions: set.countFrom(plan.addressFrom), clicks: this.sumCounters(a.clickKeys, now) };
+      const counts: AddressCounts = { key: a.key, conversions: set.countFrom(plan.addressFrom), clicks: this.sumCounters(a.clickKeys, now) };
+      if (a.publisherKeys) counts.spread = this.spread(a.publisherKeys, now);
+      return counts;
     });
 
     const clickSet = this.set(plan.click.set, now);
@@ -94,7 +96,11 @@ export class MemoryFraudState implements FraudState {
     const now = click.at.getTime();
     for (const inc of clickIncrements(this.prefix, click)) {
       const current = this.live(inc.key, now);
-      if (current && typeof current.value === 'number') {
+      if (inc.field !== undefined) {
+        const hash = current?.value instanceof Map ? current.value : new Map<string, number>();
+        hash.set(inc.field, (hash.get(inc.field) ?? 0) + 1);
+        this.keys.set(inc.key, { value: hash, expiresAt: now + inc.ttlMs });
+      } else if (current && typeof current.value === 'number') {
         current.value++;
         current.expiresAt = now + inc.ttlMs;
       } else {
@@ -149,6 +155,22 @@ export class MemoryFraudState implements FraudState {
       if (Array.isArray(value)) for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (value[i] ?? 0);
     }
     return sum;
+  }
+
+  /** The hashes' fields summed across buckets: how many publishers, and the clicks of the largest. */
+  private spread(keys: readonly string[], now: number): PublisherSpread {
+    const clicks = new Map<string, number>();
+    let top = 0;
+    for (const key of keys) {
+      const value = this.live(key, now)?.value;
+      if (!(value instanceof Map)) continue;
+      for (const [publisher, n] of value) {
+        const sum = (clicks.get(publisher) ?? 0) + n;
+        clicks.set(publisher, sum);
+        if (sum > top) top = sum;
+      }
+    }
+    return { publishers: clicks.size, topPublisherClicks: top };
   }
 
   private expire(key: string, at: number): void {

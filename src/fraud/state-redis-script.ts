@@ -26,9 +26,9 @@ local function clicks(first, n)
   end
   return total
 end
--- A counter group: the closed buckets' sum (none sent when the node has it), then the current bucket.
+-- A counter group: the closed buckets' sum when asked for (r; the node keeps it otherwise), then the current bucket.
 local function counters(g)
-  out[#out + 1] = clicks(g.c, g.n)
+  if g.r then out[#out + 1] = clicks(g.c, g.n) end
   out[#out + 1] = clicks(g.u, 1)
 end
 local function zrecord(z)
@@ -38,10 +38,29 @@ local function zrecord(z)
   redis.call('PEXPIRE', k, z.ttl)
   return k, added
 end
+-- An address's publisher spread: its per-hour hashes of publisher -> clicks summed, then the number
+-- of publishers and the clicks of the largest.
+local function spread(first, n)
+  local per = {}
+  local publishers, top = 0, 0
+  for i = first, first + n - 1 do
+    local kv = redis.call('HGETALL', KEYS[i])
+    for j = 1, #kv, 2 do
+      local before = per[kv[j]]
+      if not before then publishers = publishers + 1 end
+      local sum = (before or 0) + tonumber(kv[j + 1])
+      per[kv[j]] = sum
+      if sum > top then top = sum end
+    end
+  end
+  out[#out + 1] = publishers
+  out[#out + 1] = top
+end
 for _, a in ipairs(p.a) do
   local k = zrecord(a)
   out[#out + 1] = redis.call('ZCOUNT', k, a.from, '+inf')
   counters(a)
+  if a.q then spread(a.q, a.nq) end
 end
 local set = KEYS[p.c.k]
 redis.call('SADD', set, m)
@@ -72,14 +91,14 @@ local function histogram(first, n, nb)
   for i = 1, nb do out[#out + 1] = h[i] end
 end
 -- Per level (offer, publisher, segment): the conversion counts once, in today's hash, when the
--- offer's set did not hold it yet; then the closed days' sum (zeros when the node has it) and today's.
+-- offer's set did not hold it yet; then the closed days' sum when asked for, and today's.
 if p.h then
   for _, g in ipairs(p.h.g) do
     if fresh == 1 then
       redis.call('HINCRBY', KEYS[g.u], p.h.b, 1)
       redis.call('PEXPIRE', KEYS[g.u], p.h.ttl)
     end
-    histogram(g.c, g.n, p.h.nb)
+    if g.r then histogram(g.c, g.n, p.h.nb) end
     histogram(g.u, 1, p.h.nb)
   end
 end
@@ -88,9 +107,15 @@ return out
 
 const SHA = createHash('sha1').update(OBSERVE_SCRIPT).digest('hex');
 
-/** c, n: the closed buckets' keys in KEYS (1-based, as Lua counts; n = 0 sends none); u: the current bucket's. */
-type Counters = { c: number; n: number; u: number };
+/**
+ * c, n: the closed buckets' keys in KEYS (1-based, as Lua counts; n = 0 sends none); u: the current
+ * bucket's; r: whether the closed sum is wanted in the reply (not when the node keeps it: the reply
+ * then carries only the current bucket, which for the histograms halves the integers to decode).
+ */
+type Counters = { c: number; n: number; u: number; r: 1 | undefined };
 type ZArgs = { k: number; score: string; cutoff: string; ttl: string; from: string } & Counters;
+/** q, nq: an address's publisher hashes in KEYS, when its spread is wanted. */
+type AddressArgs = ZArgs & { q: number | undefined; nq: number | undefined };
 
 /**
  * The plan as KEYS and the JSON shape the script reads. `readClosed` says, per baseline group, whether
@@ -107,23 +132,26 @@ export function encodePlan(
     const c = keys.length + 1;
     const from = closed ? 0 : list.length - 1;
     for (let i = from; i < list.length; i++) key(list[i] as string);
-    return { c, n: closed ? list.length - 1 : 0, u: keys.length };
+    return { c, n: closed ? list.length - 1 : 0, u: keys.length, r: closed ? 1 : undefined };
   };
   // Literals rather than spreads: this runs for every postback.
-  const a: ZArgs[] = plan.addresses.map((addr) => {
+  const a: AddressArgs[] = plan.addresses.map((addr) => {
     const k = key(addr.zset);
     const g = counters(addr.clickKeys, true);
-    return { k, score: String(plan.at), cutoff: `(${plan.addressCutoff}`, ttl: String(ttl.address), from: String(plan.addressFrom), c: g.c, n: g.n, u: g.u };
+    const q = addr.publisherKeys ? keys.length + 1 : undefined;
+    if (addr.publisherKeys) for (const pk of addr.publisherKeys) key(pk);
+    const nq = addr.publisherKeys?.length;
+    return { k, score: String(plan.at), cutoff: `(${plan.addressCutoff}`, ttl: String(ttl.address), from: String(plan.addressFrom), c: g.c, n: g.n, u: g.u, r: g.r, q, nq };
   });
   const c = { k: key(plan.click.set), ttl: String(plan.click.ttlMs) };
   const o = plan.offer;
   const ok = key(o.zset);
   const og = counters(o.dayKeys, readClosed.offer);
-  const offer = { k: ok, score: String(plan.at), cutoff: `(${o.cutoff}`, ttl: String(ttl.offer), today: String(o.todayFrom), from: String(o.baselineFrom), c: og.c, n: og.n, u: og.u };
+  const offer = { k: ok, score: String(plan.at), cutoff: `(${o.cutoff}`, ttl: String(ttl.offer), today: String(o.todayFrom), from: String(o.baselineFrom), c: og.c, n: og.n, u: og.u, r: og.r };
   const cohort = (plan: CohortPlan, closed: boolean): ZArgs => {
     const k = key(plan.zset);
     const g = counters(plan.clickKeys, closed);
-    return { k, score: String(plan.score), cutoff: `(${plan.cutoff}`, ttl: String(ttl.segment), from: String(plan.from), c: g.c, n: g.n, u: g.u };
+    return { k, score: String(plan.score), cutoff: `(${plan.cutoff}`, ttl: String(ttl.segment), from: String(plan.from), c: g.c, n: g.n, u: g.u, r: g.r };
   };
   // Both or neither (RedisFraudState reads them as a pair): the script's loop stops at the first missing one.
   const both = plan.segment && plan.publisher ? { segment: plan.segment, publisher: plan.publisher } : undefined;

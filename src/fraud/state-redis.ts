@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
+import type { AddressCounts, ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
 import { ClosedBucketSums, type BucketRun } from './closed-buckets.js';
 import { CTIT_BUCKETS, emptyHistogram } from './ctit-distribution.js';
 import { clickIncrements, HOUR_MS, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
@@ -28,7 +28,8 @@ export class RedisFraudState implements FraudState {
   readonly kind = 'redis';
   private readonly prefix: string;
   private readonly onError: StateErrorSink;
-  private buffered = new Map<string, { n: number; ttlMs: number }>();
+  /** Keyed by the key, or key and hash field joined by a newline (which no key contains: sub1 is URL-encoded). */
+  private buffered = new Map<string, { key: string; field: string | undefined; n: number; ttlMs: number }>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   /** Per node: a user address converts rarely, so only the offer, segment and publisher baselines are kept. */
@@ -71,13 +72,17 @@ export class RedisFraudState implements FraudState {
     };
     /** A counter group's clicks: the closed buckets' sum (read now, or kept from before) plus the current bucket. */
     const clicks = (run: BucketRun | undefined, kept: number | undefined): number => {
+      if (kept !== undefined) return kept + next();
       const closed = next();
       const current = next();
-      if (kept !== undefined) return kept + current;
       if (run) this.closedSums.remember(run, closed, plan.at);
       return closed + current;
     };
-    const addresses = plan.addresses.map((a) => ({ key: a.key, conversions: next(), clicks: clicks(undefined, undefined) }));
+    const addresses = plan.addresses.map((a): AddressCounts => {
+      const counts: AddressCounts = { key: a.key, conversions: next(), clicks: clicks(undefined, undefined) };
+      if (a.publisherKeys) counts.spread = { publishers: next(), topPublisherClicks: next() };
+      return counts;
+    });
     const clickConversions = next();
     const offerToday = next();
     const offerBaseline = { conversions: next(), clicks: clicks(offerRun, offerClosed) };
@@ -85,13 +90,14 @@ export class RedisFraudState implements FraudState {
     const publisher = cohorts ? { conversions: next(), clicks: clicks(publisherRun, publisherClosed) } : undefined;
     /** A level's histogram: its closed days (read now, or kept from before) plus today's. */
     const histogram = (level: number): number[] => {
-      const closed = Array.from({ length: CTIT_BUCKETS }, next);
-      const today = Array.from({ length: CTIT_BUCKETS }, next);
-      const kept = histogramsClosed[level];
-      const run = histogramRuns[level] as BucketRun;
-      if (kept === undefined) this.closedHistograms.remember(run, closed, plan.at);
-      const base = kept ?? closed;
-      return today.map((c, i) => c + (base[i] ?? 0));
+      let base = histogramsClosed[level];
+      if (base === undefined) {
+        base = Array.from({ length: CTIT_BUCKETS }, next);
+        this.closedHistograms.remember(histogramRuns[level] as BucketRun, base, plan.at);
+      }
+      const sum = new Array<number>(CTIT_BUCKETS);
+      for (let b = 0; b < CTIT_BUCKETS; b++) sum[b] = next() + (base[b] ?? 0);
+      return sum;
     };
     const ctit = pc ? { offer: histogram(0), publisher: histogram(1), segment: histogram(2) } : undefined;
     return { addresses, clickConversions, offerToday, offerBaseline, segment, publisher, ctit };
@@ -100,9 +106,10 @@ export class RedisFraudState implements FraudState {
   recordClick(click: ClickObservation): void {
     try {
       for (const inc of clickIncrements(this.prefix, click)) {
-        const entry = this.buffered.get(inc.key);
+        const id = inc.field === undefined ? inc.key : `${inc.key}\n${inc.field}`;
+        const entry = this.buffered.get(id);
         if (entry) entry.n++;
-        else if (this.buffered.size < MAX_BUFFERED_KEYS) this.buffered.set(inc.key, { n: 1, ttlMs: inc.ttlMs });
+        else if (this.buffered.size < MAX_BUFFERED_KEYS) this.buffered.set(id, { key: inc.key, field: inc.field, n: 1, ttlMs: inc.ttlMs });
       }
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
@@ -124,9 +131,12 @@ export class RedisFraudState implements FraudState {
     const batch = this.buffered;
     this.buffered = new Map();
     const cmds: Command[] = [];
-    for (const [key, { n, ttlMs }] of batch) {
-      cmds.push(['incrby', key, n], ['pexpire', key, ttlMs]);
+    const expiries = new Map<string, number>();
+    for (const { key, field, n, ttlMs } of batch.values()) {
+      cmds.push(field === undefined ? ['incrby', key, n] : ['hincrby', key, field, n]);
+      expiries.set(key, ttlMs);
     }
+    for (const [key, ttlMs] of expiries) cmds.push(['pexpire', key, ttlMs]);
     try {
       const results = await this.redis.multi(cmds).exec();
       const failed = results?.find(([err]) => err)?.[0];

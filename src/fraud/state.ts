@@ -22,6 +22,11 @@ export type ConversionObservation = {
   at: number;
   /** Count keys of the user's public addresses (see addresses.ts), deduplicated. */
   addresses: string[];
+  /**
+   * Of `addresses`, those whose publisher spread is wanted (the scorer asks for hosting and VPN
+   * networks' addresses only: reading it for every carrier gateway would cost every postback).
+   */
+  spreadOf?: readonly string[] | undefined;
   addressWindowMs: number;
   clickId: string;
   /** When the click happened (from the click ID). */
@@ -35,8 +40,12 @@ export type ConversionObservation = {
 };
 
 export type ConversionCounts = {
-  /** Per address: conversions in the window (this one included) and clicks in the hours covering it. */
-  addresses: { key: string; conversions: number; clicks: number }[];
+  /**
+   * Per address: conversions in the window (this one included) and clicks in the hours covering it;
+   * for the addresses in `spreadOf`, how many publishers those clicks came through and how many came
+   * through the one with most.
+   */
+  addresses: AddressCounts[];
   /** Distinct txids for this click and event, this one included. */
   clickConversions: number;
   /** Distinct txids for the offer since 00:00 UTC, this one included. */
@@ -58,6 +67,11 @@ export type ConversionCounts = {
    */
   ctit?: CtitHistograms | undefined;
 };
+
+export type AddressCounts = { key: string; conversions: number; clicks: number; spread?: PublisherSpread };
+
+/** How an address's clicks in the window spread over publishers: a VPN exit's over many, a script's server's on one. */
+export type PublisherSpread = { publishers: number; topPublisherClicks: number };
 
 export type CtitHistograms = { offer: number[]; publisher: number[]; segment: number[] };
 
