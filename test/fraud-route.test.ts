@@ -55,7 +55,7 @@ describe('GET /v1/fraud/rules', () => {
     expect(body.offer).toEqual({ id: offer.id, flagAt: 30, rejectAt: 70 });
     const byCode = Object.fromEntries(body.rules.map((r: { code: string; effective: unknown }) => [r.code, r.effective]));
     expect(byCode.ip_burst).toEqual({ mode: 'score', points: 40, max: 20, windowS: 600, sharedRate: 0.2, offerRateMultiple: 3 });
-    expect(byCode.datacenter_ip).toEqual({ mode: 'off', points: 40, vpnPoints: 15, sharedExitClicks: 10 });
+    expect(byCode.datacenter_ip).toEqual({ mode: 'off', points: 40, vpnPoints: 15, sharedExitPoints: 10, sharedExitClicks: 3, sharedExitPublishers: 2, sharedExitTopShare: 0.67 });
     expect(byCode.ctit_too_short).toEqual({ mode: 'score', points: 40, minS: 10 });
     expectApiError(await get(t.app, '/v1/fraud/rules?offerId=off_missing'), 404, 'not_found');
     expectApiError(await get(t.app, '/v1/fraud/rules?offer=x'), 400, 'invalid_request', ['offer']);

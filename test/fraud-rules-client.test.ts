@@ -14,7 +14,7 @@ describe('datacenter_ip', () => {
       value: '203.0.113.9',
       threshold: 'AS64496 Testcloud, Ltd. (hosting)',
       scope: 'click address',
-      note: '203.0.113.0-203.0.113.255; networks of test-asn 1, hosting-asns test',
+      note: 'its clicks were not counted; 203.0.113.0-203.0.113.255; networks of test-asn 1, hosting-asns test',
     });
   });
 
@@ -39,16 +39,49 @@ describe('datacenter_ip', () => {
     expect(out.points).toBeUndefined();
   });
 
-  it('scores a hosting address many people click from as a shared exit (vpnPoints), from sharedExitClicks clicks', () => {
-    const withClicks = (n: number) => counts({ addresses: [{ key: '203.0.113.9', conversions: 1, clicks: n }] });
-    const server = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { counts: withClicks(9) });
-    expect(server.points).toBeUndefined();
-    const exit = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { counts: withClicks(10) });
-    expect(exit).toMatchObject({ fired: true, points: 15, note: expect.stringMatching(/^a shared exit: 10 clicks from this address in the window; 203\.0\.113\.0-/) });
+  it('scores a hosting or VPN address as a shared exit (sharedExitPoints) when its clicks spread over publishers, and a server clicking for one publisher in full', () => {
+    const seen = (key: string, clicks: number, publishers: number, topPublisherClicks: number) =>
+      counts({ addresses: [{ key, conversions: 1, clicks, spread: { publishers, topPublisherClicks } }] });
+    const at = (ip: string, c: ReturnType<typeof counts>, settings?: Record<string, unknown>) =>
+      evaluate(datacenterIp, scoreInput({ click: click(ip) }), { counts: c, settings });
+    // A VPN exit on a cloud server: 12 clicks through 5 publishers, none with more than two thirds of them.
+    expect(at('203.0.113.9', seen('203.0.113.9', 12, 5, 4))).toMatchObject({
+      fired: true,
+      points: 10,
+      threshold: 'AS64496 Testcloud, Ltd. (hosting)',
+      note: expect.stringMatching(/^a shared exit: 12 clicks from this address in the window through 5 publishers \(4 through the largest\); 203\.0\.113\.0-/),
+    });
+    // A flood server: 400 clicks, all one publisher, or one publisher and a few decoys; a bot's server with two clicks.
+    const flood = at('203.0.113.9', seen('203.0.113.9', 400, 1, 400));
+    expect(flood.points).toBeUndefined(); // the rule's 40
+    expect(flood.note).toMatch(/^not a shared exit: 400 clicks from this address in the window through 1 publisher \(400 through the largest\)/);
+    expect(at('203.0.113.9', seen('203.0.113.9', 400, 3, 390)).points).toBeUndefined();
+    expect(at('203.0.113.9', seen('203.0.113.9', 2, 2, 1)).points).toBeUndefined(); // below sharedExitClicks 3
+    expect(at('203.0.113.9', seen('203.0.113.9', 3, 2, 2)).points).toBe(10); // two thirds through one: still shared
+    // A VPN provider's address: 15 until its clicks show it shared, then 10 too.
+    expect(at('2001:db8:7c::77', seen('2001:db8:7c:0::/64', 1, 1, 1)).points).toBe(15);
+    expect(at('2001:db8:7c::77', seen('2001:db8:7c:0::/64', 30, 9, 8)).points).toBe(10);
+    // The settings move each line.
+    expect(at('203.0.113.9', seen('203.0.113.9', 12, 5, 4), { sharedExitPublishers: 6 }).points).toBeUndefined();
+    expect(at('203.0.113.9', seen('203.0.113.9', 12, 5, 4), { sharedExitTopShare: 0.3 }).points).toBeUndefined();
+    expect(at('203.0.113.9', seen('203.0.113.9', 12, 5, 4), { sharedExitPoints: 0 }).points).toBe(0);
     // 0 turns the allowance off: every hosting address is worth the full points.
-    expect(evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { counts: withClicks(500), settings: { sharedExitClicks: 0 } }).points).toBeUndefined();
-    // Without counters (Redis down) nothing says the address is shared: full points.
-    expect(evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { countsError: 'redis down' }).points).toBeUndefined();
+    expect(at('203.0.113.9', seen('203.0.113.9', 500, 50, 20), { sharedExitClicks: 0 })).toMatchObject({ points: undefined, note: expect.stringMatching(/^the shared-exit allowance is off;/) });
+    // Clicks without their spread (not asked for) or no counters at all (Redis down): nothing shows the address is shared.
+    expect(at('203.0.113.9', counts({ addresses: [{ key: '203.0.113.9', conversions: 1, clicks: 500 }] })).points).toBeUndefined();
+    const down = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9') }), { countsError: 'redis down' });
+    expect(down).toMatchObject({ points: undefined, note: expect.stringMatching(/^its clicks are unknown \(shared counters unavailable\)/) });
+  });
+
+  it('lets the strongest address decide: a hosting server at the click outweighs a shared VPN exit in the postback ip', () => {
+    const c = counts({
+      addresses: [
+        { key: '203.0.113.9', conversions: 1, clicks: 1, spread: { publishers: 1, topPublisherClicks: 1 } },
+        { key: '2001:db8:7c:0::/64', conversions: 1, clicks: 40, spread: { publishers: 12, topPublisherClicks: 9 } },
+      ],
+    });
+    const out = evaluate(datacenterIp, scoreInput({ click: click('203.0.113.9'), userIp: '2001:db8:7c::77' }), { counts: c });
+    expect(out).toMatchObject({ fired: true, value: '203.0.113.9', scope: 'click address', points: undefined });
   });
 
   it('passes residential addresses (announced by an unclassified AS), saying which were checked', () => {

@@ -4,6 +4,7 @@ import { expandEvidence } from '../src/fraud/evidence.js';
 import { measured, type Mode } from '../src/fraud/rule.js';
 import { combine, Scorer, type RuleResult, type ScoredEvidence } from '../src/fraud/scorer.js';
 import { MemoryFraudState } from '../src/fraud/state-memory.js';
+import { parseAddress } from '../src/net/cidr.js';
 import type { FraudState } from '../src/fraud/state.js';
 import { scoreInput, T0, testDatacenter, testOffer } from './helpers/fraud.js';
 
@@ -103,6 +104,32 @@ describe('the scorer', () => {
     });
     const r = await scorer().score(input);
     expect(r).toMatchObject({ score: 100, decision: 'rejected', reasons: ['ctit_too_short', 'datacenter_ip', 'bot_user_agent'] });
+  });
+
+  it("reads a hosting address's publisher spread from the state: a VPN exit many publishers' users click through is a shared exit, a server clicking for one publisher is not", async () => {
+    const state = new MemoryFraudState({ prefix: 'spread:' });
+    const s = new Scorer({ state, datacenter: testDatacenter });
+    const clickFrom = (ip: string, publisherId: string, minutesAgo: number) =>
+      state.recordClick({ offerId: 'off_test', publisherId, sub1: 's1', address: parseAddress(ip) ?? null, at: new Date(T0.getTime() - minutesAgo * 60_000) });
+    // A cloud VPN exit: clicks through four publishers. A flood server: thirty clicks for one.
+    for (const [i, p] of ['pub_a', 'pub_b', 'pub_c', 'pub_d', 'pub_a'].entries()) clickFrom('203.0.113.9', p, 5 + i);
+    for (let i = 0; i < 30; i++) clickFrom('203.0.113.50', 'pub_flood', 1 + i);
+    const input = (ip: string, publisherId: string) =>
+      scoreInput({ publisherId, click: { ip, userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0.0.0 Safari/537.36', subs: ['s1', null, null, null, null] } });
+    const exit = evidenceOf(await s.score(input('203.0.113.9', 'pub_a'))).find((e) => e.code === 'datacenter_ip');
+    expect(exit).toMatchObject({ fired: true, points: 10, note: expect.stringMatching(/^a shared exit: 5 clicks from this address in the window through 4 publishers \(2 through the largest\)/) });
+    const server = await s.score(input('203.0.113.50', 'pub_flood'));
+    expect(server).toMatchObject({ score: 40, decision: 'flagged', reasons: ['datacenter_ip'] });
+    expect(evidenceOf(server).find((e) => e.code === 'datacenter_ip')?.note).toMatch(/^not a shared exit: 30 clicks from this address in the window through 1 publisher \(30 through the largest\)/);
+    // Only hosting and VPN addresses have their spread read: a residential one (a carrier gateway's, say) costs nothing more.
+    const asked: (readonly string[] | undefined)[] = [];
+    const observe = state.observe.bind(state);
+    state.observe = (obs) => {
+      asked.push(obs.spreadOf);
+      return observe(obs);
+    };
+    await s.score({ ...input('198.51.100.7', 'pub_a'), userIp: '2001:db8:7c::77' });
+    expect(asked).toEqual([['2001:db8:7c:0::/64']]);
   });
 
   it('flags a click from a bare HTTP library alone (strong evidence of automation is worth a review), and a crawler', async () => {

@@ -4,7 +4,7 @@ import { bundledHostingNetworks, type HostingNetworks } from './datacenter.js';
 import { storedEvidence } from './evidence.js';
 import type { FraudMetrics } from './metrics.js';
 import { CATEGORY_CAPS, MAX_SCORE, offerFraud, RULES, type ResolvedSettings } from './registry.js';
-import { notEvaluated, type Category, type Evidence, type Rule, type RuleContext, type RuleOutcome } from './rule.js';
+import { notEvaluated, type Category, type Evidence, type Rule, type RuleContext, type RuleOutcome, type UserAddress } from './rule.js';
 import type { ConversionCounts, ConversionObservation, FraudState } from './state.js';
 
 /**
@@ -38,7 +38,7 @@ export class Scorer implements PostbackScorer {
     const fraud = offerFraud(input.offer);
     const ctx = ruleContext(input, this.datacenter, undefined);
     try {
-      ctx.counts = await this.state.observe(observation(input, fraud.settings, [ctx.clickAddress?.countKey, ctx.postbackAddress?.countKey]));
+      ctx.counts = await this.state.observe(observation(input, fraud.settings, [ctx.clickAddress, ctx.postbackAddress], this.datacenter));
     } catch (err) {
       ctx.countsError = err instanceof Error ? err.message : String(err);
       this.metrics?.stateErrors.inc({ op: 'observe' });
@@ -84,13 +84,28 @@ export function ruleContext(
   };
 }
 
-function observation(input: ScoreInput, settings: ReadonlyMap<string, ResolvedSettings>, keys: (string | undefined)[]): ConversionObservation {
+function observation(
+  input: ScoreInput,
+  settings: ReadonlyMap<string, ResolvedSettings>,
+  users: (UserAddress | null | undefined)[],
+  datacenter: HostingNetworks,
+): ConversionObservation {
   const windowMs = (code: string) => Number(settings.get(code)?.windowS) * 1000;
+  const addresses: string[] = [];
+  // datacenter_ip asks whether a hosting or VPN address is a shared exit; no other address needs its publishers read.
+  const spreadOf: string[] = [];
+  for (const user of users) {
+    const key = user?.countKey;
+    if (!user || key === undefined || addresses.includes(key)) continue;
+    addresses.push(key);
+    if (datacenter.lookup(user.addr)) spreadOf.push(key);
+  }
   return {
     advertiserId: input.advertiserId,
     txid: input.txid,
     at: input.now.getTime(),
-    addresses: [...new Set(keys.filter((k): k is string => k !== undefined))],
+    addresses,
+    spreadOf,
     addressWindowMs: windowMs('ip_burst'),
     clickId: input.clickId,
     clickAt: input.clickCreatedAt.getTime(),

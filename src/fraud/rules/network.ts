@@ -15,8 +15,9 @@ export const datacenterIp = defineRule({
   category: 'client',
   description:
     "The user's address (the click's, or the postback's ip) is announced by an autonomous system classified as hosting or VPN " +
-    '(src/fraud/data/hosting-asns.txt; IP to ASN data by DB-IP.com, RouteViews and the NRO, CC BY 4.0). The evidence names the AS, its organisation and the kind.',
-  inputs: ['click address', 'postback ip (optional)'],
+    '(src/fraud/data/hosting-asns.txt; IP to ASN data by DB-IP.com, RouteViews and the NRO, CC BY 4.0). The evidence names the AS, its organisation and the kind, ' +
+    'and whether the address is a shared exit (its clicks in the window spread over several publishers).',
+  inputs: ['click address', 'postback ip (optional)', "the address's clicks per publisher in ip_burst's window (optional)"],
   points: 40,
   settings: {
     vpnPoints: z
@@ -24,31 +25,53 @@ export const datacenterIp = defineRule({
       .int()
       .min(0)
       .max(100)
-      .describe('points when the network is a VPN provider, or the hosting address is a shared exit: some honest users browse through one'),
+      .describe("points when the network is a VPN provider's and the address is not shown to be a shared exit"),
+    sharedExitPoints: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .describe('points for a hosting or VPN address that is a shared exit (many people clicking through it): some honest users browse through one'),
     sharedExitClicks: z
       .number()
       .int()
       .min(0)
       .max(1_000_000)
-      .describe("a hosting address that sent at least this many clicks in ip_burst's window is a shared exit (a VPN or proxy server many people use), worth vpnPoints; 0 disables"),
+      .describe("a shared exit sent at least this many clicks in ip_burst's window; 0 disables the shared-exit allowance"),
+    sharedExitPublishers: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .describe('...through at least this many publishers (a script working for one publisher clicks through its links only)'),
+    sharedExitTopShare: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe('...and at most this share of them through the largest of those publishers (1 disables this condition)'),
   },
-  defaults: { vpnPoints: 15, sharedExitClicks: 10 },
+  defaults: { vpnPoints: 15, sharedExitPoints: 10, sharedExitClicks: 3, sharedExitPublishers: 2, sharedExitTopShare: 0.67 },
   evaluate(ctx, s) {
     const candidates = userAddresses(ctx);
     if (candidates.length === 0) return notEvaluated(missingAddressNote(ctx));
-    let vpn: RuleOutcome | undefined;
+    let best: { outcome: RuleOutcome; points: number } | undefined;
     for (const { label, address } of candidates) {
       const hit = ctx.datacenter.lookup(address.addr);
       if (!hit) continue;
-      const threshold = `AS${hit.asn} ${hit.org} (${hit.kind})`;
-      const found = { value: address.text, threshold, scope: label, note: `${hit.range}; ${snapshotNote(ctx)}` };
-      const clicks = sharedExitClicks(ctx, address, s.sharedExitClicks);
-      // A hosting address anywhere outweighs a VPN exit elsewhere: look at every address before settling for the weaker one.
-      if (hit.kind !== 'vpn' && clicks === undefined) return measured(true, found);
-      const why = clicks === undefined ? '' : `a shared exit: ${clicks} clicks from this address in the window; `;
-      vpn ??= measured(true, { ...found, points: s.vpnPoints, note: `${why}${found.note}` });
+      const exit = sharedExit(ctx, address, s);
+      const points = exit.shared ? s.sharedExitPoints : hit.kind === 'vpn' ? s.vpnPoints : s.points;
+      // The strongest address decides: a hosting server anywhere outweighs a VPN exit elsewhere.
+      if (best && best.points >= points) continue;
+      const outcome = measured(true, {
+        value: address.text,
+        threshold: `AS${hit.asn} ${hit.org} (${hit.kind})`,
+        scope: label,
+        note: `${exit.why}; ${hit.range}; ${snapshotNote(ctx)}`,
+        points: points === s.points ? undefined : points,
+      });
+      best = { outcome, points };
     }
-    if (vpn) return vpn;
+    if (best) return best.outcome;
     return measured(false, { value: candidates.map((c) => c.address.text), scope: candidates.map((c) => c.label).join(' and '), note: snapshotNote(ctx) });
   },
 });
@@ -79,15 +102,28 @@ export const clickIpMismatch = defineRule({
   },
 });
 
+type SharedExitSettings = { sharedExitClicks: number; sharedExitPublishers: number; sharedExitTopShare: number };
+
 /**
- * A server one script runs on clicks a handful of times; a VPN or proxy exit many people share clicks
- * like a carrier gateway. The click count is the one ip_burst reads (this address, every offer, every
- * node), so a shared exit that also converts beyond its clicks is still ip_burst's to catch.
+ * Whether many people click through this address: a VPN or proxy exit's clicks come through
+ * whatever publishers its users met, a script's server's through the publisher it works for. The
+ * clicks and their spread are ip_burst's (this address, every offer, every node), so a shared exit
+ * that also converts beyond its clicks is still ip_burst's to catch. Without counters (the state
+ * unreachable) nothing shows the address is shared.
  */
-function sharedExitClicks(ctx: RuleContext, address: UserAddress, minClicks: number): number | undefined {
-  if (minClicks <= 0 || address.countKey === undefined) return undefined;
-  const clicks = ctx.counts?.addresses.find((a) => a.key === address.countKey)?.clicks;
-  return clicks !== undefined && clicks >= minClicks ? clicks : undefined;
+function sharedExit(ctx: RuleContext, address: UserAddress, s: SharedExitSettings): { shared: boolean; why: string } {
+  if (s.sharedExitClicks <= 0) return { shared: false, why: 'the shared-exit allowance is off' };
+  if (address.countKey === undefined) return { shared: false, why: 'not a countable address' };
+  if (!ctx.counts) return { shared: false, why: 'its clicks are unknown (shared counters unavailable)' };
+  const counts = ctx.counts.addresses.find((a) => a.key === address.countKey);
+  if (!counts) return { shared: false, why: 'its clicks were not counted' };
+  const { clicks, spread } = counts;
+  const publishers = spread?.publishers ?? 0;
+  const top = spread?.topPublisherClicks ?? clicks;
+  const seen = `${clicks} clicks from this address in the window through ${publishers} publisher${publishers === 1 ? '' : 's'} (${top} through the largest)`;
+  const shared =
+    spread !== undefined && clicks >= s.sharedExitClicks && publishers >= s.sharedExitPublishers && top <= s.sharedExitTopShare * clicks + 1e-9;
+  return { shared, why: shared ? `a shared exit: ${seen}` : `not a shared exit: ${seen}` };
 }
 
 /** Which data judged the address: the AS table's version and the classification's date. */
