@@ -7,6 +7,7 @@ import { maintainPartitions, partitionedTables } from './db/partitions.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
 import { DatabaseBreaker } from './db/breaker.js';
+import { hasCitus, onCitus, useCitusForms } from './db/citus.js';
 import { cutSockets, serverKey } from './db/sockets.js';
 import { APPLICATION_NAME, connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, TX_POOL_MAX, type Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
@@ -88,7 +89,9 @@ export type EngineOptions = {
 export async function createEngine(config: Config, sql: Sql, log: Logger, opts: EngineOptions = {}): Promise<Engine> {
   if (!config.databaseUrl) throw new Error('createEngine needs config.databaseUrl');
   const txSql = connect(config.databaseUrl, { max: TX_POOL_MAX });
-  const lookupSql = connect(config.databaseUrl, { max: LOOKUP_POOL_MAX, genericPlans: true });
+  useCitusForms(await hasCitus(sql));
+  // Citus plans a multi-shard statement only with its parameters bound, so it cannot run a forced generic plan.
+  const lookupSql = connect(config.databaseUrl, { max: LOOKUP_POOL_MAX, genericPlans: !onCitus() });
   const metrics = createMetrics();
   const servers = new Set([sql, txSql, lookupSql].map((pool) => serverKey((pool as unknown as { options: Parameters<typeof serverKey>[0] }).options)));
   const breaker = new DatabaseBreaker({

@@ -5,7 +5,8 @@
 -- Reference tables (a full copy on every worker, joined locally by any shard): the catalog, which
 -- every node reads whole and admins change rarely.
 -- Distributed by advertiser_id, colocated (a postback's transaction stays on one shard): clicks,
--- conversions, conversion_status_history, message_ids, postback_attempts, postback_rate_limited,
+-- conversions, conversion_txids, conversion_status_history, message_ids, postback_attempts (an
+-- unknown advertiser is '', never NULL: Citus has no shard for NULL), postback_rate_limited,
 -- pixel_events.
 -- Distributed by publisher_id, colocated: deliveries and delivery_attempts (the worker claims one
 -- publisher's due rows with FOR UPDATE SKIP LOCKED, which Citus runs only on a single shard).
@@ -13,6 +14,10 @@
 -- Local to the coordinator: reviews, admin_audit (append-only by triggers and DDL event triggers,
 -- which Citus does not run on shards; both grow with people's actions, not with traffic) and the
 -- reconciliation runs, rows and root causes (one writer, the reconciler, a few rows per run and hour).
+
+-- Adding a foreign key to a distributed table in the transaction that distributed it needs the
+-- shards' DDL on one connection per worker.
+set local citus.multi_shard_modify_mode to 'sequential';
 
 -- The review audit's DDL guard (000021) refuses every ALTER of `reviews`; this file's one change to
 -- it (dropping its foreign key to conversions) is the sanctioned kind, made with the guard off inside
@@ -40,6 +45,28 @@ begin
       and c.confrelid::regclass::text <> all(reference_tables)
       and c.conrelid::regclass::text not in ('reconciliation_rows', 'reconciliation_root_causes')
   loop
+    execute format('alter table %s drop constraint %I', fk.tbl, fk.conname);
+  end loop;
+end
+$$;
+
+-- Citus 12.1 cannot distribute a partitioned table that has CHECK constraints and a foreign key to a
+-- reference table ("child table is missing constraint"), nor make it a Citus local table when that
+-- reference table is created. The traffic tables' keys to the catalog are taken off here and put
+-- back once everything is distributed.
+create temporary table saved_foreign_keys on commit drop as
+  select format('alter table %s add constraint %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) as definition,
+         conrelid::regclass as tbl, conname
+  from pg_constraint
+  where contype = 'f' and conparentid = 0
+    and conrelid::regclass::text in ('clicks', 'conversions', 'conversion_txids', 'conversion_status_history', 'message_ids',
+                                     'pixel_events', 'postback_attempts', 'postback_rate_limited', 'deliveries',
+                                     'delivery_attempts', 'offer_cap_usage');
+do $$
+declare
+  fk record;
+begin
+  for fk in select tbl, conname from saved_foreign_keys loop
     execute format('alter table %s drop constraint %I', fk.tbl, fk.conname);
   end loop;
 end
@@ -82,16 +109,53 @@ begin
 end
 $fn$;
 
-select pg_temp.include_distribution_column(t::regclass, c)
-from (values ('clicks', 'advertiser_id'), ('conversions', 'advertiser_id'), ('message_ids', 'advertiser_id'),
-             ('pixel_events', 'advertiser_id'), ('postback_rate_limited', 'advertiser_id'),
-             ('deliveries', 'publisher_id'), ('offer_cap_usage', 'offer_id')) as d(t, c);
+-- Each group's first table starts its colocation group; the others join it, so a join or a
+-- transaction over one advertiser's (or one publisher's) rows stays on one shard. A table made before
+-- it had its distribution column (an older schema) stays on the coordinator, with a notice.
+do $$
+declare
+  t record;
+  anchor text;
+begin
+  for t in select * from (values
+      (1, 'clicks', 'advertiser_id'), (2, 'conversions', 'advertiser_id'), (3, 'conversion_txids', 'advertiser_id'),
+      (4, 'conversion_status_history', 'advertiser_id'), (5, 'message_ids', 'advertiser_id'), (6, 'pixel_events', 'advertiser_id'),
+      (7, 'postback_attempts', 'advertiser_id'), (8, 'postback_rate_limited', 'advertiser_id'),
+      (9, 'deliveries', 'publisher_id'), (10, 'delivery_attempts', 'publisher_id'),
+      (11, 'offer_cap_usage', 'offer_id')) as v(n, tab, col) order by n
+  loop
+    if to_regclass(t.tab) is null then
+      continue;
+    end if;
+    if not exists (select 1 from pg_attribute where attrelid = t.tab::regclass and attname = t.col and not attisdropped) then
+      raise notice '% has no % column: it stays on the coordinator', t.tab, t.col;
+      continue;
+    end if;
+    perform pg_temp.include_distribution_column(t.tab::regclass, t.col);
+    anchor := case t.col when 'advertiser_id' then 'clicks' when 'publisher_id' then 'deliveries' else 'none' end;
+    perform create_distributed_table(t.tab, t.col, colocate_with => case when anchor = t.tab then 'none' else anchor end);
+  end loop;
+end
+$$;
 
-select create_distributed_table('clicks', 'advertiser_id', colocate_with => 'none');
-select create_distributed_table(t, 'advertiser_id', colocate_with => 'clicks')
-from unnest(array['conversions', 'message_ids', 'pixel_events', 'postback_rate_limited']) as t;
-select create_distributed_table('deliveries', 'publisher_id', colocate_with => 'none');
-select create_distributed_table('offer_cap_usage', 'offer_id', colocate_with => 'none');
+do $$
+declare
+  fk record;
+begin
+  for fk in select definition from saved_foreign_keys loop
+    execute fk.definition;
+  end loop;
+end
+$$;
+
+-- Reads that join deliveries (by publisher) to conversions (by advertiser), such as the deliveries
+-- list and the payouts report, are joins across colocation groups: Citus runs them as repartition
+-- joins, which it does only when asked.
+do $$
+begin
+  execute format('alter database %I set citus.enable_repartition_joins = on', current_database());
+end
+$$;
 
 do $$
 begin

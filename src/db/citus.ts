@@ -44,5 +44,19 @@ export async function applyCitusSteps(conn: postgres.ReservedSql<{ bigint: bigin
     }
     done.push(file);
   }
+  // A step may set database defaults (sql/citus/000001: repartition joins); this connection was
+  // opened before them and goes back to the caller's pool.
+  if (done.length > 0) await conn`select set_config('citus.enable_repartition_joins', 'on', false)`;
   return done;
 }
+
+/**
+ * Whether this process's statements take their Citus forms (db/citus.ts callers in delivery/ and
+ * postback/). Set once by createEngine from the database it connects to: a process serves one
+ * database, and hot paths must not ask the server per statement.
+ */
+let citusForms = false;
+export function useCitusForms(on: boolean): void {
+  citusForms = on;
+}
+export const onCitus = (): boolean => citusForms;

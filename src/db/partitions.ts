@@ -1,3 +1,4 @@
+import { hasCitus } from './citus.js';
 import type { Sql } from './database.js';
 
 /**
@@ -144,6 +145,11 @@ async function dropWithRetry(conn: Conn, name: string, o: RetentionOptions): Pro
 
 async function deleteInBatches(conn: Conn, table: string, column: string, cutoffDay: string, batch: number): Promise<number> {
   if ((await conn`select to_regclass(${table}) as t`)[0]?.t === null) return 0;
+  // A Citus table has no ctid across its shards: one multi-shard delete instead (each shard deletes
+  // its own rows in parallel; a default partition holds only strays).
+  if (await hasCitus(conn)) {
+    return (await conn`delete from ${conn(table)} where ${conn(column)} < ${cutoffDay}::date::timestamp at time zone 'UTC' returning 1`).length;
+  }
   let deleted = 0;
   for (;;) {
     const rows = await conn`

@@ -1,6 +1,8 @@
+import { onCitus } from '../db/citus.js';
 import type { Sql } from '../db/database.js';
-import type { ConversionFields } from './message.js';
 import { createdRangeOfId } from '../ids.js';
+import type { ConversionFields } from './message.js';
+import { claimDueSharded, leaseOneSharded, msUntilNextDueSharded } from './store-citus.js';
 
 /**
  * The worker's SQL, one function per statement. Every statement commits on its own: no transaction
@@ -100,6 +102,7 @@ const OPEN_PUBLISHERS = `heads(publisher_id) as (
 
 /** Claims up to `want` due deliveries of enabled publishers, at most each publisher's room, oldest due first. */
 export async function claimDue(sql: Sql, p: ClaimParams): Promise<ClaimedDelivery[]> {
+  if (onCitus()) return claimDueSharded(sql, p);
   const rows = await sql<ClaimedRow[]>`
     with recursive ${sql.unsafe(OPEN_PUBLISHERS)},
     async_commit as (
@@ -150,6 +153,7 @@ export type LeaseOneResult =
 
 /** Leases one delivery in any state for a replay, unless an attempt on it is in flight right now. */
 export async function leaseOne(sql: Sql, id: string, workerId: string, leaseMs: number): Promise<LeaseOneResult> {
+  if (onCitus()) return leaseOneSharded(sql, id, workerId, leaseMs);
   const [from, to] = createdRangeOfId(id);
   const [current] = await sql<{ in_flight: boolean; disabled: boolean }[]>`
     select coalesce(d.lease_until > now(), false) as in_flight, p.disabled_at is not null as disabled
@@ -183,6 +187,7 @@ export async function sweepExpired(sql: Sql): Promise<number> {
 
 /** When the next delivery this worker could claim becomes due (skipping publishers it cannot take now). */
 export async function msUntilNextDue(sql: Sql, skipPublishers: string[]): Promise<number | undefined> {
+  if (onCitus()) return msUntilNextDueSharded(sql, skipPublishers);
   // Measured by the database's clock, the one next_attempt_at was written with, so node clock skew cannot matter.
   const [row] = await sql<{ ms: number | null }[]>`
     with recursive ${sql.unsafe(OPEN_PUBLISHERS)}
