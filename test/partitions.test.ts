@@ -103,6 +103,18 @@ describe('a txid repeated across a UTC day boundary', () => {
     ]);
   });
 
+  it('a lookup by a new ID reads one day partition; an ID of the older shape probes every one', async () => {
+    const [row] = await a.sql<{ id: string }[]>`select id from conversions where txid = 'order-2030-06-30-last'`;
+    const scanned = async (id: string) => {
+      const [from, to] = createdRangeOfId(id);
+      const plan = await a.sql.unsafe('explain (costs off) select * from conversions where id = $1 and created_at >= $2::timestamptz and created_at < $3::timestamptz', [id, from, to]);
+      return plan.map((line) => /on (conversions_\w+)/.exec(String(line['QUERY PLAN']))?.[1]).filter((name) => name !== undefined);
+    };
+    expect(await scanned(row?.id as string)).toEqual(['conversions_20300630']);
+    const everyPartition = await a.sql<{ n: number }[]>`select count(*)::int as n from pg_inherits where inhparent = 'conversions'::regclass`;
+    expect((await scanned('cv_OLDshape000001')).length).toBe(everyPartition[0]?.n);
+  });
+
   it('a first postback just after midnight lands in the new day, and its repeat on the other node is a duplicate', async () => {
     const clickid = await mintClick(a.app, ids.offerId, ids.publisherId);
     clock = new Date('2030-07-01T00:00:00.300Z');
