@@ -194,6 +194,28 @@ describe('hostile key names', () => {
     expect(row).toEqual({ status: 'approved', payout_minor: 250n });
   });
 
+  it('money sent as a JSON number is read from its decimal text, and refused when a double cannot hold it exactly', async () => {
+    const send = async (txid: string, money: string) => {
+      const clickid = await mintClick(t.app, hmacOffer.id, pubId);
+      // Written by hand: JSON.stringify would itself round the long number before it reached the engine.
+      const body = `{"clickid":"${clickid}","txid":"${txid}","payout":${money}}`;
+      return t.app.inject({ method: 'POST', url: `/postback/${hmacAdv.id}`, headers: webhookHeaders(whsec(), body), payload: body });
+    };
+    const plain = await send('json-number-plain', '3.10');
+    expect(plain.statusCode, plain.body).toBe(200);
+    const [row] = await t.sql`select payout_minor from conversions where txid = 'json-number-plain'`;
+    expect(row?.payout_minor).toBe(310n);
+    for (const [txid, money] of [
+      ['json-number-long', '12345678901234567.89'],
+      ['json-number-16-digits', '1234567890123.456'],
+      ['json-number-huge', '1e21'],
+    ] as const) {
+      const before = await countRows(t.sql, 'conversions');
+      expectApiError(await send(txid, money), 400, 'invalid_request', ['payout']);
+      expect(await countRows(t.sql, 'conversions')).toBe(before);
+    }
+  });
+
   it('admin routes refuse the keys in JSON bodies and queries, and create nothing', async () => {
     const before = await countRows(t.sql, 'advertisers');
     for (const payload of [

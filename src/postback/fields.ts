@@ -55,8 +55,20 @@ export const fieldSchema = z.object({
 
 /** Keys that carry signatures or tokens, not postback fields. */
 const TRANSPORT_KEYS = new Set(['ts', 'sig', 'token']);
-/** A JSON body or JWT may send these as numbers; they are read from their decimal text, never as floats. */
+/**
+ * A JSON body or JWT may send these as numbers; they are read from their shortest decimal text, never
+ * used as floats. That text is what the sender wrote only up to 15 significant digits (a double holds
+ * 15 exactly); a longer number may already have been rounded by the parse, so it is refused with a
+ * request for a decimal string instead of being stored as some other amount.
+ */
 const MONEY_KEYS = new Set(['payout', 'revenue', 'amount']);
+const EXACT_DOUBLE_DIGITS = 15;
+
+function moneyNumberText(value: number): string | undefined {
+  const text = String(value);
+  const digits = text.replace(/^-?0*\.?0*/, '').replace('.', '').replace(/e.*$/i, '');
+  return /e/i.test(text) || digits.length > EXACT_DOUBLE_DIGITS ? undefined : text;
+}
 
 /**
  * Validates raw key/value input. A repeated key is refused rather than resolved: two parsers that pick
@@ -76,7 +88,13 @@ export function parseFields(input: Record<string, unknown>): PostbackFields {
     }
     // Empty optional values ("&payout=") mean "not sent", as every tracker's macro expansion produces them.
     if (value === '' && key !== 'clickid' && key !== 'txid') continue;
-    flat[key] = typeof value === 'number' && MONEY_KEYS.has(key) ? String(value) : value;
+    if (typeof value === 'number' && MONEY_KEYS.has(key)) {
+      const text = moneyNumberText(value);
+      if (text === undefined) issues.push({ path: key, message: `must be a decimal string such as "2.50": a JSON number of more than ${EXACT_DOUBLE_DIGITS} digits cannot be read exactly` });
+      else flat[key] = text;
+      continue;
+    }
+    flat[key] = value;
   }
   const result = fieldSchema.safeParse(flat);
   if (!result.success) issues.push(...issuesToDetails(result.error.issues));
