@@ -186,6 +186,26 @@ describe('recovery', () => {
   });
 });
 
+describe('recovery of a txid two clicks share', () => {
+  it('makes one conversion, dated at the earlier pixel, with one txid key', async () => {
+    const offerId = await newOffer(advId, { payout: '1.00' });
+    const [early, late] = [await mintClick(t.app, offerId, pubId), await mintClick(t.app, offerId, pubId)];
+    const txid = uniqueTx();
+    await firePixel(t.app, early, txid, 'purchase');
+    await flushAll();
+    await firePixel(t.app, late, txid, 'purchase');
+    await flushAll();
+    const [first] = await t.sql`select created_at from pixel_events where click_id = ${early}`;
+    await sleep(GRACE_S * 1000 + 200);
+
+    await reconcile(t.app, windowNow());
+    const rows = await conversionsOf(txid);
+    expect(rows.map((r) => [r.click_id, (r.created_at as Date).getTime()])).toEqual([[early, (first?.created_at as Date).getTime()]]);
+    expect(await t.sql`select conversion_id from conversion_txids where advertiser_id = ${advId} and txid = ${txid}`).toEqual([{ conversion_id: rows[0]?.id }]);
+    expect(await t.sql`select count(*)::int as n from conversion_status_history where conversion_id = ${rows[0]?.id as string}`).toEqual([{ n: 1 }]);
+  });
+});
+
 describe('root causes of missing S2S postbacks', () => {
   it('names the refusal the attempt log knows: signature, address, click validity, wrong advertiser, rate limit, or none', async () => {
     const offerId = await newOffer();

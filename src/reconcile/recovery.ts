@@ -20,10 +20,12 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
   const grace = db`${graceS}::float8 * interval '1 second'`;
   const rows = await db<{ n: number }[]>`
     with candidates as (
-      select r.*
+      -- One per txid (two clicks' pixels may name it): the one claimed below is the one inserted.
+      select distinct on (r.advertiser_id, r.txid) r.*
       from reconciliation_root_causes r
       where r.run_id = ${runId} and r.existing_conversion_id is null and r.pixel_at <= now() - ${grace}
         and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
+      order by r.advertiser_id, r.txid, r.pixel_at, r.click_id
     ), claimed as (
       -- Dated at the pixel, and so is the ID (it names the conversion's day partition).
       insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
