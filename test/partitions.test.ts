@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { connect } from '../src/db/database.js';
 import { maintainPartitions, partitionedTables, utcDay } from '../src/db/partitions.js';
 import { createdRangeOfId, newTimedId, timeOfId } from '../src/ids.js';
@@ -26,6 +27,22 @@ describe('IDs that carry their creation time', () => {
     expect(newTimedId('cv', at)).not.toBe(id);
     expect(timeOfId('cv_AAAAAAAAAAAAAAAAAAAAAA')).toBeUndefined();
     expect(timeOfId('cv_does_not_exist')).toBeUndefined();
+  });
+});
+
+describe('retention settings', () => {
+  it('keeps conversions and deliveries 400 days and the attempt logs 35 by default, each family settable', () => {
+    expect(loadConfig({}).retentionDays).toEqual({ clicks: 90, conversions: 400, deliveries: 400, attemptLogs: 35 });
+    const set = loadConfig({ CLICK_RETENTION_DAYS: '30', CONVERSION_RETENTION_DAYS: '800', DELIVERY_RETENTION_DAYS: '500', ATTEMPT_LOG_RETENTION_DAYS: '7' });
+    expect(set.retentionDays).toEqual({ clicks: 30, conversions: 800, deliveries: 500, attemptLogs: 7 });
+  });
+
+  it('refuses a retention that would drop what is still being written or delivered', () => {
+    expect(() => loadConfig({ ATTEMPT_LOG_RETENTION_DAYS: '1' })).toThrow(ConfigError);
+    expect(() => loadConfig({ CLICK_RETENTION_DAYS: 'ninety' })).toThrow(/CLICK_RETENTION_DAYS must be a whole number/);
+    // Deliveries kept 3 days cannot serve a refire window of 4 days.
+    expect(() => loadConfig({ DELIVERY_RETENTION_DAYS: '3', REFIRE_WINDOW_S: String(4 * 86_400) })).toThrow(/longer than REFIRE_WINDOW_S/);
+    expect(() => loadConfig({ CONVERSION_RETENTION_DAYS: '3', REFIRE_WINDOW_S: String(3 * 86_400) })).toThrow(/longer than REFIRE_WINDOW_S/);
   });
 });
 
