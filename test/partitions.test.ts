@@ -221,8 +221,12 @@ describe('retention while a long report reads the conversions', () => {
         where p.relname = ${table} and c.relname >= ${`${table}_20310309`} and c.relname <= ${`${table}_20310324`} order by 1`;
       expect(names.map((n) => n.name)).toEqual(Array.from({ length: 16 }, (_, i) => `${table}_${utcDay(NOW, i - 1).replaceAll('-', '')}`));
     }
-    // Tables updated in place keep free room on every page, new partitions included (000080).
-    const [storage] = await t.sql`select reloptions from pg_class where relname = 'deliveries_20310324'`;
-    expect(storage?.reloptions).toEqual(['fillfactor=90']);
+    // Tables updated in place keep free room on every page, new partitions included (000080, 000087).
+    const storage = await t.sql`select relname, reloptions from pg_class where relname in ('deliveries_20310324', 'conversions_20310324', 'clicks_20310324') order by 1`;
+    expect(storage).toEqual([
+      { relname: 'clicks_20310324', reloptions: null },
+      { relname: 'conversions_20310324', reloptions: ['fillfactor=90'] },
+      { relname: 'deliveries_20310324', reloptions: ['fillfactor=50'] },
+    ]);
   });
 });
