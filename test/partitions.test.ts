@@ -120,6 +120,17 @@ describe('a txid repeated across a UTC day boundary', () => {
     ]);
   });
 
+  it('the conversions list finds a txid through its key, with or without the advertiser', async () => {
+    const [row] = await a.sql<{ id: string }[]>`select id from conversions where txid = 'order-2030-06-30-last'`;
+    for (const query of [`txid=order-2030-06-30-last&advertiserId=${ids.advertiserId}`, 'txid=order-2030-06-30-last']) {
+      const list = await b.app.inject({ url: `/v1/conversions?${query}`, headers: auth() });
+      expect(list.statusCode, list.body).toBe(200);
+      expect(list.json().items.map((c: { id: string }) => c.id)).toEqual([row?.id]);
+    }
+    const other = await b.app.inject({ url: '/v1/conversions?txid=order-2030-06-30-last&advertiserId=adv_someone_else', headers: auth() });
+    expect(other.json().items).toEqual([]);
+  });
+
   it('a lookup by a new ID reads one day partition; an ID of the older shape probes every one', async () => {
     const [row] = await a.sql<{ id: string }[]>`select id from conversions where txid = 'order-2030-06-30-last'`;
     const scanned = async (id: string) => {

@@ -119,7 +119,11 @@ export async function listConversions(sql: Sql, names: CatalogNames, q: Omit<Lis
     q.advertiserId && sql`advertiser_id = ${q.advertiserId}`,
     q.offerId && sql`offer_id = ${q.offerId}`,
     q.publisherId && sql`publisher_id = ${q.publisherId}`,
-    q.txid && sql`txid = ${q.txid}`,
+    // Through the txid key (conversions have no txid index): with the advertiser, one key lookup
+    // and the conversion by ID in its own partition.
+    q.txid &&
+      sql`txid = ${q.txid} and (id, created_at) in (select conversion_id, created_at from conversion_txids
+        where txid = ${q.txid} ${q.advertiserId ? sql`and advertiser_id = ${q.advertiserId}` : sql``})`,
     q.clickid && sql`click_id = ${q.clickid}`,
     q.reason && sql`reasons @> array[${q.reason}]::text[]`,
     q.from && sql`created_at >= ${q.from}::timestamptz`,
