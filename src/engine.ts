@@ -13,7 +13,7 @@ import { APPLICATION_NAME, connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, TX_P
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { connectRedis } from './state/redis.js';
+import { connectRedis, redisReady, type RedisClient } from './state/redis.js';
 import { PostbackIntake } from './postback/intake.js';
 import { DeliveryWorker } from './delivery/worker.js';
 import { systemResolver, type Resolver } from './delivery/destination-guard.js';
@@ -22,7 +22,6 @@ import { createFraudMetrics } from './fraud/metrics.js';
 import { fraudRuleRegistry } from './fraud/registry.js';
 import { Scorer } from './fraud/scorer.js';
 import { createFraudState, type FraudState } from './fraud/state.js';
-import type { Redis } from 'ioredis';
 import { createPixelWriter, type PixelRow } from './pixel/pixel-store.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { lastSuccessfulRunAt } from './reconcile/runs-store.js';
@@ -58,7 +57,7 @@ export type Engine = {
   clickWriter: BatchWriter<ClickRow>;
   clickLookup: ClickLookup;
   /** Shared state across nodes; undefined means one node with in-process memory. */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   fraudRules?: FraudRuleRegistry;
   /** Fraud scoring's shared counters (Redis or memory); the click route counts clicks in it. */
   fraudState: FraudState;
@@ -109,8 +108,10 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
       log.warn({ cut }, 'PostgreSQL unreachable; circuit open, requests answered 503 until a probe succeeds');
     },
   });
-  const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, config.redisCluster) : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  redis?.on('node error', (err, node) => log.warn({ err: err?.message, node }, 'redis cluster node error'));
+  if (redis && !(await redisReady(redis))) log.warn('Redis Cluster not ready; its features degrade until it is');
   await ensureClickKey(txSql);
   const now = opts.now ?? (() => new Date());
   const partitioned = partitionedTables(config.retentionDays);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import type { Cluster } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Scorer } from '../src/fraud/scorer.js';
 import { parseAddress } from '../src/net/cidr.js';
 import { MemoryFraudState, TimeSet } from '../src/fraud/state-memory.js';
@@ -10,19 +11,26 @@ import { CTIT_BUCKETS, ctitBucket } from '../src/fraud/ctit-distribution.js';
 import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation, FraudState } from '../src/fraud/state.js';
 import { BROWSER_UA, scoreInput, T0, testDatacenter } from './helpers/fraud.js';
-import { testRedis } from './helpers/redis.js';
+import { testRedis, testRedisCluster } from './helpers/redis.js';
 
 /**
  * The same behaviour from both implementations of the scoring state: memory (one node) and Redis
- * (every node), the latter against the real redis-server that global-setup starts.
+ * (every node), the latter against the real redis-server that global-setup starts and against its
+ * three-master Redis Cluster (hash-tagged keys, one script call per family).
  */
 
 const { url: redisUrl, client: redisClient } = testRedis();
+const { url: clusterUrl, client: clusterClient } = testRedisCluster();
+let cluster: Cluster;
+beforeAll(async () => {
+  if (clusterUrl) cluster = await clusterClient();
+});
 
 type Backend = { name: string; skip: boolean; make(prefix: string): FraudState };
 const backends: Backend[] = [
   { name: 'memory', skip: false, make: (prefix) => new MemoryFraudState({ prefix }) },
   { name: 'redis', skip: !redisUrl, make: (prefix) => new RedisFraudState(redisClient(), { prefix, onError: () => undefined }) },
+  { name: 'redis cluster', skip: !clusterUrl, make: (prefix) => new RedisFraudState(cluster, { prefix, onError: (op, err) => { throw new Error(`${op}: ${String(err)}`); } }) },
 ];
 
 const MINUTE = 60_000;

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { clickIncrements, clusterTag, planObservation, type Plan } from '../src/fraud/state-keys.js';
+import type { ConversionObservation } from '../src/fraud/state.js';
+import { parseAddress } from '../src/net/cidr.js';
 import { PostbackRateLimits } from '../src/postback/rate-limits.js';
 import { RecentCache, type CachedResult } from '../src/postback/recent-cache.js';
 import { connectRedis, hashTag, parseSeeds, redisReady } from '../src/state/redis.js';
@@ -78,6 +81,82 @@ describe.skipIf(!clusterUrl)('postback caches on a Redis Cluster', () => {
     expect(await b.lookup(adv, `tx_other`, { ...message, hashHex: 'bb'.repeat(32) })).toEqual({ replay: 'different', result: undefined });
     // The first content stays the one vouched for.
     expect(await nodes[1]?.get(`pb:msg:${adv}:webhook:${message.id}`)).toBe('aa'.repeat(32));
+  });
+});
+
+const HOUR = 3_600_000;
+const AT = Date.UTC(2026, 2, 10, 12, 30);
+
+function observation(overrides: Partial<ConversionObservation> = {}): ConversionObservation {
+  return {
+    advertiserId: 'adv_1',
+    txid: 'tx_1',
+    at: AT,
+    addresses: ['198.51.100.7', '2001:db8:1:2::/64'],
+    spreadOf: ['198.51.100.7'],
+    addressWindowMs: 2 * HOUR,
+    clickId: 'clk_1',
+    clickAt: AT - HOUR,
+    event: 'conversion',
+    clickExpiresAt: AT + 24 * HOUR,
+    offerId: 'off_1',
+    segment: { publisherId: 'pub_1', sub1: 'a b', windowMs: 24 * HOUR },
+    ...overrides,
+  };
+}
+
+/** The keys one script part names together: per address, the click's, the offer's with its cohorts and histograms. */
+function families(plan: Plan): { addresses: string[][]; click: string[]; offer: string[] } {
+  const cohorts = [plan.segment, plan.publisher].flatMap((c) => (c ? [c.zset, ...c.clickKeys] : []));
+  const ctit = plan.ctit ? [...plan.ctit.offerDays, ...plan.ctit.publisherDays, ...plan.ctit.segmentDays] : [];
+  return {
+    addresses: plan.addresses.map((a) => [a.zset, ...a.clickKeys, ...(a.publisherKeys ?? [])]),
+    click: [plan.click.set],
+    offer: [plan.offer.zset, ...plan.offer.dayKeys, ...cohorts, ...ctit],
+  };
+}
+
+describe('fraud state keys', () => {
+  it('keep the names they had on one Redis and in memory: no braces, so an upgrade keeps every counter', () => {
+    const plan = planObservation('pbe:fraud:', observation());
+    expect(plan.addresses.map((a) => a.zset)).toEqual(['pbe:fraud:addr:198.51.100.7', 'pbe:fraud:addr:2001:db8:1:2::/64']);
+    expect(plan.click.set).toBe('pbe:fraud:click:clk_1:conversion');
+    expect(plan.offer.zset).toBe('pbe:fraud:offer:off_1');
+    expect(plan.segment?.zset).toBe('pbe:fraud:seg:off_1:pub_1:a%20b');
+    expect(plan.publisher?.zset).toBe('pbe:fraud:pub:off_1:pub_1');
+    const click = { offerId: 'off_1', publisherId: 'pub_1', sub1: 'a b', address: parseAddress('198.51.100.7') ?? null, at: new Date(AT) };
+    expect(clickIncrements('pbe:fraud:', click).map((i) => i.key)).toEqual([
+      'pbe:fraud:offer:off_1:clk:20260310',
+      `pbe:fraud:seg:off_1:pub_1:a%20b:clk:${Math.floor(AT / HOUR)}`,
+      `pbe:fraud:pub:off_1:pub_1:clk:${Math.floor(AT / HOUR)}`,
+      `pbe:fraud:addr:198.51.100.7:clk:${Math.floor(AT / HOUR)}`,
+      `pbe:fraud:addr:198.51.100.7:pub:${Math.floor(AT / HOUR)}`,
+    ]);
+  });
+
+  it.skipIf(!clusterUrl)("on a cluster, put each family's keys in one slot and different addresses, clicks and offers in different slots", async () => {
+    const client = nodes[0] as Cluster;
+    const slot = (key: string) => client.cluster('KEYSLOT', key) as Promise<number>;
+    const slotsOf = async (keys: string[]) => new Set(await Promise.all(keys.map(slot)));
+    const observations = ['1', '2', '3', '4'].map((i) =>
+      observation({ addresses: [`198.51.100.${i}`], spreadOf: [`198.51.100.${i}`], clickId: `clk_${i}`, offerId: `off_${i}` }),
+    );
+    const seen = new Set<number>();
+    for (const obs of observations) {
+      const f = families(planObservation('pbe:fraud:', obs, clusterTag));
+      const click = { offerId: obs.offerId, publisherId: 'pub_1', sub1: 'a b', address: parseAddress(obs.addresses[0] as string) ?? null, at: new Date(AT) };
+      const clickKeys = clickIncrements('pbe:fraud:', click, clusterTag).map((i) => i.key);
+      // The click route's counters belong to the offer's and the address's families.
+      const offerKeys = [...f.offer, ...clickKeys.filter((k) => !k.includes(':addr:'))];
+      const addressKeys = [...(f.addresses[0] as string[]), ...clickKeys.filter((k) => k.includes(':addr:'))];
+      for (const keys of [addressKeys, f.click, offerKeys]) {
+        const slots = await slotsOf(keys);
+        expect(slots.size, keys.join(' ')).toBe(1);
+        seen.add([...slots][0] as number);
+      }
+    }
+    // Four observations of three families each: twelve slots, no family of one on another's slot.
+    expect(seen.size).toBe(12);
   });
 });
 

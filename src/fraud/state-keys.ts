@@ -27,7 +27,18 @@ import type { ClickObservation, ConversionObservation } from './state.js';
  *
  * IPv6 addresses count per /64 (one subscriber's allocation); sub1 is URL-encoded so no value can
  * forge another key.
+ *
+ * On a Redis Cluster each family's id is its hash tag, so the keys one script part uses together
+ * share a slot while families spread over the shards: `addr:{<address>}…`, `click:{<clickId>}…`, and
+ * `offer:{<offerId>}…`, `pub:{<offerId>}…`, `seg:{<offerId>}…` (an offer's conversions decide whether its
+ * publishers' and segments' histograms count them, so they stay together). On one Redis and in memory
+ * the names carry no braces, as before the cluster existed, so an upgrade keeps every counter.
  */
+
+/** Wraps a family's id in the key: as a `{hash tag}` on a Redis Cluster, as is elsewhere. */
+export type KeyTag = (id: string) => string;
+export const untagged: KeyTag = (id) => id;
+export const clusterTag: KeyTag = (id) => `{${id}}`;
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -62,13 +73,13 @@ export type Plan = {
 
 export type CohortPlan = { zset: string; score: number; clickKeys: readonly string[]; from: number; cutoff: number };
 
-export function planObservation(prefix: string, obs: ConversionObservation): Plan {
+export function planObservation(prefix: string, obs: ConversionObservation, tag: KeyTag = untagged): Plan {
   const { at } = obs;
   const today = startOfUtcDay(at);
   const baselineFrom = today - (BASELINE_DAYS - 1) * DAY_MS;
   const seg = obs.segment;
-  const segKey = seg ? segmentKey(prefix, obs.offerId, seg.publisherId, seg.sub1) : undefined;
-  const pubKey = seg ? publisherKey(prefix, obs.offerId, seg.publisherId) : undefined;
+  const segKey = seg ? segmentKey(prefix, tag(obs.offerId), seg.publisherId, seg.sub1) : undefined;
+  const pubKey = seg ? publisherKey(prefix, tag(obs.offerId), seg.publisherId) : undefined;
   const cohort = (zset: string, windowMs: number): CohortPlan => ({
     zset,
     score: obs.clickAt,
@@ -82,19 +93,19 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
     at,
     addresses: obs.addresses.map((key) => ({
       key,
-      zset: `${prefix}addr:${key}`,
-      clickKeys: hourKeys(`${prefix}addr:${key}:clk:`, at, obs.addressWindowMs),
-      publisherKeys: obs.spreadOf?.includes(key) ? hourKeys(`${prefix}addr:${key}:pub:`, at, obs.addressWindowMs) : undefined,
+      zset: `${prefix}addr:${tag(key)}`,
+      clickKeys: hourKeys(`${prefix}addr:${tag(key)}:clk:`, at, obs.addressWindowMs),
+      publisherKeys: obs.spreadOf?.includes(key) ? hourKeys(`${prefix}addr:${tag(key)}:pub:`, at, obs.addressWindowMs) : undefined,
     })),
     addressCutoff: at - WINDOW_RETENTION_MS,
     addressFrom: at - obs.addressWindowMs,
     click: {
-      set: `${prefix}click:${obs.clickId}:${encodeURIComponent(obs.event)}`,
+      set: `${prefix}click:${tag(obs.clickId)}:${encodeURIComponent(obs.event)}`,
       ttlMs: Math.max(obs.clickExpiresAt - at, 0) + CLICK_SET_MARGIN_MS,
     },
     offer: {
-      zset: `${prefix}offer:${obs.offerId}`,
-      dayKeys: days(`${prefix}offer:${obs.offerId}:clk:`),
+      zset: `${prefix}offer:${tag(obs.offerId)}`,
+      dayKeys: days(`${prefix}offer:${tag(obs.offerId)}:clk:`),
       todayFrom: today,
       baselineFrom,
       cutoff: at - OFFER_RETENTION_MS,
@@ -105,7 +116,7 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
       seg && segKey && pubKey
         ? {
             bucket: ctitBucket((at - obs.clickAt) / 1000),
-            offerDays: days(`${prefix}offer:${obs.offerId}:ctit:`),
+            offerDays: days(`${prefix}offer:${tag(obs.offerId)}:ctit:`),
             publisherDays: days(`${pubKey}:ctit:`),
             segmentDays: days(`${segKey}:ctit:`),
           }
@@ -116,18 +127,18 @@ export function planObservation(prefix: string, obs: ConversionObservation): Pla
 /** The counters one click increments (a hash field when `field` is set), with the lifetime each needs. */
 export type ClickIncrement = { key: string; field?: string; ttlMs: number };
 
-export function clickIncrements(prefix: string, click: ClickObservation): ClickIncrement[] {
+export function clickIncrements(prefix: string, click: ClickObservation, tag: KeyTag = untagged): ClickIncrement[] {
   const at = click.at.getTime();
   const addressKey = click.address ? countKey(click.address) : undefined;
   const hour = Math.floor(at / HOUR_MS);
   const incs: ClickIncrement[] = [
-    { key: `${prefix}offer:${click.offerId}:clk:${dayStamp(at)}`, ttlMs: OFFER_RETENTION_MS },
-    { key: `${segmentKey(prefix, click.offerId, click.publisherId, click.sub1)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
-    { key: `${publisherKey(prefix, click.offerId, click.publisherId)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
+    { key: `${prefix}offer:${tag(click.offerId)}:clk:${dayStamp(at)}`, ttlMs: OFFER_RETENTION_MS },
+    { key: `${segmentKey(prefix, tag(click.offerId), click.publisherId, click.sub1)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
+    { key: `${publisherKey(prefix, tag(click.offerId), click.publisherId)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS },
   ];
   if (addressKey) {
-    incs.push({ key: `${prefix}addr:${addressKey}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS });
-    incs.push({ key: `${prefix}addr:${addressKey}:pub:${hour}`, field: click.publisherId, ttlMs: HOUR_BUCKET_TTL_MS });
+    incs.push({ key: `${prefix}addr:${tag(addressKey)}:clk:${hour}`, ttlMs: HOUR_BUCKET_TTL_MS });
+    incs.push({ key: `${prefix}addr:${tag(addressKey)}:pub:${hour}`, field: click.publisherId, ttlMs: HOUR_BUCKET_TTL_MS });
   }
   return incs;
 }

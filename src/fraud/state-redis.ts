@@ -1,16 +1,17 @@
-import type { Redis } from 'ioredis';
+import { hashTag, isCluster, type RedisClient } from '../state/redis.js';
 import type { AddressCounts, ClickObservation, ConversionCounts, ConversionObservation, FraudState, StateErrorSink } from './state.js';
 import { ClosedBucketSums, type BucketRun } from './closed-buckets.js';
 import { CTIT_BUCKETS, emptyHistogram } from './ctit-distribution.js';
-import { clickIncrements, HOUR_MS, OFFER_RETENTION_MS, planObservation, WINDOW_RETENTION_MS } from './state-keys.js';
+import { clickIncrements, clusterTag, HOUR_MS, OFFER_RETENTION_MS, planObservation, untagged, WINDOW_RETENTION_MS, type KeyTag } from './state-keys.js';
 import { encodePlan, runObserveScript } from './state-redis-script.js';
 
 /**
  * The state in Redis, shared by every node. One conversion is one script (state-redis-script.ts):
  * its writes (ZADD NX, SADD) and the reads that follow them execute atomically in one round trip, so
  * two nodes scoring at once each see the other's conversion or not, never half of it. Keys expire on
- * their own (PEXPIRE on every write). Needs a single Redis primary (or Sentinel), not Cluster: one
- * conversion's keys live in different hash slots.
+ * their own (PEXPIRE on every write). On a Redis Cluster the keys carry hash tags (state-keys.ts)
+ * and the script runs once per family (address, click, offer), all at once: each part is atomic on
+ * its shard, and the replies read together are the same counts.
  *
  * Clicks are counted in a local buffer flushed every CLICK_FLUSH_MS as INCRBY per key: the click
  * redirect never waits on Redis, and a busy offer costs one command per flush instead of one per
@@ -28,6 +29,9 @@ export class RedisFraudState implements FraudState {
   readonly kind = 'redis';
   private readonly prefix: string;
   private readonly onError: StateErrorSink;
+  /** Hash tags and one script call per family on a Redis Cluster; plain names and one call on one Redis. */
+  private readonly cluster: boolean;
+  private readonly tag: KeyTag;
   /** Keyed by the key, or key and hash field joined by a newline (which no key contains: sub1 is URL-encoded). */
   private buffered = new Map<string, { key: string; field: string | undefined; n: number; ttlMs: number }>();
   private timer: NodeJS.Timeout | undefined;
@@ -37,13 +41,15 @@ export class RedisFraudState implements FraudState {
   /** The CTIT histograms' closed days per level (offer, publisher, segment), likewise. */
   private readonly closedHistograms = new ClosedBucketSums<readonly number[]>(emptyHistogram());
 
-  constructor(private readonly redis: Redis, opts: { prefix: string; onError: StateErrorSink }) {
+  constructor(private readonly redis: RedisClient, opts: { prefix: string; onError: StateErrorSink }) {
     this.prefix = opts.prefix;
     this.onError = opts.onError;
+    this.cluster = isCluster(redis);
+    this.tag = this.cluster ? clusterTag : untagged;
   }
 
   async observe(obs: ConversionObservation): Promise<ConversionCounts> {
-    const plan = planObservation(this.prefix, obs);
+    const plan = planObservation(this.prefix, obs, this.tag);
     const offerRun: BucketRun = { keys: plan.offer.dayKeys, currentFrom: plan.offer.todayFrom };
     // Both cohorts or neither (planObservation plans them together; the script reads them as a pair).
     const cohorts = plan.segment && plan.publisher ? { segment: plan.segment, publisher: plan.publisher } : undefined;
@@ -58,12 +64,13 @@ export class RedisFraudState implements FraudState {
       : [];
     const histogramsClosed = histogramRuns.map((run) => this.closedHistograms.get(run));
     const unknown = (i: number) => histogramsClosed[i] === undefined;
-    const { keys, shape } = encodePlan(
+    const calls = encodePlan(
       plan,
       { address: WINDOW_RETENTION_MS, offer: OFFER_RETENTION_MS, segment: WINDOW_RETENTION_MS, ctit: OFFER_RETENTION_MS },
       { offer: offerClosed === undefined, segment: segmentClosed === undefined, publisher: publisherClosed === undefined, ctit: [unknown(0), unknown(1), unknown(2)] },
+      this.cluster,
     );
-    const reply = await runObserveScript(this.redis, keys, shape);
+    const reply = await runObserveScript(this.redis, calls);
     let i = 0;
     const next = (): number => {
       const v = reply[i++];
@@ -105,7 +112,7 @@ export class RedisFraudState implements FraudState {
 
   recordClick(click: ClickObservation): void {
     try {
-      for (const inc of clickIncrements(this.prefix, click)) {
+      for (const inc of clickIncrements(this.prefix, click, this.tag)) {
         const id = inc.field === undefined ? inc.key : `${inc.key}\n${inc.field}`;
         const entry = this.buffered.get(id);
         if (entry) entry.n++;
@@ -137,14 +144,23 @@ export class RedisFraudState implements FraudState {
       expiries.set(key, ttlMs);
     }
     for (const [key, ttlMs] of expiries) cmds.push(['pexpire', key, ttlMs]);
-    try {
-      const results = await this.redis.multi(cmds).exec();
-      const failed = results?.find(([err]) => err)?.[0];
-      if (!results || failed) throw failed ?? new Error('the Redis transaction was discarded');
-    } catch (err) {
-      // Dropped, not retried: a retry after a lost reply would count the same clicks twice.
-      this.onError('click', err);
-    }
+    // A transaction may only name keys of one slot on a Redis Cluster: one per hash tag there.
+    const groups = this.cluster ? groupByTag(cmds) : [cmds];
+    const errors = await Promise.all(
+      groups.map(async (group) => {
+        try {
+          const results = await this.redis.multi(group).exec();
+          const failed = results?.find(([err]) => err)?.[0];
+          if (!results || failed) throw failed ?? new Error('the Redis transaction was discarded');
+          return undefined;
+        } catch (err) {
+          return err ?? new Error('the Redis transaction failed');
+        }
+      }),
+    );
+    // Dropped, not retried: a retry after a lost reply would count the same clicks twice. One error per flush.
+    const failed = errors.find((e) => e !== undefined);
+    if (failed !== undefined) this.onError('click', failed);
   }
 
   async close(): Promise<void> {
@@ -156,4 +172,15 @@ export class RedisFraudState implements FraudState {
 
 function startOfHour(at: number): number {
   return Math.floor(at / HOUR_MS) * HOUR_MS;
+}
+
+function groupByTag(cmds: readonly Command[]): Command[][] {
+  const groups = new Map<string, Command[]>();
+  for (const cmd of cmds) {
+    const tag = hashTag(String(cmd[1]));
+    const group = groups.get(tag);
+    if (group) group.push(cmd);
+    else groups.set(tag, [cmd]);
+  }
+  return [...groups.values()];
 }

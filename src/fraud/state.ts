@@ -1,5 +1,5 @@
 import type { IpAddress } from '../net/cidr.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis.js';
 import { MemoryFraudState } from './state-memory.js';
 import { RedisFraudState } from './state-redis.js';
 
@@ -92,6 +92,6 @@ export type StateErrorSink = (op: 'observe' | 'click', err: unknown) => void;
 
 export const DEFAULT_KEY_PREFIX = 'pbe:fraud:';
 
-export function createFraudState(redis: Redis | undefined, onError: StateErrorSink, prefix = DEFAULT_KEY_PREFIX): FraudState {
+export function createFraudState(redis: RedisClient | undefined, onError: StateErrorSink, prefix = DEFAULT_KEY_PREFIX): FraudState {
   return redis ? new RedisFraudState(redis, { prefix, onError }) : new MemoryFraudState({ prefix });
 }
