@@ -40,7 +40,14 @@ export default async function setup(project: TestProject) {
   await template.end();
 
   const redis = await startRedis();
-  const redisCluster = redis ? await startRedisCluster() : undefined;
+  // A cluster that cannot start fails the run (as a missing redis-server does in CI), leaving nothing running.
+  const redisCluster = redis
+    ? await startRedisCluster().catch(async (err) => {
+        redis.process.kill('SIGTERM');
+        await db.stop();
+        throw err;
+      })
+    : undefined;
   project.provide('databaseUrl', db.url);
   project.provide('templateDatabase', TEMPLATE_DB);
   project.provide('redisUrl', redis?.url ?? null);
