@@ -34,9 +34,13 @@ export async function writeOutcomes(db: Sql | TxSql, workerId: string, rows: Out
   const a = rows.map((r) => r.attempt);
   const ranges = a.map((x) => createdRangeOfId(x.deliveryId));
   await db`
-    with input as (
+    with input as materialized (
       -- Flags travel as 0/1: postgres.js types a JS boolean array as a scalar boolean, which cannot be cast to boolean[].
-      select id, attempted_at, status_code, latency_ms, error, snippet, replay = 1 as replay, delivered = 1 as delivered, retry_in_ms, lo, hi
+      -- Times computed here, in a materialized input: Citus refuses now() inside CASE, and time
+      -- arithmetic (a STABLE operator) on the target's columns, in a distributed UPDATE. (Read
+      -- twice, PostgreSQL materializes it anyway.)
+      select id, attempted_at, status_code, latency_ms, error, snippet, replay = 1 as replay, delivered = 1 as delivered, lo, hi,
+             now() as now, now() + retry_in_ms * interval '1 millisecond' as retry_at
       from unnest(
         ${a.map((x) => x.deliveryId)}::text[], ${a.map((x) => x.attemptedAt.toISOString())}::timestamptz[],
         ${a.map((x) => x.statusCode)}::int[], ${a.map((x) => x.latencyMs)}::int[], ${a.map((x) => x.error)}::text[],
@@ -49,11 +53,11 @@ export async function writeOutcomes(db: Sql | TxSql, workerId: string, rows: Out
         state = case when i.delivered then 'delivered'
                      when d.leased_by = ${workerId} and d.state in ('pending', 'failed') then 'failed'
                      else d.state end,
-        delivered_at = case when i.delivered then coalesce(d.delivered_at, now()) else d.delivered_at end,
+        delivered_at = case when i.delivered then coalesce(d.delivered_at, i.now) else d.delivered_at end,
         last_status_code = case when i.delivered or d.state <> 'delivered' then i.status_code else d.last_status_code end,
         last_error = case when i.delivered then null when d.state = 'delivered' then d.last_error else i.error end,
         next_attempt_at = case when not i.delivered and d.leased_by = ${workerId} and d.state in ('pending', 'failed')
-                               then least(now() + i.retry_in_ms * interval '1 millisecond', d.deadline_at)
+                               then least(i.retry_at, d.deadline_at)
                                else d.next_attempt_at end,
         lease_until = case when i.delivered or d.leased_by = ${workerId} then null else d.lease_until end,
         leased_by = case when i.delivered or d.leased_by = ${workerId} then null else d.leased_by end,

@@ -31,7 +31,8 @@ export async function insertPixelEvents(sql: Sql, rows: PixelRow[]): Promise<voi
       ${col((r) => r.advertiserId)}::text[], ${col((r) => r.offerId)}::text[], ${col((r) => r.publisherId)}::text[],
       ${col((r) => r.event)}::text[], ${col((r) => r.txid)}::text[], ${col((r) => r.ip)}::inet[],
       ${col((r) => r.userAgent)}::text[], ${col((r) => r.createdAt.toISOString())}::timestamptz[])
-    on conflict (click_id, event, txid) do nothing`;
+    -- No conflict target: on Citus the unique key also carries advertiser_id (its shard), and the click fixes the advertiser.
+    on conflict do nothing`;
 }
 
 export function createPixelWriter(sql: Sql, metrics: Metrics, log: Logger): BatchWriter<PixelRow> {

@@ -1,3 +1,4 @@
+import { onCitus } from '../db/citus.js';
 import type { TxSql } from '../db/database.js';
 import { enqueueDeliveriesOf, enqueueStatusChange } from '../delivery/outbox.js';
 import type { Cap } from '../offers/terms.js';
@@ -262,6 +263,7 @@ function insertFirstHistory(tx: TxSql, rows: ScoredItem[]) {
 }
 
 async function lockExisting(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Existing>> {
+  if (onCitus()) return lockExistingPerAdvertiser(tx, rows);
   // Through the txid key to the conversion's own partition (its time is in the key's row).
   const found = await tx<Existing[]>`
     select c.id, c.created_at, c.advertiser_id, c.txid, c.click_id, c.payout_minor, c.currency, c.status, c.decision, c.reasons, c.source, c.review_state
@@ -271,6 +273,27 @@ async function lockExisting(tx: TxSql, rows: CommitItem[]): Promise<Map<string, 
     order by t.advertiser_id, t.txid
     for update of c`;
   return new Map(found.map((f) => [key(f.advertiser_id, f.txid), f]));
+}
+
+/**
+ * lockExisting on Citus, which takes FOR UPDATE only in a query on one shard: one statement per
+ * advertiser (its shard), in advertiser order, so concurrent groups still lock in one order.
+ */
+async function lockExistingPerAdvertiser(tx: TxSql, rows: CommitItem[]): Promise<Map<string, Existing>> {
+  const txidsOf = new Map<string, string[]>();
+  for (const r of rows) txidsOf.set(r.advertiserId, [...(txidsOf.get(r.advertiserId) ?? []), r.txid]);
+  const found = new Map<string, Existing>();
+  for (const advertiserId of [...txidsOf.keys()].sort()) {
+    const locked = await tx<Existing[]>`
+      select c.id, c.created_at, c.advertiser_id, c.txid, c.click_id, c.payout_minor, c.currency, c.status, c.decision, c.reasons, c.source, c.review_state
+      from conversion_txids t
+      join conversions c on c.id = t.conversion_id and c.created_at = t.created_at and c.advertiser_id = t.advertiser_id
+      where t.advertiser_id = ${advertiserId} and c.advertiser_id = ${advertiserId} and t.txid = any(${txidsOf.get(advertiserId) ?? []}::text[])
+      order by t.txid
+      for update of c`;
+    for (const f of locked) found.set(key(f.advertiser_id, f.txid), f);
+  }
+  return found;
 }
 
 const conversionOf = (found: Existing) => ({ id: found.id, createdAt: found.created_at, advertiserId: found.advertiser_id });

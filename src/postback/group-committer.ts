@@ -1,3 +1,4 @@
+import { onCitus } from '../db/citus.js';
 import { DatabaseBreaker, DatabaseUnavailableError } from '../db/breaker.js';
 import { isDatabaseUnavailable, type Sql } from '../db/database.js';
 import type { Logger } from '../logger.js';
@@ -131,6 +132,8 @@ export class GroupCommitter {
    * the transaction of commit-batch.ts.
    */
   private async commitNew(batch: Waiting[]): Promise<Waiting[]> {
+    // Citus cannot run the one-statement chain across shards; there every group takes the transaction.
+    if (onCitus()) return batch;
     const fresh = batch.map((w) => w.item).filter(isFresh);
     if (fresh.length === 0) return batch;
     const created = await retryingAbortedCommits(() => commitFresh(this.sql, fresh, this.refireWindowS));
