@@ -120,7 +120,7 @@ function sharedExit(ctx: RuleContext, address: UserAddress, s: SharedExitSetting
   const { clicks, spread } = counts;
   const publishers = spread?.publishers ?? 0;
   const top = spread?.topPublisherClicks ?? clicks;
-  const seen = `${clicks} clicks from this address in the window through ${publishers} publisher${publishers === 1 ? '' : 's'} (${top} through the largest)`;
+  const seen = `${clicks} click${clicks === 1 ? '' : 's'} from this address in the window through ${publishers} publisher${publishers === 1 ? '' : 's'} (${top} through the largest)`;
   const shared =
     spread !== undefined && clicks >= s.sharedExitClicks && publishers >= s.sharedExitPublishers && top <= s.sharedExitTopShare * clicks + 1e-9;
   return { shared, why: shared ? `a shared exit: ${seen}` : `not a shared exit: ${seen}` };
