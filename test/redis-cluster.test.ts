@@ -3,6 +3,7 @@ import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { clickIncrements, clusterTag, planObservation, type Plan } from '../src/fraud/state-keys.js';
+import { RedisFraudState } from '../src/fraud/state-redis.js';
 import type { ConversionObservation } from '../src/fraud/state.js';
 import { parseAddress } from '../src/net/cidr.js';
 import { PostbackRateLimits } from '../src/postback/rate-limits.js';
@@ -173,7 +174,7 @@ describe.skipIf(!clusterUrl)('one master of three down', () => {
     await own?.stop();
   });
 
-  it("keeps serving the other masters' keys; the lost master's rate limits fall back to the node's memory and its cache entries are misses", async () => {
+  it("keeps serving the other masters' keys; the lost master's rate limits fall back to the node's memory, its cache entries are misses, its fraud counts fail", async () => {
     const lostPort = own.ports[2] as number;
     const slots = await client.cluster('SLOTS');
     const portOf = async (key: string) => {
@@ -189,6 +190,10 @@ describe.skipIf(!clusterUrl)('one master of three down', () => {
     const txids = Array.from({ length: 64 }, (_, i) => `tx_${i}`);
     const [liveAddress, lostAddress] = [await pick(addresses, (a) => `rl:addr:${a}`, false), await pick(addresses, (a) => `rl:addr:${a}`, true)];
     const [liveTx, lostTx] = [await pick(txids, (t) => `pb:res:adv_1:${t}`, false), await pick(txids, (t) => `pb:res:adv_1:${t}`, true)];
+    const offers = Array.from({ length: 64 }, (_, i) => `off_${i}`);
+    const [liveOffer, lostOffer] = [await pick(offers, (o) => `pbe:fraud:offer:{${o}}`, false), await pick(offers, (o) => `pbe:fraud:offer:{${o}}`, true)];
+    const fraudAddress = await pick(addresses, (a) => `pbe:fraud:addr:{${a}}`, false);
+    const clickIds = await Promise.all(['a', 'b', 'c'].map((n) => pick(Array.from({ length: 64 }, (_, i) => `clk_${n}${i}`), (c) => `pbe:fraud:click:{${c}}:conversion`, false)));
 
     const lost = own.processes[2];
     const exited = new Promise((resolve) => lost?.once('exit', resolve));
@@ -212,5 +217,21 @@ describe.skipIf(!clusterUrl)('one master of three down', () => {
     await cache.remember('adv_1', lostTx, result('conv_lost'));
     expect(await cache.lookup('adv_1', liveTx, undefined)).toEqual({ replay: 'new', result: result('conv_live') });
     expect(await cache.lookup('adv_1', lostTx, undefined)).toEqual({ replay: 'new', result: undefined });
+
+    const errors: string[] = [];
+    const state = new RedisFraudState(client, { prefix: 'pbe:fraud:', onError: (op) => errors.push(op) });
+    const conversion = (offerId: string, clickId: string, txid: string) =>
+      observation({ addresses: [fraudAddress], spreadOf: [], clickId, offerId, txid, segment: { publisherId: 'pub_1', sub1: null, windowMs: 24 * HOUR } });
+    const live = await state.observe(conversion(liveOffer, clickIds[0] as string, 'tx_live'));
+    expect([live.addresses[0]?.conversions, live.clickConversions, live.offerToday]).toEqual([1, 1, 1]);
+    // The offer's part fails, so the conversion has no counts (the scorer marks their rules not evaluated).
+    await expect(state.observe(conversion(lostOffer, clickIds[1] as string, 'tx_lost'))).rejects.toThrow();
+    // A click flush loses the lost master's counters (one error for the flush) and writes the others.
+    for (const offerId of [liveOffer, lostOffer]) state.recordClick({ offerId, publisherId: 'pub_1', sub1: null, address: null, at: new Date(AT) });
+    await state.flush();
+    expect(errors).toEqual(['click']);
+    // The failed conversion's address part did run (the parts are not atomic together): the address counts three.
+    const after = await state.observe(conversion(liveOffer, clickIds[2] as string, 'tx_live_2'));
+    expect([after.addresses[0]?.conversions, after.offerToday, after.offerBaseline.clicks]).toEqual([3, 2, 1]);
   }, 30_000);
 });
