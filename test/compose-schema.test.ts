@@ -47,7 +47,7 @@ describe('docker-compose.yml', () => {
 
   it('builds the engine from a Dockerfile that exists in a context that exists', () => {
     const built = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
-    expect(built.map(([name]) => name).sort()).toEqual(['engine1', 'engine2']);
+    expect(built.map(([name]) => name).sort()).toEqual(['citus-engine1', 'citus-engine2', 'engine1', 'engine2']);
     for (const [name, service] of built) {
       const build = typeof service.build === 'string' ? { context: service.build } : (service.build ?? {});
       const context = path.resolve(root, build.context ?? '.');
@@ -69,6 +69,23 @@ describe('docker-compose.yml', () => {
     for (const name of ['engine1', 'engine2']) {
       expect(compose.services[name]).toMatchObject({ depends_on: { postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } } });
     }
+  });
+
+  it('has a citus profile: a coordinator, two workers registered with it, and engines on the coordinator', () => {
+    type Profiled = Service & { profiles?: string[]; depends_on?: Record<string, { condition: string }>; command?: string[] };
+    const services = compose.services as Record<string, Profiled>;
+    const citus = Object.entries(services).filter(([, s]) => s.profiles?.includes('citus')).map(([name]) => name).sort();
+    expect(citus).toEqual(['citus-cluster', 'citus-coordinator', 'citus-engine1', 'citus-engine2', 'citus-worker1', 'citus-worker2']);
+    for (const name of ['citus-coordinator', 'citus-worker1', 'citus-worker2']) expect(services[name]?.image, name).toMatch(/^citusdata\/citus:/);
+    const register = services['citus-cluster']?.command?.join(' ') ?? '';
+    for (const worker of ['citus-worker1', 'citus-worker2']) expect(register).toContain(`citus_add_node('${worker}', 5432)`);
+    expect(register).toContain(`citus_set_coordinator_host('citus-coordinator', 5432)`);
+    for (const name of ['citus-engine1', 'citus-engine2']) {
+      expect(services[name]?.environment?.DATABASE_URL, name).toMatch(/@citus-coordinator:5432\//);
+      expect(services[name]?.depends_on?.['citus-cluster'], name).toEqual({ condition: 'service_healthy' });
+    }
+    // The default stack stays as it was: nothing in it depends on the profile.
+    for (const name of ['postgres', 'redis', 'engine1', 'engine2']) expect(services[name]?.profiles, name).toBeUndefined();
   });
 
   it("mounts a volume at the image's reports directory", () => {
