@@ -2,15 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * Who used the CPU during a run, in cores (CPU seconds per wall second): the measured server, its
- * PostgreSQL, the load generator (this process), and everything else on the machine. On a small
+ * Who used the CPU during a run, in cores (CPU seconds per wall second): the measured server (with
+ * its child processes: the workers of a WORKERS > 1 engine), its PostgreSQL, its redis-server if
+ * given, the load generator (this process), and everything else on the machine. On a small
  * machine these share the same cores, so a figure is only readable next to this split; a large
  * "other" means a busy neighbour disturbed the run. Linux /proc only; elsewhere it is left out.
  */
 
 export type CpuSplit = {
+  /** Wall seconds the split covers: cores × wallS is CPU seconds. */
+  wallS: number;
   serverCores: number;
   postgresCores: number;
+  /** 0 when no redis-server was given to the probe. */
+  redisCores: number;
   clientCores: number;
   /** Busy time not spent by the three above: other processes (and kernel work none of them is charged for). */
   otherCores: number;
@@ -19,7 +24,7 @@ export type CpuSplit = {
   idleCores: number;
 };
 
-type Snapshot = { wallMs: number; busyTicks: number; idleTicks: number; stealTicks: number; server: number; postgres: number; clientUs: number };
+type Snapshot = { wallMs: number; busyTicks: number; idleTicks: number; stealTicks: number; server: number; postgres: number; redis: number; clientUs: number };
 
 const CLK_TCK = (() => {
   const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
@@ -48,16 +53,21 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-/** The postmaster and its direct children (backends, writers), summed. */
-function postgresTicks(postmasterPid: number | undefined): number {
-  if (postmasterPid === undefined) return 0;
-  let total = processTicks(postmasterPid) ?? 0;
+/**
+ * Each given process and its direct children (a postmaster's backends and writers, a cluster
+ * primary's workers), summed per parent, in one pass over /proc.
+ */
+function familyTicks(parents: (number | undefined)[]): number[] {
+  const totals = parents.map((pid) => (pid === undefined ? 0 : (processTicks(pid) ?? 0)));
+  const index = new Map(parents.flatMap((pid, i) => (pid === undefined ? [] : [[pid, i] as const])));
+  if (index.size === 0) return totals;
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === postmasterPid) continue;
-    if (parentOf(pid) === postmasterPid) total += processTicks(pid) ?? 0;
+    if (!Number.isInteger(pid) || index.has(pid)) continue;
+    const slot = index.get(parentOf(pid) ?? -1);
+    if (slot !== undefined) totals[slot] = (totals[slot] ?? 0) + (processTicks(pid) ?? 0);
   }
-  return total;
+  return totals;
 }
 
 function machineTicks(): { busy: number; idle: number; steal: number } {
@@ -73,18 +83,21 @@ export class CpuProbe {
   constructor(
     private readonly serverPid: number,
     private readonly postmasterPid: number | undefined,
+    private readonly redisPid?: number,
   ) {}
 
   private snap(): Snapshot {
     const m = machineTicks();
     const usage = process.cpuUsage();
+    const [server = 0, postgres = 0] = familyTicks([this.serverPid, this.postmasterPid]);
     return {
       wallMs: performance.now(),
       busyTicks: m.busy,
       idleTicks: m.idle,
       stealTicks: m.steal,
-      server: processTicks(this.serverPid) ?? 0,
-      postgres: postgresTicks(this.postmasterPid),
+      server,
+      postgres,
+      redis: this.redisPid === undefined ? 0 : (processTicks(this.redisPid) ?? 0),
       clientUs: usage.user + usage.system,
     };
   }
@@ -112,14 +125,17 @@ export class CpuProbe {
     const cores = (ticks: number) => ticks / CLK_TCK / wallS;
     const serverCores = cores(b.server - a.server);
     const postgresCores = cores(b.postgres - a.postgres);
+    const redisCores = cores(b.redis - a.redis);
     const clientCores = (b.clientUs - a.clientUs) / 1e6 / wallS;
     const busyCores = cores(b.busyTicks - a.busyTicks);
     const r = (v: number) => Math.round(Math.max(0, v) * 100) / 100;
     return {
+      wallS: Math.round(wallS * 1000) / 1000,
       serverCores: r(serverCores),
       postgresCores: r(postgresCores),
+      redisCores: r(redisCores),
       clientCores: r(clientCores),
-      otherCores: r(busyCores - serverCores - postgresCores - clientCores),
+      otherCores: r(busyCores - serverCores - postgresCores - redisCores - clientCores),
       stealCores: r(cores(b.stealTicks - a.stealTicks)),
       idleCores: r(cores(b.idleTicks - a.idleTicks)),
     };

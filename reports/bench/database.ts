@@ -1,18 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { connect, type Sql } from '../../src/db/database.js';
-import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { postmasterOfBackend } from './cpu-usage.js';
+import { startTunedPostgres } from './tuned-postgres.js';
 
 /**
  * The PostgreSQL the bench measures against: the one in DATABASE_URL when set, else an embedded
  * server in a temporary directory that is deleted afterwards. Each measured engine gets a fresh,
  * empty database on it (the engine migrates it on start), so runs never see each other's rows.
+ *
+ * The embedded server loads pg_stat_statements (what each statement cost PostgreSQL, for the CPU
+ * per conversion) and allows enough connections for four engine processes (about 35 each).
  */
 
-export type FreshDatabase = { name: string; url: string; sql: Sql; postmasterPid: number | undefined; drop(): Promise<void> };
+export type FreshDatabase = {
+  name: string;
+  url: string;
+  sql: Sql;
+  postmasterPid: number | undefined;
+  /** false when the server does not load pg_stat_statements (a DATABASE_URL without it). */
+  statements: boolean;
+  drop(): Promise<void>;
+};
+
+const EMBEDDED_SETTINGS = { shared_preload_libraries: 'pg_stat_statements', max_connections: '300' };
 export type DatabaseServer = { description: string; fresh(): Promise<FreshDatabase>; stop(): Promise<void> };
 
 export async function startDatabaseServer(log: (line: string) => void): Promise<DatabaseServer> {
@@ -20,18 +30,8 @@ export async function startDatabaseServer(log: (line: string) => void): Promise<
   if (external) {
     return { description: `DATABASE_URL (${redact(external)})`, fresh: () => freshDatabase(external), stop: async () => undefined };
   }
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pbe-bench-'));
-  // When run as root the server runs as a `postgres` user, which must be able to reach its data dir.
-  await chmod(dir, 0o755);
-  const server = await startEmbeddedPostgres(dir, log, { persistent: false });
-  return {
-    description: `embedded PostgreSQL in ${dir} (deleted afterwards)`,
-    fresh: () => freshDatabase(server.url),
-    async stop() {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const server = await startTunedPostgres(EMBEDDED_SETTINGS, log);
+  return { description: server.description, fresh: () => freshDatabase(server.url), stop: () => server.stop() };
 }
 
 async function freshDatabase(serverUrl: string): Promise<FreshDatabase> {
@@ -45,11 +45,16 @@ async function freshDatabase(serverUrl: string): Promise<FreshDatabase> {
   const url = withDatabase(serverUrl, name);
   const sql = connect(url, { max: 2 });
   const [backend] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  const statements = await sql`create extension if not exists pg_stat_statements`.then(
+    () => sql`select 1 from pg_stat_statements limit 1`.then(() => true),
+    () => false,
+  );
   return {
     name,
     url,
     sql,
     postmasterPid: backend ? postmasterOfBackend(backend.pid) : undefined,
+    statements,
     async drop() {
       await sql.end({ timeout: 2 });
       const a = connect(serverUrl, { max: 1 });

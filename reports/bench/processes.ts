@@ -16,7 +16,7 @@ const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
 const TAIL_LINES = 40;
 /** Variables a server child must not inherit from the shell that runs the bench. */
-const CONTROLLED_ENV = ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'PORT', 'HOST', 'PUBLIC_URL', 'RECONCILE_CRON', 'LOG_LEVEL', 'DATA_DIR', 'TRUST_PROXY', 'NODE_OPTIONS'];
+const CONTROLLED_ENV = ['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER', 'WORKERS', 'ADMIN_TOKEN', 'PORT', 'HOST', 'PUBLIC_URL', 'RECONCILE_CRON', 'LOG_LEVEL', 'DATA_DIR', 'TRUST_PROXY', 'NODE_OPTIONS'];
 
 export type ServerProcess = {
   name: string;
@@ -92,7 +92,7 @@ function forceKill(child: ChildProcess): void {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export type RedisServer = { url: string; stop(): Promise<void> };
+export type RedisServer = { url: string; pid: number; stop(): Promise<void> };
 
 /** A throw-away redis-server on a free port, or undefined when none is on PATH. */
 export async function startRedis(): Promise<RedisServer | undefined> {
@@ -105,6 +105,7 @@ export async function startRedis(): Promise<RedisServer | undefined> {
     if (await redisPing(port)) {
       return {
         url: `redis://127.0.0.1:${port}`,
+        pid: child.pid ?? -1,
         async stop() {
           child.kill('SIGTERM');
           const timer = setTimeout(() => forceKill(child), 5_000);

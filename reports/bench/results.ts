@@ -2,7 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ProfileSummary } from './cpu-profile.js';
+import type { TableIndexUsage } from './index-usage.js';
 import type { Measurement } from './load.js';
+import type { PgCost } from './pg-cost.js';
+import { pgCostLines } from './pg-cost-report.js';
 import { REPO_ROOT } from './processes.js';
 import { fmtInt, fmtMs } from './progress.js';
 import type { BenchOptions, Variant } from './targets.js';
@@ -16,7 +19,8 @@ export const RESULTS_DIR = path.join(REPO_ROOT, 'reports', 'bench', 'results');
 
 export type Machine = { cpu: string; cores: number; memoryGiB: number; platform: string; node: string };
 
-export type Goal = { description: string; threshold: number; comparison: '>=' | '<'; actual: number; pass: boolean };
+/** `reference`: the run a ratio goal is relative to (a floor), so a chart can mark the goal in req/s. */
+export type Goal = { description: string; threshold: number; comparison: '>=' | '<='; actual: number; pass: boolean; reference?: { name: string; rps: number } };
 
 export type Check = { description: string; expected: string; actual: string; pass: boolean };
 
@@ -31,6 +35,8 @@ export type TargetRun = {
   goals: Goal[];
   /** Counts that explain the run (decisions, click reuse...). */
   details?: Record<string, number | string>;
+  /** What the run's durable conversions cost PostgreSQL (distinct postbacks). */
+  pgCost?: PgCost;
 };
 
 export type ScenarioResult = {
@@ -50,6 +56,8 @@ export type ScenarioResult = {
   runs: TargetRun[];
   checks: Check[];
   profiles: ProfileSummary[];
+  /** Scans of every index after the scenario (postbacks), from index-usage.ts. */
+  indexUsage?: TableIndexUsage[];
 };
 
 export function machineInfo(): Machine {
@@ -62,12 +70,12 @@ export function machineInfo(): Machine {
   };
 }
 
-export function ratioGoal(description: string, ratio: number, threshold: number): Goal {
-  return { description, threshold, comparison: '>=', actual: round(ratio, 3), pass: ratio >= threshold };
+export function ratioGoal(description: string, ratio: number, threshold: number, reference?: Goal['reference']): Goal {
+  return { description, threshold, comparison: '>=', actual: round(ratio, 3), pass: ratio >= threshold, ...(reference ? { reference } : {}) };
 }
 
-export function belowGoal(description: string, actual: number, threshold: number): Goal {
-  return { description, threshold, comparison: '<', actual: round(actual, 3), pass: actual < threshold };
+export function atMostGoal(description: string, actual: number, threshold: number): Goal {
+  return { description, threshold, comparison: '<=', actual: round(actual, 1), pass: actual <= threshold };
 }
 
 export function check(description: string, expected: string | number, actual: string | number, pass: boolean): Check {
@@ -181,6 +189,10 @@ export function renderMarkdown(r: ScenarioResult): string {
     }
     lines.push('');
   }
+  for (const run of r.runs) {
+    if (run.pgCost) lines.push(`## PostgreSQL per durable conversion: ${run.name} (${run.variant})`, '', ...pgCostLines(run.pgCost, 'markdown'), '');
+  }
+  if (r.indexUsage) lines.push('## Index usage after the scenario', '', ...indexUsageLines(r.indexUsage), '');
   for (const p of r.profiles) {
     lines.push(`## CPU profile: ${p.label}`, '', `${p.file}, ${p.totalMs.toFixed(0)} ms sampled, ${p.idlePct.toFixed(1)}% idle.`, '');
     lines.push('| self % | function | where |', '|---:|---|---|');
@@ -211,5 +223,26 @@ export function printSummary(r: ScenarioResult): void {
   }
   for (const c of r.checks) out(`  ${c.pass ? 'ok  ' : 'MISMATCH'}  ${c.description}: expected ${c.expected}, actual ${c.actual}`);
   if (r.note) out(`  note: ${r.note}`);
+  for (const run of r.runs) {
+    if (!run.pgCost) continue;
+    out(`  PostgreSQL per durable conversion, ${run.name} (${run.variant}):`);
+    for (const l of pgCostLines(run.pgCost, 'text')) out(`    ${l}`);
+  }
+  if (r.indexUsage) {
+    const all = r.indexUsage.flatMap((t) => t.indexes.map((i) => ({ name: `${t.table}.${i.index}`, ...i })));
+    const never = all.filter((i) => i.neverScanned);
+    const unjustified = never.filter((i) => i.justification === null).map((i) => i.name);
+    out(`  index usage after the scenario (pg_stat_user_indexes): ${all.length - never.length} of ${all.length} indexes scanned; never scanned and justified by no query: ${unjustified.join(', ') || 'none'}`);
+    out(`    never scanned, justified by queries this scenario does not make (list in the .md): ${never.length - unjustified.length}`);
+  }
   out('');
+}
+
+/** Never-scanned indexes first (with the query that justifies each, if any), then a count of the rest. */
+export function indexUsageLines(usage: TableIndexUsage[]): string[] {
+  const all = usage.flatMap((t) => t.indexes.map((i) => ({ table: t.table, ...i })));
+  const never = all.filter((i) => i.neverScanned);
+  const lines = never.map((i) => `- never scanned: ${i.table}.${i.index} (${fmtInt(i.sizeBytes / 1024)} KiB; ${i.justification ? `justified by: ${i.justification}` : 'no query in src/db/index-justifications.ts names it'})`);
+  lines.push(`- ${all.length - never.length} of ${all.length} indexes scanned during the scenario`);
+  return lines;
 }

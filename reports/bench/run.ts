@@ -1,24 +1,33 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDatabaseServer } from './database.js';
+import { printGoals, summarizeGoals, writeGoals } from './goals.js';
 import { writeIndexHtml } from './html-report.js';
+import { processesLines, writeProcesses } from './processes-report.js';
 import { startRedis, REPO_ROOT, type RedisServer } from './processes.js';
 import { note, phase } from './progress.js';
 import { DEFAULT_CONNECTIONS, printSummary, writeScenario, type ScenarioResult } from './results.js';
 import { runClicksScenario } from './scenario-clicks.js';
 import { runPostbacksScenario } from './scenario-postbacks.js';
+import { DEFAULT_PROCESS_COUNTS, runProcessesScenario, type ProcessesResult } from './scenario-processes.js';
 import { warmMachine, type BenchContext, type BenchOptions, type Variant } from './targets.js';
 
 /**
- * `npm run bench -- [--scenario clicks|postbacks|all] [--duration 10] [--connections 10]`
+ * `npm run bench -- [--scenario clicks|postbacks|processes|all] [--duration 10] [--connections 10]`
  *
- * Ratio benchmarks: every engine figure against a bare fastify hello-world measured in the same
- * run, each server in its own child process, autocannon in this one. Results go to
- * reports/bench/results/<scenario>.{json,md} and reports/bench/index.html.
+ * Ratio benchmarks: every engine figure against the floors (and a bare fastify hello-world)
+ * measured in the same run, each server in its own child process, autocannon in this one; the
+ * PostgreSQL cost of a durable conversion; the engine with 1, 2 and 4 processes. Results go to
+ * reports/bench/results/<scenario>.{json,md}, results/goals.{json,md} and reports/bench/index.html.
  */
 
+type Scenario = 'clicks' | 'postbacks' | 'processes';
+const SCENARIOS: Scenario[] = ['clicks', 'postbacks', 'processes'];
+
 const USAGE = `usage: npm run bench -- [options]
-  --scenario clicks|postbacks|all   what to measure (default all)
+  --scenario clicks|postbacks|processes|all
+                                    what to measure (default all: the three in turn)
+  --processes <n,n,...>             engine process counts (WORKERS) of the processes scenario (default 1,2,4)
   --duration <s>                    seconds per measured run (default 10)
   --connections <n>                 concurrent connections (default 10)
   --warmup <s>                      seconds of warm-up before each measured run (default 3)
@@ -41,10 +50,21 @@ function positive(name: string, raw: string | undefined, fallback: number, min =
   return n;
 }
 
-function parseOptions(): { scenarios: ('clicks' | 'postbacks')[]; options: BenchOptions } {
+function processCounts(raw: string | undefined): number[] {
+  if (raw === undefined) return DEFAULT_PROCESS_COUNTS;
+  const counts = raw.split(',').map((p) => Number(p.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1)) {
+    process.stderr.write(`--processes must be comma-separated whole numbers ≥ 1, got "${raw}"\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return counts;
+}
+
+function parseOptions(): { scenarios: Scenario[]; counts: number[]; options: BenchOptions } {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'all' },
+      processes: { type: 'string' },
       duration: { type: 'string' },
       connections: { type: 'string' },
       warmup: { type: 'string' },
@@ -60,14 +80,15 @@ function parseOptions(): { scenarios: ('clicks' | 'postbacks')[]; options: Bench
     process.stdout.write(USAGE + '\n');
     process.exit(0);
   }
-  const scenario = values.scenario;
-  if (scenario !== 'clicks' && scenario !== 'postbacks' && scenario !== 'all') {
-    process.stderr.write(`--scenario must be clicks, postbacks or all, got "${scenario}"\n${USAGE}\n`);
+  const scenario = values.scenario as Scenario | 'all';
+  if (scenario !== 'all' && !SCENARIOS.includes(scenario)) {
+    process.stderr.write(`--scenario must be clicks, postbacks, processes or all, got "${scenario}"\n${USAGE}\n`);
     process.exit(2);
   }
   const clickPool = values.clicks === undefined ? undefined : positive('clicks', values.clicks, 0);
   return {
-    scenarios: scenario === 'all' ? ['clicks', 'postbacks'] : [scenario],
+    scenarios: scenario === 'all' ? SCENARIOS : [scenario],
+    counts: processCounts(values.processes),
     options: {
       durationS: positive('duration', values.duration, 10),
       connections: positive('connections', values.connections, DEFAULT_CONNECTIONS),
@@ -81,16 +102,16 @@ function parseOptions(): { scenarios: ('clicks' | 'postbacks')[]; options: Bench
 }
 
 async function main(): Promise<void> {
-  const { scenarios, options } = parseOptions();
+  const { scenarios, counts, options } = parseOptions();
   phase(`scenarios: ${scenarios.join(', ')}; ${options.connections} connections, ${options.durationS} s per run, ${options.warmupS} s warm-up`);
 
   let redis: RedisServer | undefined;
   const variants: Variant[] = ['memory'];
-  if (options.redis) {
+  if (options.redis || scenarios.includes('processes')) {
     phase('starting redis-server on a free port');
     redis = await startRedis();
-    if (redis) variants.push('redis');
-    else note('redis-server is not on PATH: the Redis variant is skipped (apt-get install -y redis-server)');
+    if (redis && options.redis) variants.push('redis');
+    if (!redis) note('redis-server is not on PATH: the Redis variant and the processes scenario are skipped (apt-get install -y redis-server)');
   }
 
   phase(process.env.DATABASE_URL ? 'using the PostgreSQL in DATABASE_URL' : 'starting an embedded PostgreSQL in a temporary directory');
@@ -105,17 +126,33 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
 
   const written: string[] = [];
+  const results: ScenarioResult[] = [];
+  let processes: ProcessesResult | undefined;
   try {
     await warmMachine(ctx);
     for (const scenario of scenarios) {
       if (interrupted) break;
       phase(`== scenario ${scenario}`);
-      const result: ScenarioResult =
-        scenario === 'clicks' ? await runClicksScenario(ctx, variants, db.description) : await runPostbacksScenario(ctx, variants, db.description);
-      printSummary(result);
-      written.push(...(await writeScenario(result)));
+      if (scenario === 'processes') {
+        processes = await runProcessesScenario(ctx, counts, db.description);
+        process.stdout.write(`\n${processesLines(processes).join('\n')}\n\n`);
+        written.push(...(await writeProcesses(processes)));
+      } else {
+        const result: ScenarioResult =
+          scenario === 'clicks' ? await runClicksScenario(ctx, variants, db.description) : await runPostbacksScenario(ctx, variants, db.description);
+        printSummary(result);
+        results.push(result);
+        written.push(...(await writeScenario(result)));
+      }
       written.push(await writeIndexHtml());
     }
+    const summary = summarizeGoals(options, results, processes, counts);
+    const whole = !interrupted && SCENARIOS.every((s) => scenarios.includes(s));
+    if (whole) {
+      written.push(...(await writeGoals(summary)));
+      written.push(await writeIndexHtml());
+    }
+    printGoals(summary, whole);
   } finally {
     phase('stopping PostgreSQL' + (redis ? ' and redis-server' : ''));
     await db.stop().catch((err) => note(`could not stop PostgreSQL: ${String(err)}`));

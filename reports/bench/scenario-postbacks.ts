@@ -3,24 +3,36 @@ import { runLoad, type Measurement } from './load.js';
 import { PostbackLedger } from './postback-ledger.js';
 import { sleep } from './processes.js';
 import { note, phase } from './progress.js';
-import { baselineOf, check, machineInfo, quietMachineCheck, ratioGoal, type Check, type ScenarioResult, type TargetRun } from './results.js';
+import { atMostGoal, baselineOf, check, machineInfo, quietMachineCheck, ratioGoal, type Check, type Goal, type ScenarioResult, type TargetRun } from './results.js';
 import { withCosts } from './costs.js';
 import { measureDuplicateFloor } from './floor.js';
+import { DISTINCT_FLOOR_GOAL, DUPLICATE_FLOOR_GOAL, PG_CPU_GOAL_US } from './goals.js';
+import { readIndexUsage, type TableIndexUsage } from './index-usage.js';
+import { withPgCost, type PgCost } from './pg-cost.js';
 import { mintClicks, seedCatalog } from './seed.js';
 import { webhookKey } from './signing.js';
 import { ADMIN_TOKEN, measureBaseline, startEngine, stopEngine, waitForQuiet, type BenchContext, type RunningEngine, type Variant } from './targets.js';
 
 /**
  * Postback intake: signed GET postbacks (CONTRACT §4, `&ts=..&sig=..`) from an advertiser with no
- * allowlist and a rate limit high enough never to bite, against the hello-world baseline.
+ * allowlist and a rate limit high enough never to bite, against the hello-world baseline and the
+ * postback floor (signature and click ID checked, a fixed answer) of the same run.
  * - distinct: every request a new txid on a real click ID, freshly signed: the commit path.
  * - duplicates: the accepted txids replayed byte for byte: the idempotency path.
- * Goals (the issue's): distinct ≥ 0.33× and duplicates ≥ 0.5× the baseline's req/s.
+ * Goals (issue 15): distinct ≥ 0.3× and duplicates ≥ 0.8× the floor's req/s; PostgreSQL CPU per
+ * durable conversion ≤ 80 µs (pg-cost.ts, with the write amplification).
  * Afterwards PostgreSQL must hold exactly one conversion per txid that got a 200.
  */
 
-export const DISTINCT_RATIO_GOAL = 0.33;
-export const DUPLICATE_RATIO_GOAL = 0.5;
+/**
+ * Bench traffic converts milliseconds after its click, from one address, with autocannon's user
+ * agent: the rules that rightly reject that are evaluated in monitor mode (their cost is paid, their
+ * points are not counted), so conversions are accepted and take the whole durable path, their
+ * delivery included, as most real postbacks do.
+ */
+const BENCH_TRAFFIC_FRAUD = {
+  rules: Object.fromEntries(['ctit_too_short', 'multiple_conversions_per_click', 'ip_burst', 'bot_user_agent'].map((code) => [code, { mode: 'monitor' }])),
+};
 const INITIAL_CLICK_POOL = 5_000;
 const MAX_CLICK_POOL = 300_000;
 /** Click IDs minted for the measured run: its expected requests times this (a warm-up runs slower). */
@@ -40,14 +52,17 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
   const profiles: ProfileSummary[] = [];
   const notes: string[] = [];
   let status: ScenarioResult['status'] = 'ok';
+  let indexUsage: TableIndexUsage[] | undefined;
 
   for (const variant of variants) {
     const engine = await startEngine(ctx, variant, `postbacks-${variant}`);
     let out: VariantRuns | undefined;
     try {
-      out = await measureVariant(ctx, engine, baseline);
+      out = await measureVariant(ctx, engine, floor.rps * DISTINCT_FLOOR_GOAL);
       measured.push(out);
       checks.push(...out.checks);
+      // Scans over the whole scenario on this engine's own database: clicks minted, postbacks, replays.
+      if (variant === 'memory') indexUsage = await readIndexUsage(engine.database.sql);
     } catch (err) {
       if (!(err instanceof IntakeUnavailable)) {
         process.stdout.write(`engine output:\n${engine.server.tail()}\n`);
@@ -73,6 +88,8 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
   const { baselineRps, drift } = baselineOf(baseline, baselineAfter);
   checks.unshift(drift, ...quietMachineCheck([baseline, baselineAfter, floor, ...measured.flatMap((v) => [v.distinct, v.duplicates])]));
   const ratio = (m: Measurement) => (baselineRps > 0 ? m.rps / baselineRps : 0);
+  const overFloor = (m: Measurement) => (floor.rps > 0 ? m.rps / floor.rps : 0);
+  const reference = { name: 'postback floor', rps: floor.rps };
   const runs: TargetRun[] = measured.flatMap((v) => [
     {
       name: 'postback, distinct txids',
@@ -80,8 +97,9 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
       workload: 'signed GET /postback/:advertiserId, a new txid per request',
       measurement: v.distinct,
       ratio: ratio(v.distinct),
-      goals: [ratioGoal(`req/s ≥ ${DISTINCT_RATIO_GOAL}× hello-world`, ratio(v.distinct), DISTINCT_RATIO_GOAL)],
+      goals: [ratioGoal(`req/s ≥ ${DISTINCT_FLOOR_GOAL}× the postback floor`, overFloor(v.distinct), DISTINCT_FLOOR_GOAL, reference), ...pgCpuGoal(v.pgCost)],
       details: v.distinctDetails,
+      pgCost: v.pgCost,
     },
     {
       name: 'postback, duplicates',
@@ -89,7 +107,7 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
       workload: 'the accepted signed postbacks replayed byte for byte',
       measurement: v.duplicates,
       ratio: ratio(v.duplicates),
-      goals: [ratioGoal(`req/s ≥ ${DUPLICATE_RATIO_GOAL}× hello-world`, ratio(v.duplicates), DUPLICATE_RATIO_GOAL)],
+      goals: [ratioGoal(`req/s ≥ ${DUPLICATE_FLOOR_GOAL}× the postback floor`, overFloor(v.duplicates), DUPLICATE_FLOOR_GOAL, reference)],
       details: v.duplicateDetails,
     },
   ]);
@@ -116,26 +134,42 @@ export async function runPostbacksScenario(ctx: BenchContext, variants: Variant[
     runs,
     checks,
     profiles,
+    ...(indexUsage ? { indexUsage } : {}),
   };
 }
 
-type VariantRuns = {
+/** Judged on the processes' CPU (commit, WAL writer and all); without it (a remote server), not judged. */
+function pgCpuGoal(cost: PgCost): Goal[] {
+  if (cost.processCpuUs === undefined) return [];
+  return [atMostGoal(`PostgreSQL CPU ≤ ${PG_CPU_GOAL_US} µs per durable conversion`, cost.processCpuUs, PG_CPU_GOAL_US)];
+}
+
+export type VariantRuns = {
   variant: Variant;
+  /** The variant, and how many engine processes when more than one. */
+  label: string;
   distinct: Measurement;
   duplicates: Measurement;
   distinctDetails: Record<string, number>;
   duplicateDetails: Record<string, number>;
+  pgCost: PgCost;
   checks: Check[];
 };
 
-async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline: Measurement): Promise<VariantRuns> {
+/**
+ * Seeds, mints clicks, then measures distinct postbacks (with their PostgreSQL cost) and their
+ * replays on a running engine, with the no-loss checks. `guessRps` sizes the click pool when there
+ * is no warm-up to measure the rate.
+ */
+export async function measureVariant(ctx: BenchContext, engine: RunningEngine, guessRps: number): Promise<VariantRuns> {
   const { connections, durationS, warmupS } = ctx.options;
-  const { variant } = engine;
+  const variant = engine.label;
+  const base = engine.variant;
   const url = engine.server.baseUrl;
   const sql = engine.database.sql;
 
-  phase(`engine (${variant}): seeding advertiser (hmac, any address, rateLimit 1,000,000/s), publisher and offer`);
-  const catalog = await seedCatalog(url, ADMIN_TOKEN, { auth: ['hmac'], ipAllowlist: [], rateLimit: { perS: 1_000_000 } });
+  phase(`engine (${variant}): seeding advertiser (hmac, any address, rateLimit 1,000,000/s), publisher and offer (traffic-shape fraud rules in monitor mode)`);
+  const catalog = await seedCatalog(url, ADMIN_TOKEN, { auth: ['hmac'], ipAllowlist: [], rateLimit: { perS: 1_000_000 } }, { fraud: BENCH_TRAFFIC_FRAUD });
 
   // Each conversion gets its own click. A first pool covers the warm-up; the warm-up's rate then
   // sizes the rest, so minting does not take longer than the run it feeds.
@@ -155,7 +189,7 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
   note(`pre-flight answer: ${first.body.trim()}`);
 
   const distinct = ledger.distinctRequests();
-  let expectedRps = baseline.rps * DISTINCT_RATIO_GOAL;
+  let expectedRps = guessRps;
   if (warmupS > 0) {
     const warm = await runLoad({ label: `warm-up postbacks, distinct (${variant})`, url, connections, durationS: warmupS, requests: distinct, expectedStatus: 200 });
     expectedRps = warm.rpsAll;
@@ -171,11 +205,15 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
       await sleep(CLICK_FLUSH_WAIT_MS);
     }
   }
-  const [distinctRun, distinctCost] = await withCosts(sql, url, async () => {
-    await waitForQuiet(ctx.options.quietWaitS, engine.cpu);
-    const label = `measure postbacks, distinct (${variant})`;
-    return runLoad({ label, url, connections, durationS, requests: distinct, expectedStatus: 200, cpu: engine.cpu });
-  });
+  await waitForQuiet(ctx.options.quietWaitS, engine.cpu);
+  phase(`engine (${variant}): counting rows, index entries and statements before the measured run`);
+  const label = `measure postbacks, distinct (${variant})`;
+  const [[distinctRun, distinctCost], pgCost] = await withPgCost(
+    sql,
+    engine.database.statements,
+    () => withCosts(sql, url, () => runLoad({ label, url, connections, durationS, requests: distinct, expectedStatus: 200, cpu: engine.cpu })),
+    ([run]) => run.cpu,
+  );
   await settle(ledger, url);
   const checks = await ledger.verify(sql, `postbacks (${variant}), after distinct`);
   const afterDistinct = await ledger.conversionsInDatabase(sql);
@@ -198,8 +236,12 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
   );
   note(`conversions in PostgreSQL: ${afterDuplicates}; distinct 200 answers: ${ledger.accepted.size}; retried after runs: ${ledger.retried}`);
 
+  const perConversion = (cores: number | undefined) =>
+    cores === undefined || pgCost.conversions <= 0 ? undefined : Math.round(((cores * (distinctRun.cpu?.wallS ?? 0) * 1e6) / pgCost.conversions) * 10) / 10;
+  const engineUs = perConversion(distinctRun.cpu?.serverCores);
   const details = {
     'click IDs minted': clicks.length,
+    ...(engineUs === undefined ? {} : { 'engine CPU µs per conversion': engineUs }),
     'conversions on a reused click': ledger.clicksReused,
     ...Object.fromEntries(Object.entries(ledger.decisions).map(([d, n]) => [`decision ${d}`, n])),
     'retried after a run (cut off or 503)': ledger.retried,
@@ -211,7 +253,7 @@ async function measureVariant(ctx: BenchContext, engine: RunningEngine, baseline
     'duplicate answers (measured run)': ledger.duplicateAnswers - dupBefore,
     ...duplicatesCost,
   };
-  return { variant, distinct: distinctRun, duplicates: duplicatesRun, distinctDetails: details, duplicateDetails: replayDetails, checks };
+  return { variant: base, label: variant, distinct: distinctRun, duplicates: duplicatesRun, distinctDetails: details, duplicateDetails: replayDetails, pgCost, checks };
 }
 
 async function settle(ledger: PostbackLedger, url: string): Promise<void> {

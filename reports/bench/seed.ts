@@ -8,7 +8,7 @@ import { runLoad } from './load.js';
 
 export type Catalog = { advertiserId: string; secret: string; publisherId: string; offerId: string };
 
-export async function seedCatalog(baseUrl: string, token: string, advertiser: Record<string, unknown> = {}): Promise<Catalog> {
+export async function seedCatalog(baseUrl: string, token: string, advertiser: Record<string, unknown> = {}, offer: Record<string, unknown> = {}): Promise<Catalog> {
   const post = async (path: string, body: object) => {
     const res = await fetch(baseUrl + path, {
       method: 'POST',
@@ -21,17 +21,18 @@ export async function seedCatalog(baseUrl: string, token: string, advertiser: Re
   };
   const adv = await post('/v1/advertisers', { name: 'Bench Advertiser', ipAllowlist: [], auth: ['hmac'], ...advertiser });
   const pub = await post('/v1/publishers', { name: 'Bench Publisher', postbackUrl: 'https://pub.example/pb?c={clickid}&p={payout}' });
-  const offer = await post('/v1/offers', {
+  const created = await post('/v1/offers', {
     advertiserId: adv.id,
     name: 'Bench Offer',
     url: 'https://adv.example/lp?cid={clickid}',
     payout: '2.50',
     currency: 'USD',
+    ...offer,
   });
   const secrets = adv.secrets as { secret: string }[] | undefined;
   const secret = secrets?.[0]?.secret;
   if (typeof secret !== 'string') throw new Error('POST /v1/advertisers returned no secret');
-  return { advertiserId: String(adv.id), secret, publisherId: String(pub.id), offerId: String(offer.id) };
+  return { advertiserId: String(adv.id), secret, publisherId: String(pub.id), offerId: String(created.id) };
 }
 
 export function clickPath(catalog: Catalog, sub1: string): string {

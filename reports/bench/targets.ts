@@ -93,11 +93,15 @@ export type RunningEngine = {
   server: ServerProcess;
   database: FreshDatabase;
   variant: Variant;
+  /** The variant, and the engine processes when more than one (`redis, 4 processes`). */
+  label: string;
+  workers: number;
   cpu: CpuProbe;
   profile?: { dir: string; startedAt: number };
 };
 
-export async function startEngine(ctx: BenchContext, variant: Variant, tag: string): Promise<RunningEngine> {
+/** `workers` > 1 starts the engine as an operator would with WORKERS=n: a cluster primary and n engine processes. */
+export async function startEngine(ctx: BenchContext, variant: Variant, tag: string, workers = 1): Promise<RunningEngine> {
   const database = await ctx.db.fresh();
   const env: Record<string, string> = {
     DATABASE_URL: database.url,
@@ -112,6 +116,8 @@ export async function startEngine(ctx: BenchContext, variant: Variant, tag: stri
     if (!ctx.redis) throw new Error('redis variant requested without a redis-server');
     env.REDIS_URL = ctx.redis.url;
   }
+  if (workers > 1) env.WORKERS = String(workers);
+  const label = workers > 1 ? `${variant}, ${workers} processes` : variant;
   const nodeArgs = ['--import', 'tsx'];
   let profile: RunningEngine['profile'];
   if (ctx.options.cpuProf) {
@@ -122,11 +128,11 @@ export async function startEngine(ctx: BenchContext, variant: Variant, tag: stri
     profile = { dir, startedAt: Date.now() };
   }
   nodeArgs.push('src/main.ts');
-  phase(`engine (${variant}${variant === 'redis' ? ` at ${ctx.redis?.url}` : ''}): starting node --import tsx src/main.ts on database ${database.name}`);
+  phase(`engine (${label}${variant === 'redis' ? ` at ${ctx.redis?.url}` : ''}): starting ${workers > 1 ? `WORKERS=${workers} ` : ''}node --import tsx src/main.ts on database ${database.name}`);
   try {
-    const server = await startServer({ name: `engine (${variant})`, nodeArgs, env, readyPath: '/readyz' });
-    const cpu = new CpuProbe(server.pid, database.postmasterPid);
-    return { server, database, variant, cpu, ...(profile ? { profile } : {}) };
+    const server = await startServer({ name: `engine (${label})`, nodeArgs, env, readyPath: '/readyz' });
+    const cpu = new CpuProbe(server.pid, database.postmasterPid, variant === 'redis' ? ctx.redis?.pid : undefined);
+    return { server, database, variant, label, workers, cpu, ...(profile ? { profile } : {}) };
   } catch (err) {
     await database.drop().catch(() => undefined);
     throw err;
@@ -134,10 +140,11 @@ export async function startEngine(ctx: BenchContext, variant: Variant, tag: stri
 }
 
 /** SIGTERM (the engine drains and flushes its batches), then the exit code. The database stays for checks. */
-export async function stopEngine(engine: RunningEngine): Promise<void> {
-  phase(`engine (${engine.variant}): stopping (SIGTERM, drain)`);
+export async function stopEngine(engine: RunningEngine): Promise<number | null> {
+  phase(`engine (${engine.label}): stopping (SIGTERM, drain)`);
   const code = await engine.server.stop();
-  if (code !== 0) phase(`engine (${engine.variant}) exited with code ${code}; last output:\n${engine.server.tail()}`);
+  if (code !== 0) phase(`engine (${engine.label}) exited with code ${code}; last output:\n${engine.server.tail()}`);
+  return code;
 }
 
 /** Cores used outside the server, its PostgreSQL and the client, above which the machine is not quiet. */
