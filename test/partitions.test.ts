@@ -172,7 +172,13 @@ describe('retention while a long report reads the conversions', () => {
   it('drops the expired day once the report is done, while postbacks keep committing during it', async () => {
     await t.sql`select ensure_partitions('conversions', ${oldDay}::date, ${oldDay}::date)`;
     const expired = await insertConversion(t.sql, { ...ids, txid: 'long-ago', payoutMinor: 100n, currency: 'USD', createdAt: new Date(`${oldDay}T10:00:00Z`) });
+    // Days without a partition of their own: their rows wait in the default partition.
     const kept = await insertConversion(t.sql, { ...ids, txid: 'last-month', payoutMinor: 100n, currency: 'USD', createdAt: new Date(NOW.getTime() - 30 * 86_400_000) });
+    const stray = await insertConversion(t.sql, { ...ids, txid: 'stray-long-ago', payoutMinor: 100n, currency: 'USD', createdAt: new Date(`${utcDay(NOW, -600)}T00:00:00Z`) });
+    expect(await t.sql`select id, tableoid::regclass::text as p from conversions where id in (${kept}, ${stray}) order by created_at`).toEqual([
+      { id: stray, p: 'conversions_default' },
+      { id: kept, p: 'conversions_default' },
+    ]);
 
     // A finance report: a repeatable-read transaction that has read the table and is still open.
     const reportPool = connect(t.url, { max: 1 });
@@ -214,7 +220,9 @@ describe('retention while a long report reads the conversions', () => {
     expect(result?.deferred).toEqual([]);
     expect((await t.sql`select to_regclass(${`conversions_${oldDay.replaceAll('-', '')}`}) as p`)[0]?.p).toBeNull();
     expect(await t.sql`select id from conversions where id = ${expired}`).toEqual([]);
-    expect(await t.sql`select txid from conversion_txids where txid = 'long-ago'`).toEqual([]);
+    expect(await t.sql`select id from conversions where id = ${stray}`).toEqual([]);
+    expect(await t.sql`select txid from conversion_txids where txid in ('long-ago', 'stray-long-ago')`).toEqual([]);
+    expect(result?.deleted).toBe(3);
     // Nothing else lost: the conversion inside the retention and everything written during the report.
     expect((await t.sql`select id from conversions where id = ${kept}`).length).toBe(1);
     const [after] = await t.sql`select count(*)::int as n from conversions where txid like 'during-report-%'`;

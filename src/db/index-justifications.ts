@@ -71,12 +71,7 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
   conversion_txids_pkey: {
     table: 'conversion_txids',
     why: 'idempotency across conversions\' day partitions: one conversion per advertiser transaction (ON CONFLICT), and lookups of an existing txid',
-    usedBy: [at('src/postback/commit-fresh.ts', 'commitFresh'), at('src/postback/commit-batch.ts', 'lockExisting'), at('src/postback/caps.ts', 'commitCapped'), at('src/reconcile/root-causes.ts', 'recordRootCauses')],
-  },
-  conversion_txids_created: {
-    table: 'conversion_txids',
-    why: 'retention deletes the txids of the days whose conversions partitions it drops',
-    usedBy: [at('src/db/partitions.ts', 'deleteInBatches')],
+    usedBy: [at('src/postback/commit-fresh.ts', 'commitFresh'), at('src/postback/commit-batch.ts', 'lockExisting'), at('src/postback/caps.ts', 'commitCapped'), at('src/reconcile/root-causes.ts', 'recordRootCauses'), at('src/db/partitions.ts', 'deleteCompanionsOf')],
   },
   conversions_created: {
     table: 'conversions',

@@ -17,15 +17,18 @@ import type { Sql } from './database.js';
  * still be written.
  *
  * Rows that landed in a default partition are deleted past the retention in small batches (plain
- * row locks, nothing that blocks inserts), and so are rows of the tables that are kept beside a
- * partitioned one (`companions`: conversion_txids beside conversions).
+ * row locks, nothing that blocks inserts). A table kept beside a partitioned one (its `companion`:
+ * conversion_txids beside conversions) loses the rows of a day just before that day's partition is
+ * dropped, found through the partition's own rows, so it needs no index on time of its own.
  */
+
+/** A table whose rows belong to rows of a partitioned one and go with them (`t`: its row, `c`: the owner's). */
+export type Companion = { table: string; matches: string };
 
 export type PartitionedTable = {
   table: string;
   retentionDays: number;
-  /** A table kept in step with this one's retention by deleting its rows older than the cutoff. */
-  companion?: { table: string; timeColumn: string };
+  companion?: Companion;
 };
 
 export type RetentionOptions = {
@@ -50,13 +53,18 @@ export type RetentionDays = { clicks: number; conversions: number; deliveries: n
 export function partitionedTables(days: RetentionDays): PartitionedTable[] {
   return [
     { table: 'clicks', retentionDays: days.clicks },
-    { table: 'conversions', retentionDays: days.conversions, companion: { table: 'conversion_txids', timeColumn: 'created_at' } },
+    { table: 'conversions', retentionDays: days.conversions, companion: TXID_KEYS },
     { table: 'conversion_status_history', retentionDays: days.conversions },
     { table: 'deliveries', retentionDays: days.deliveries },
     { table: 'postback_attempts', retentionDays: days.attemptLogs },
     { table: 'delivery_attempts', retentionDays: days.attemptLogs },
   ];
 }
+
+const TXID_KEYS: Companion = {
+  table: 'conversion_txids',
+  matches: 't.advertiser_id = c.advertiser_id and t.txid = c.txid and t.conversion_id = c.id',
+};
 
 /** Partitions made ahead of today, and the first day partitions are made for. */
 const DAYS_AHEAD = 14;
@@ -83,11 +91,23 @@ export async function maintainPartitions(
       if (!Number.isFinite(t.retentionDays)) continue;
       const cutoff = utcDay(now, -t.retentionDays);
       for (const name of await partitionsBefore(conn, t.table, cutoff)) {
+        // A drop left for later finds no companion rows on its next run, and tries again.
+        if (t.companion) result.deleted += await deleteCompanionsOf(conn, name, t.companion, o.deleteBatch);
         if (await dropWithRetry(conn, name, o)) result.dropped.push(name);
         else result.deferred.push(name);
       }
-      result.deleted += await deleteInBatches(conn, `${t.table}_default`, partitionKeyOf(t.table), cutoff, o.deleteBatch);
-      if (t.companion) result.deleted += await deleteInBatches(conn, t.companion.table, t.companion.timeColumn, cutoff, o.deleteBatch);
+      const strays = `${t.table}_default`;
+      if (t.companion && (await exists(conn, strays))) {
+        // The default partition holds only strays: their companions go in one statement, before them.
+        result.deleted += (
+          await conn.unsafe(
+            `delete from ${ident(t.companion.table)} t using ${ident(strays)} c
+             where ${t.companion.matches} and c.${partitionKeyOf(t.table)} < $1::date::timestamp at time zone 'UTC' returning 1`,
+            [cutoff],
+          )
+        ).length;
+      }
+      result.deleted += await deleteInBatches(conn, strays, partitionKeyOf(t.table), cutoff, o.deleteBatch);
     }
   } finally {
     await conn.unsafe('reset lock_timeout').catch(() => undefined);
@@ -143,8 +163,31 @@ async function dropWithRetry(conn: Conn, name: string, o: RetentionOptions): Pro
   }
 }
 
+/** Names here come from this module's table list and from pg_class (`<table>_YYYYMMDD`), quoted all the same. */
+const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+async function exists(conn: Conn, table: string): Promise<boolean> {
+  return (await conn`select to_regclass(${table}) as t`)[0]?.t !== null;
+}
+
+/** The companion rows of one day partition's rows, in batches walked along the partition's primary key (id first). */
+async function deleteCompanionsOf(conn: Conn, partition: string, companion: Companion, batch: number): Promise<number> {
+  let deleted = 0;
+  for (let after = ''; ; ) {
+    const [step] = await conn.unsafe<{ last: string | null; n: number; gone: number }[]>(
+      `with c as (select * from ${ident(partition)} where id > $1 order by id limit $2),
+            gone as (delete from ${ident(companion.table)} t using c where ${companion.matches} returning 1)
+       select max(c.id) as last, count(*)::int as n, (select count(*)::int from gone) as gone from c`,
+      [after, batch],
+    );
+    deleted += step?.gone ?? 0;
+    if (!step?.last || step.n < batch) return deleted;
+    after = step.last;
+  }
+}
+
 async function deleteInBatches(conn: Conn, table: string, column: string, cutoffDay: string, batch: number): Promise<number> {
-  if ((await conn`select to_regclass(${table}) as t`)[0]?.t === null) return 0;
+  if (!(await exists(conn, table))) return 0;
   // A Citus table has no ctid across its shards: one multi-shard delete instead (each shard deletes
   // its own rows in parallel; a default partition holds only strays).
   if (await hasCitus(conn)) {
