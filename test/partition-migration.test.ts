@@ -142,7 +142,7 @@ describe('migrating populated tables to day partitions (000086)', () => {
     }
     // Later rows continue the numbering (history and attempts are read in id order).
     const [next] = await db.sql`select nextval('conversion_status_history_id_seq')::int as n`;
-    expect(next?.n).toBe(Math.max(...before.history.map((h) => Number(h.id))) + 1);
+    expect(next?.n).toBe(Math.max(...(before.history ?? []).map((h) => Number(h.id))) + 1);
   });
 
   it('answers the API for conversions and deliveries with IDs issued before the migration', async () => {
