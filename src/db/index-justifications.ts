@@ -29,7 +29,7 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
   deliveries_conversion_sequence: {
     table: 'deliveries',
     why: 'a conversion\'s deliveries (one per status change, held by the conversion\'s row lock): the next sequence, "was it sent", the detail view, payouts',
-    usedBy: [at('src/delivery/outbox.ts', 'enqueueStatusChange'), at('src/review/store.ts', 'hasDelivery'), at('src/reports/payouts.ts', 'readRows')],
+    usedBy: [at('src/delivery/outbox.ts', 'enqueueStatusChange'), at('src/delivery/outbox.ts', 'hasDelivery'), at('src/reports/payouts.ts', 'readRows')],
   },
   deliveries_publisher_open: {
     table: 'deliveries',

@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Sql, TxSql } from '../db/database.js';
 
 /**
@@ -19,3 +20,14 @@ export async function wakeWorkers(db: Sql | TxSql): Promise<void> {
   await db`select pg_notify(${DELIVERIES_CHANNEL}, '')`;
 }
 
+
+/**
+ * The same inside a statement, as a CTE named `woken` that sends the signal when the CTE `rows`
+ * (named by the caller) has any row. PostgreSQL never runs a SELECT CTE that nothing reads, so the
+ * statement must read `woken` (`cross join woken` works: it always has one row).
+ */
+export function wokenCte(db: Sql | TxSql, rows: string): postgres.Fragment {
+  return db`woken as (
+      select count(pg_notify(${DELIVERIES_CHANNEL}, '')) as n from (select 1 from ${db.unsafe(rows)} limit 1) as any_row
+    )`;
+}

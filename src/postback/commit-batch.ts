@@ -1,6 +1,6 @@
 import { onCitus } from '../db/citus.js';
 import type { TxSql } from '../db/database.js';
-import { enqueueDeliveriesOf, enqueueStatusChange } from '../delivery/outbox.js';
+import { enqueueDeliveriesOf, enqueueStatusChange, hasDelivery, withdrawDeliveries } from '../delivery/outbox.js';
 import type { Cap } from '../offers/terms.js';
 import type { Decision, ScoreResult } from './types.js';
 
@@ -86,8 +86,9 @@ export async function commitBatch(tx: TxSql, items: CommitItem[], refireWindowS:
     const taken = undone.map((i) => items[i] as CommitItem);
     const ids = taken.map((t) => t.conversionId);
     // Everything written for them is dated at their own time or later (the partitions to look in).
-    const since = new Date(Math.min(...taken.map((t) => t.receivedAt.getTime()))).toISOString();
-    await tx`delete from deliveries where conversion_id = any(${ids}::text[]) and created_at >= ${since}::timestamptz`;
+    const sinceAt = new Date(Math.min(...taken.map((t) => t.receivedAt.getTime())));
+    const since = sinceAt.toISOString();
+    await withdrawDeliveries(tx, ids, sinceAt);
     await tx`delete from conversion_status_history where conversion_id = any(${ids}::text[]) and created_at >= ${since}::timestamptz`;
     await tx`delete from conversions where id = any(${ids}::text[]) and created_at >= ${since}::timestamptz`;
     await tx`delete from conversion_txids where conversion_id = any(${ids}::text[])
@@ -335,7 +336,7 @@ async function completeRecovered(tx: TxSql, item: CommitItem, score: ScoreResult
     where id = ${found.id} and created_at = ${found.created_at}`;
   await insertHistory(tx, [{ conversion: conversionOf(found), from: found.status, to: item.status, payoutMinor: item.payoutMinor, currency: item.currency, at: item.receivedAt }]);
   const qualifies = reviewed ? found.review_state === 'approved' && item.status !== 'rejected' : releasesDelivery(decision, item.status);
-  const [has] = await tx`select 1 from deliveries where conversion_id = ${found.id} and created_at >= ${found.created_at} limit 1`;
+  const has = await hasDelivery(tx, conversionOf(found));
   // The deadline counts from the conversion's own time (a recovered one is dated at its pixel).
   if (qualifies && !has) await enqueueDeliveriesOf(tx, [conversionOf(found)], refireWindowS);
   // Already sent (an analyst released the pixel conversion) and the S2S postback brings a later status;

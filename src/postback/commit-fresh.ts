@@ -1,14 +1,14 @@
 import type { Sql } from '../db/database.js';
-import { DELIVERIES_CHANNEL, PUBLISHER_WANTS_EVENT } from '../delivery/outbox.js';
+import { queueDeliveriesCtes } from '../delivery/outbox.js';
 import { releasesDelivery, type CommitItem } from './commit-batch.js';
 import type { ScoreResult } from './types.js';
 
 /**
  * The common case of the group commit in one statement: postbacks for txids this engine has not
  * seen, carrying no webhook-id or jti (signed GET postbacks). The conversion, its first history row
- * and its outbox row are written by one INSERT chain, which PostgreSQL runs and commits atomically on
- * its own, so the batch costs one round trip instead of BEGIN, the statements and COMMIT (three),
- * and the rows travel as one JSON parameter instead of two dozen arrays.
+ * and its outbox row (delivery/outbox.ts's CTEs, which wake the workers too) are written by one
+ * INSERT chain, which PostgreSQL runs and commits atomically on its own, so the batch costs one
+ * round trip instead of BEGIN, the statements and COMMIT (three), and the rows travel as one JSON parameter instead of two dozen arrays.
  *
  * A txid that turns out to exist already is not inserted (ON CONFLICT DO NOTHING) and is reported
  * back: it is a retry, a status change or a conflict, which the transactional path (commit-batch.ts)
@@ -86,24 +86,16 @@ export async function commitFresh(sql: Sql, items: FreshItem[], refireWindowS: n
       insert into conversion_status_history (conversion_id, advertiser_id, from_status, to_status, payout_minor, currency, source, created_at)
       select id, advertiser_id, null, status, payout_minor, currency, 's2s', created_at from inserted
     ),
-    queued as (
-      -- Dated with its conversion (the same commit), in the ID too (timed_id): never before it, as lookups by conversion assume.
-      insert into deliveries (id, created_at, conversion_id, conversion_created_at, publisher_id, state, status, next_attempt_at, deadline_at)
-      select timed_id('dlv', c.created_at), c.created_at, c.id, c.created_at, c.publisher_id, 'pending', c.status,
-             -- A disabled endpoint's deliveries wait parked at their deadline (see delivery/endpoint.ts).
-             case when p.disabled_at is null then now() else c.created_at + ${refireWindowS}::float8 * interval '1 second' end,
-             c.created_at + ${refireWindowS}::float8 * interval '1 second'
-      from inserted c
-      join input i on i.id = c.id and i.dlv
-      left join publishers p on p.id = c.publisher_id
-      where ${sql.unsafe(PUBLISHER_WANTS_EVENT)}
-      returning 1
-    ),
-    -- Delivered on commit; a CTE nothing reads is never run, hence the join below.
-    notified as (
-      select count(pg_notify(${DELIVERIES_CHANNEL}, '')) as n from (select 1 from queued limit 1) as any_queued
-    )
-    select inserted.id from inserted cross join notified`;
+    ${queueDeliveriesCtes(
+      sql,
+      // Dated with its conversion (the same commit), in the ID too (timed_id): never before it, as lookups by conversion assume.
+      sql`select c.id as conversion_id, c.created_at as conversion_created_at, c.publisher_id, c.event, c.status,
+                 c.created_at as window_from, c.created_at as dated_at
+          from inserted c join input i on i.id = c.id and i.dlv`,
+      refireWindowS,
+    )}
+    -- woken is a plain SELECT: PostgreSQL runs it only if the result reads it.
+    select inserted.id from inserted cross join woken`;
   return new Set(created.map((c) => c.id));
 }
 

@@ -1,9 +1,9 @@
 import type { Principal } from '../auth/tokens.js';
 import type { Sql } from '../db/database.js';
 import type { ConversionRow } from '../conversions/query.js';
-import { enqueueDeliveries } from '../delivery/outbox.js';
+import { enqueueDeliveries, hasDelivery } from '../delivery/outbox.js';
 import { releasesDelivery } from '../postback/commit-batch.js';
-import { hasDelivery, insertReview, lockConversion, setReviewOutcome, type ReviewDecision, type ReviewRow } from './store.js';
+import { insertReview, lockConversion, setReviewOutcome, type ReviewDecision, type ReviewRow } from './store.js';
 
 /**
  * An analyst's decision on one conversion (CONTRACT §8), in one transaction: the conversion row is

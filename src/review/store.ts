@@ -37,8 +37,3 @@ export async function setReviewOutcome(
     where id = ${conversion.id} and created_at = ${conversion.createdAt} returning *`;
   return row as ConversionRow;
 }
-
-export async function hasDelivery(tx: TxSql, conversion: { id: string; createdAt: Date }): Promise<boolean> {
-  const [row] = await tx`select 1 from deliveries where conversion_id = ${conversion.id} and created_at >= ${conversion.createdAt} limit 1`;
-  return row !== undefined;
-}
