@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { freePort } from '../src/net/free-port.js';
 import { mergeWorkerMetrics } from '../src/ops/cluster-metrics.js';
 import { freshDatabase } from './helpers/db.js';
 import { ADMIN, TEST_TRAFFIC_FRAUD } from './helpers/engine.js';
@@ -196,5 +197,27 @@ describe.skipIf(redis.url === null)('an engine box with WORKERS=2', () => {
     const kept = ok.length === 0 ? [] : await db.sql<{ txid: string }[]>`select txid from conversions where txid in ${db.sql(ok)}`;
     expect(kept.map((r) => r.txid).sort()).toEqual(ok.sort());
     expect(answered.every((a) => a.status === 200 || a.status === 0 || a.status === 503)).toBe(true);
+  });
+
+  it('serves METRICS_PORT from the primary, token required, counting what every worker answered', { timeout: 120_000 }, async () => {
+    const db = await freshDatabase();
+    cleanups.push(() => db.drop());
+    const metricsPort = await freePort();
+    const token = 'metrics-token-0123456789';
+    const proc = await spawnEngine({ DATABASE_URL: db.url, REDIS_URL: redis.url as string, ADMIN_TOKEN: ADMIN, WORKERS: '2', METRICS_PORT: String(metricsPort), METRICS_TOKEN: token, ACCESS_LOG: 'true', LOG_LEVEL: 'info' });
+    cleanups.push(() => proc.kill());
+    await proc.ready(120_000);
+    for (let i = 0; i < 8; i++) expect((await once(`${proc.url}/healthz`)).status).toBe(200);
+    expect((await once(`${proc.url}/metrics`)).status).toBe(404);
+
+    const scrape = (authorization?: string) =>
+      fetch(`http://127.0.0.1:${metricsPort}/metrics`, authorization ? { headers: { authorization } } : {}).then(async (res) => ({ status: res.status, text: await res.text() }));
+    expect((await scrape()).status).toBe(401);
+    const ok = await scrape(`Bearer ${token}`);
+    expect(ok.status).toBe(200);
+    expect(ok.text).toMatch(/^postback_engine_http_requests_total\{route="\/healthz",method="GET",status="200"\} 8$/m);
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited, proc.output()).toEqual({ code: 0, signal: null });
   });
 });

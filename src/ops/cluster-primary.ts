@@ -116,16 +116,16 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
+  // Before the workers, so a METRICS_PORT already taken stops the box before it serves anything.
+  if (config.metricsPort !== undefined) {
+    const source = { config, log, metrics: { scrape: () => metrics.scrape(), registry: { contentType: Registry.PROMETHEUS_CONTENT_TYPE } } };
+    metricsListener = await startMetricsListener(source, config.metricsPort, config.metricsHost);
+    log.info({ url: `${metricsListener.url}/metrics` }, 'metrics listening (all workers together)');
+  }
   const listening = [...Array(config.workers).keys()].map(
     (slot) => new Promise<void>((resolve) => fork(slot).once('listening', () => resolve())),
   );
   await Promise.all(listening);
   started = true;
   log.info({ url: config.publicUrl, workers: config.workers }, 'postback engine listening');
-
-  if (config.metricsPort !== undefined) {
-    const source = { config, log, metrics: { scrape: () => metrics.scrape(), registry: { contentType: Registry.PROMETHEUS_CONTENT_TYPE } } };
-    metricsListener = await startMetricsListener(source, config.metricsPort, config.metricsHost);
-    log.info({ url: `${metricsListener.url}/metrics` }, 'metrics listening (all workers together)');
-  }
 }
