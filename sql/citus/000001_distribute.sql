@@ -138,11 +138,15 @@ begin
 end
 $$;
 
+-- Except deliveries' key to publishers: reads that join deliveries to conversions (the deliveries
+-- list) run as repartition joins, whose temporary shards Citus refuses to create in parallel next to
+-- a foreign key to a reference table read in the same transaction ("cannot execute parallel DDL on
+-- table deliveries"). The outbox writes only publishers taken from the catalog.
 do $$
 declare
   fk record;
 begin
-  for fk in select definition from saved_foreign_keys loop
+  for fk in select definition from saved_foreign_keys where tbl <> 'deliveries'::regclass loop
     execute fk.definition;
   end loop;
 end
