@@ -27,6 +27,10 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 let serial = 0;
+// The run's own time, whole seconds: a conversion's time is its receipt, and its delivery's deadline
+// counts from it, so a fixed date would be past the refire window (and swept as expired) on later days.
+const RECEIVED_AT = new Date(Math.floor(Date.now() / 1000) * 1000);
+const CLICKED_AT = new Date(RECEIVED_AT.getTime() - 544);
 const accepted: ScoreResult = { score: 0, decision: 'accepted', reasons: [], evidence: [{ code: 'ctit_too_short', value: 42, threshold: 10 }] };
 const flagged: ScoreResult = { score: 55, decision: 'flagged', reasons: ['ip_burst', 'datacenter_ip'], evidence: [{ code: 'ip_burst', fired: true, points: 30 }] };
 
@@ -36,7 +40,7 @@ function item(overrides: Partial<CommitItem> = {}): FreshItem {
     conversionId: `cv_fresh_${serial}`,
     ...ids,
     clickId: `click_${serial}`,
-    clickCreatedAt: new Date('2026-11-22T01:02:03.456Z'),
+    clickCreatedAt: CLICKED_AT,
     txid: `tx_fresh_${serial}`,
     event: 'conversion',
     status: 'approved',
@@ -45,7 +49,7 @@ function item(overrides: Partial<CommitItem> = {}): FreshItem {
     amountMinor: null,
     currency: 'USD',
     caps: [],
-    receivedAt: new Date('2026-11-22T01:02:04.000Z'),
+    receivedAt: RECEIVED_AT,
     subs: ['s1', null, 's3', null, null],
     userIp: '203.0.113.9',
     userAgent: 'Mozilla/5.0 "quoted" \\ back',
