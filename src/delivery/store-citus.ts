@@ -1,5 +1,5 @@
 import type { Sql } from '../db/database.js';
-import type { ClaimedDelivery, ClaimParams, LeaseOneResult } from './store.js';
+import type { ClaimedDelivery, ClaimParams, ConversionMacroColumns, LeaseOneResult } from './store.js';
 
 /**
  * The worker's claim, lease and wake-up statements in the form Citus runs (store.ts picks these on
@@ -17,21 +17,7 @@ const DUE = `d.state in ('pending', 'failed') and d.next_attempt_at <= now() and
   and (d.lease_until is null or d.lease_until <= now())`;
 
 type LeasedRow = { id: string; publisher_id: string; state: ClaimedDelivery['state']; attempts: number; conversion_id: string; status: string | null };
-type ConversionRow = {
-  id: string;
-  click_id: string;
-  txid: string;
-  event: string;
-  status: string;
-  payout_minor: bigint;
-  currency: string;
-  offer_id: string;
-  sub1: string | null;
-  sub2: string | null;
-  sub3: string | null;
-  sub4: string | null;
-  sub5: string | null;
-};
+type ConversionRow = ConversionMacroColumns & { id: string; status: string };
 
 export async function claimDueSharded(sql: Sql, p: ClaimParams): Promise<ClaimedDelivery[]> {
   const publishers = await sql<{ publisher_id: string }[]>`

@@ -45,16 +45,11 @@ const CLAIMED_COLUMNS = `d.id, d.publisher_id, d.state, d.attempts, c.id as conv
   coalesce(d.status, c.status) as status,
   c.payout_minor, c.currency, c.offer_id, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5`;
 
-type ClaimedRow = {
-  id: string;
-  publisher_id: string;
-  state: ClaimedDelivery['state'];
-  attempts: number;
-  conversion_id: string;
+/** What an outbound postback's macros need from its conversion, whichever statement read it. */
+export type ConversionMacroColumns = {
   click_id: string;
   txid: string;
   event: string;
-  status: string;
   payout_minor: bigint;
   currency: string;
   offer_id: string;
@@ -63,6 +58,15 @@ type ClaimedRow = {
   sub3: string | null;
   sub4: string | null;
   sub5: string | null;
+};
+
+type ClaimedRow = ConversionMacroColumns & {
+  id: string;
+  publisher_id: string;
+  state: ClaimedDelivery['state'];
+  attempts: number;
+  conversion_id: string;
+  status: string;
 };
 
 function toClaimed(r: ClaimedRow): ClaimedDelivery {
