@@ -5,8 +5,10 @@
 
 FROM node:22-slim AS build
 WORKDIR /app
-# Dependencies first so that a source change does not reinstall them.
+# Dependencies first so that a source change does not reinstall them. patches/ is applied by npm ci's
+# postinstall (patch-package; patches/README.md says why each patch exists).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
@@ -18,6 +20,7 @@ FROM node:22-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY sql ./sql
 COPY --from=build /app/dist ./dist

@@ -53,6 +53,13 @@ export type ReplayResult = Exclude<LeaseOneResult, { kind: 'leased' }> | { kind:
 
 /** Shortest timer: a row due "now" that another node is claiming must not make us spin. */
 const MIN_WAKE_MS = 10;
+/**
+ * How long stop() waits for the claim cycle and the attempts' writes. A statement sent on a
+ * connection whose network path went silent waits for TCP to give up (minutes), and this pool is not
+ * behind the request breaker; past this wait the process stops anyway. Nothing is lost: a claimed
+ * delivery whose outcome was not written is leased, and its lease runs out (at least once).
+ */
+const STOP_WAIT_MS = 5000;
 
 export class DeliveryWorker {
   readonly id: string;
@@ -135,8 +142,19 @@ export class DeliveryWorker {
     if (this.timer) clearTimeout(this.timer);
     await this.unlisten?.().catch(() => undefined);
     this.stopController.abort();
-    await this.running;
-    await Promise.allSettled([...this.inFlight]);
+    let waited: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      waited = setTimeout(resolve, STOP_WAIT_MS);
+    });
+    const finished = (async () => {
+      await this.running?.catch(() => undefined);
+      await Promise.allSettled([...this.inFlight]);
+    })();
+    await Promise.race([finished, giveUp]);
+    clearTimeout(waited);
+    if (this.running || this.inFlight.size > 0) {
+      this.log.warn({ inFlight: this.inFlight.size }, 'delivery worker stopped with PostgreSQL work unanswered; leases run out and those deliveries are retried');
+    }
     await this.sender.close();
   }
 

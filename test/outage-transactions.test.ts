@@ -1,0 +1,141 @@
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { testConfig } from '../src/config.js';
+import { connect, type Sql } from '../src/db/database.js';
+import { createEngine, type Engine } from '../src/engine.js';
+import { createLogger } from '../src/logger.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
+import { ADMIN, auth, seedCatalog } from './helpers/engine.js';
+import { mintClick, uniqueTx, webhookHeaders } from './helpers/postback.js';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+
+/**
+ * CONTRACT §4, 503 row, under load: postbacks keep arriving while PostgreSQL goes away in the middle
+ * of their transactions (Standard Webhooks POSTs commit in a transaction with their message ID; capped
+ * offers commit in their offer's lane). Connections die under open transactions, and the breaker cuts
+ * the rest. The engine must answer every one (200 committed or 503), never crash, and a 200 must be
+ * stored exactly once. The process-level crash this guards against is in patches/README.md.
+ */
+
+const BUDGET_MS = 1500;
+const SLACK_MS = 1500;
+const SENDERS = 60;
+/** Connections have to die under open transactions; a few rounds make that near certain. */
+const ROUNDS = 3;
+
+let db: TestDatabase;
+let proxy: TcpProxy;
+let engineSql: Sql;
+let engine: Engine;
+let app: FastifyInstance;
+let advertiserId: string;
+let secret: string;
+const clicks: Record<'uncapped' | 'capped', string> = { uncapped: '', capped: '' };
+const crashes: unknown[] = [];
+const onCrash = (err: unknown) => crashes.push(err);
+
+beforeAll(async () => {
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+  db = await freshDatabase();
+  const target = new URL(db.url);
+  proxy = await startTcpProxy(target.hostname, Number(target.port));
+  const proxied = new URL(db.url);
+  proxied.port = String(proxy.port);
+  engineSql = connect(proxied.toString());
+  const config = testConfig({ adminToken: ADMIN, databaseUrl: proxied.toString(), dbDeadlineMs: BUDGET_MS, addressRateLimitPerS: 1_000_000 });
+  engine = await createEngine(config, engineSql, createLogger('silent'));
+  app = await buildApp(engine);
+  await app.ready();
+  const seeded = await seedCatalog(app, { advertiser: { rateLimit: { perS: 1_000_000 } } });
+  advertiserId = seeded.advertiser.id;
+  secret = seeded.advertiser.secrets[0].secret;
+  const capped = await app.inject({
+    method: 'POST',
+    url: '/v1/offers',
+    headers: auth(),
+    payload: { advertiserId, name: 'Capped', url: 'https://adv.example/lp?cid={clickid}', payout: '2.50', currency: 'USD', caps: [{ period: 'day', conversions: 1_000_000 }] },
+  });
+  expect(capped.statusCode).toBe(201);
+  clicks.uncapped = await mintClick(app, seeded.offer.id, seeded.publisher.id);
+  clicks.capped = await mintClick(app, capped.json().id, seeded.publisher.id);
+  await engine.clickWriter.flush();
+});
+
+afterAll(async () => {
+  await proxy?.restore();
+  await app?.close();
+  await engine?.close();
+  await engineSql?.end({ timeout: 1 });
+  await proxy?.close();
+  await db?.drop();
+  process.off('uncaughtException', onCrash);
+  process.off('unhandledRejection', onCrash);
+});
+
+type Answer = { txid: string; status: number; ms: number; duplicate?: boolean };
+
+async function postback(click: string, txid: string): Promise<Answer> {
+  const body = JSON.stringify({ clickid: click, txid });
+  const started = performance.now();
+  const res = await app.inject({ method: 'POST', url: `/postback/${advertiserId}`, headers: webhookHeaders(secret, body), payload: body });
+  return { txid, status: res.statusCode, ms: performance.now() - started, duplicate: res.statusCode === 200 ? res.json().duplicate : undefined };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SENDERS senders post new txids back to back through ROUNDS outages and restores. */
+async function underLoad(click: string, cut: () => Promise<void> | void): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  let stop = false;
+  const senders = Array.from({ length: SENDERS }, async () => {
+    while (!stop) answers.push(await postback(click, uniqueTx()));
+  });
+  for (let round = 0; round < ROUNDS; round++) {
+    await sleep(600);
+    await cut();
+    await sleep(2000);
+    await proxy.restore();
+    await sleep(2000);
+  }
+  stop = true;
+  await Promise.all(senders);
+  return answers;
+}
+
+async function storedCount(txid: string): Promise<number> {
+  const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from conversions where advertiser_id = ${advertiserId} and txid = ${txid}`;
+  return row?.n ?? 0;
+}
+
+describe('PostgreSQL outage under sustained transactional load', { timeout: 90_000 }, () => {
+  const modes = {
+    refused: () => proxy.refuse(),
+    'black-holed': () => proxy.blackhole(),
+  };
+  for (const lane of ['uncapped', 'capped'] as const) {
+    for (const [mode, cut] of Object.entries(modes)) {
+      it(`${lane} offer, ${mode}: every postback answered 200 or 503 in time, no crash, each 200 stored once, 503s retried once`, async () => {
+        crashes.length = 0;
+        const answers = await underLoad(clicks[lane], cut);
+        expect(crashes).toEqual([]);
+        const ok = answers.filter((a) => a.status === 200);
+        const refused = answers.filter((a) => a.status === 503);
+        expect(ok.length + refused.length, JSON.stringify(answers.filter((a) => a.status !== 200 && a.status !== 503).slice(0, 3))).toBe(answers.length);
+        // Load before the cut and after the restore committed; the outage itself was answered 503.
+        expect(ok.length).toBeGreaterThan(SENDERS);
+        expect(refused.length).toBeGreaterThan(0);
+        for (const a of refused) expect(a.ms).toBeLessThan(BUDGET_MS + SLACK_MS);
+        const sample = [...ok.slice(0, 50), ...ok.slice(-50)];
+        for (const a of sample) expect(await storedCount(a.txid), a.txid).toBe(1);
+        // The senders retry what got 503 once the database is back: each becomes exactly one conversion.
+        const retried = refused.slice(0, 60);
+        const retries = await Promise.all(retried.map((a) => postback(clicks[lane], a.txid)));
+        for (const r of retries) expect(r.status).toBe(200);
+        for (const r of retries) expect(await storedCount(r.txid)).toBe(1);
+      });
+    }
+  }
+});
