@@ -3,7 +3,7 @@ import { TokenVerifier } from './auth/tokens.js';
 import { bumpCatalogVersion, Catalog } from './catalog/catalog.js';
 import { ClickLookup } from './click/click-lookup.js';
 import { ClickBatchStore, isUnconfirmedCopy, type ClickRow } from './click/click-store.js';
-import { maintainPartitions, partitionedTables } from './db/partitions.js';
+import { maintainPartitions, partitionedTables, trimmedTables, trimTables } from './db/partitions.js';
 import type { Config } from './config.js';
 import { BatchWriter } from './db/batch-writer.js';
 import { DatabaseBreaker } from './db/breaker.js';
@@ -147,8 +147,9 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
 
   const partitionTimer = setInterval(() => {
     maintainPartitions(sql, partitioned, now())
-      .then((r) => {
-        if (r.dropped.length > 0 || r.deferred.length > 0) log.info(r, 'partition retention');
+      .then(async (r) => {
+        const trimmed = await trimTables(sql, trimmedTables(config.retentionDays), now());
+        if (r.dropped.length > 0 || r.deferred.length > 0 || trimmed > 0) log.info({ ...r, trimmed }, 'partition retention');
       })
       .catch((err) => log.error({ err }, 'partition maintenance failed'));
   }, PARTITION_MAINTENANCE_MS);

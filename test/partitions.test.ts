@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { connect } from '../src/db/database.js';
-import { maintainPartitions, partitionedTables, utcDay } from '../src/db/partitions.js';
+import { maintainPartitions, partitionedTables, trimmedTables, trimTables, utcDay } from '../src/db/partitions.js';
 import { createdRangeOfId, newTimedId, timeOfId } from '../src/ids.js';
 import { expectApiError, startSecondNode, type SecondNode } from './helpers/admin.js';
+import { freshDatabase, type TestDatabase } from './helpers/db.js';
 import { auth, seedCatalog, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { mintClick, signedGetUrl } from './helpers/postback.js';
 import { insertConversion } from './helpers/reconcile.js';
@@ -247,5 +248,43 @@ describe('retention while a long report reads the conversions', () => {
       { relname: 'conversions_20310324', reloptions: ['fillfactor=90'] },
       { relname: 'deliveries_20310324', reloptions: ['fillfactor=50'] },
     ]);
+  });
+});
+
+describe('retention of the unpartitioned traffic tables', () => {
+  const NOW = new Date('2031-03-10T12:00:00Z');
+  const days = { clicks: 90, conversions: 400, deliveries: 400, attemptLogs: 35 };
+  const daysAgo = (n: number) => new Date(NOW.getTime() - n * 86_400_000);
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('deletes pixels past the conversions retention, message IDs and 429 counts past the attempt logs, and keeps the rest', async () => {
+    const pixel = (txid: string, at: Date) => db.sql`
+      insert into pixel_events (click_id, click_created_at, advertiser_id, offer_id, publisher_id, event, txid, created_at)
+      values ('clk', ${at}, 'adv', 'off', 'pub', 'conversion', ${txid}, ${at})`;
+    await pixel('older-than-retention', daysAgo(402));
+    await pixel('inside-retention', daysAgo(398));
+    const message = (id: string, at: Date) => db.sql`
+      insert into message_ids (advertiser_id, kind, message_id, content_hash, txid, created_at)
+      values ('adv', 'webhook', ${id}, '\\x00', 'tx', ${at})`;
+    await message('msg-old', daysAgo(37));
+    await message('msg-kept', daysAgo(33));
+    const limited = (at: Date) => db.sql`insert into postback_rate_limited (advertiser_id, minute, count) values ('adv', ${at}, 5)`;
+    await limited(daysAgo(37));
+    await limited(daysAgo(33));
+
+    // Batches smaller than the rows to delete: the batches continue until nothing old is left.
+    const deleted = await trimTables(db.sql, trimmedTables(days), NOW, { deleteBatch: 1 });
+    expect(deleted).toBe(3);
+    expect((await db.sql`select txid from pixel_events`).map((r) => r.txid)).toEqual(['inside-retention']);
+    expect((await db.sql`select message_id from message_ids`).map((r) => r.message_id)).toEqual(['msg-kept']);
+    expect((await db.sql`select minute from postback_rate_limited`).map((r) => (r.minute as Date).toISOString())).toEqual([daysAgo(33).toISOString()]);
+    expect(await trimTables(db.sql, trimmedTables(days), NOW)).toBe(0);
   });
 });

@@ -130,6 +130,11 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
     why: 'a webhook-id or jti stands for one content (unique), checked on every signed postback',
     usedBy: [at('src/postback/commit-batch.ts', 'claimMessageIds')],
   },
+  message_ids_created_brin: {
+    table: 'message_ids',
+    why: 'retention deletes message IDs older than the attempt log keeps, by time (BRIN: no entry per insert)',
+    usedBy: [at('src/db/partitions.ts', 'trimmedTables')],
+  },
   pixel_events_click_id_event_txid_key: {
     table: 'pixel_events',
     why: 'one pixel event per click, event and txid (ON CONFLICT); reconciliation looks pixels up by click and txid',
@@ -137,8 +142,8 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
   },
   pixel_events_created: {
     table: 'pixel_events',
-    why: "reconciliation reads a window's pixels by time",
-    usedBy: [at('src/reconcile/window.ts', 'compareWindow'), at('src/reconcile/root-causes.ts', 'recordRootCauses')],
+    why: "reconciliation reads a window's pixels by time; retention deletes the old ones",
+    usedBy: [at('src/reconcile/window.ts', 'compareWindow'), at('src/reconcile/root-causes.ts', 'recordRootCauses'), at('src/db/partitions.ts', 'trimmedTables')],
   },
   offer_cap_usage_pkey: {
     table: 'offer_cap_usage',
@@ -164,6 +169,11 @@ export const INDEX_JUSTIFICATIONS: Readonly<Record<string, IndexJustification>> 
     table: 'postback_attempts',
     why: "root causes: the refused attempts of a pixel-only unit's click",
     usedBy: [at('src/reconcile/root-causes.ts', 'recordRootCauses')],
+  },
+  postback_rate_limited_minute_brin: {
+    table: 'postback_rate_limited',
+    why: 'retention deletes 429 counts older than the attempt log keeps, by minute (BRIN)',
+    usedBy: [at('src/db/partitions.ts', 'trimmedTables')],
   },
   postback_rate_limited_pkey: {
     table: 'postback_rate_limited',

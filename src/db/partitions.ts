@@ -61,6 +61,39 @@ export function partitionedTables(days: RetentionDays): PartitionedTable[] {
   ];
 }
 
+/** A table that is not partitioned, whose rows older than its retention are deleted in batches by `column`. */
+export type TrimmedTable = { table: string; column: string; retentionDays: number };
+
+/**
+ * The traffic tables kept without partitions (each small per row, or read by a unique key that a
+ * partitioned table could not keep without the time): pixels as long as the conversions they are
+ * reconciled with and recovered into; message IDs and 429 counts as long as the attempt log, whose
+ * forensics they belong to (a message ID is needed only within SIGNATURE_TOLERANCE_S, after which
+ * its replay is refused as stale anyway).
+ */
+export function trimmedTables(days: RetentionDays): TrimmedTable[] {
+  return [
+    { table: 'pixel_events', column: 'created_at', retentionDays: days.conversions },
+    { table: 'message_ids', column: 'created_at', retentionDays: days.attemptLogs },
+    { table: 'postback_rate_limited', column: 'minute', retentionDays: days.attemptLogs },
+  ];
+}
+
+/** Deletes each table's rows older than its retention (UTC days before `now`), in batches of plain row locks. Returns how many. */
+export async function trimTables(sql: Sql, tables: readonly TrimmedTable[], now: Date, opts: Partial<RetentionOptions> = {}): Promise<number> {
+  const o = { ...RETENTION_DEFAULTS, ...opts };
+  let deleted = 0;
+  const conn = await sql.reserve();
+  try {
+    for (const t of tables) {
+      if (Number.isFinite(t.retentionDays)) deleted += await deleteInBatches(conn, t.table, t.column, utcDay(now, -t.retentionDays), o.deleteBatch);
+    }
+  } finally {
+    conn.release();
+  }
+  return deleted;
+}
+
 const TXID_KEYS: Companion = {
   table: 'conversion_txids',
   matches: 't.advertiser_id = c.advertiser_id and t.txid = c.txid and t.conversion_id = c.id',
