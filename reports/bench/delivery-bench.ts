@@ -67,9 +67,9 @@ async function commitConversions(txSql: Sql, ids: Ids, publisherId: string, coun
     const rows = Array.from({ length: count }, () => `b${(seq++).toString(36)}`);
     const created = await tx<{ id: string; created_at: Date }[]>`
       insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-                               payout_minor, currency, decision, score, source)
+                               payout_minor, revenue_minor, currency, decision, score, source)
       select 'cv_' || u.n, ${ids.advertiserId}, ${ids.offerId}, ${publisherId}, 'ck_' || u.n, now(), 'tx_' || u.n, 'conversion',
-             'approved', 250, 'USD', 'accepted', 0, 's2s'
+             'approved', 250, 250, 'USD', 'accepted', 0, 's2s'
       from unnest(${rows}::text[]) as u(n)
       returning id, created_at`;
     return enqueueDeliveries(tx, created.map((c) => ({ conversionId: c.id, publisherId, conversionCreatedAt: c.created_at })), 259200);

@@ -43,10 +43,15 @@ export async function generateData(sql: Sql, ids: CatalogIds, clicks: number, to
     from generate_series(1, ${clicks}) as i`);
   await step('conversions', () => sql`
     insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-                             payout_minor, currency, decision, score, source, created_at, updated_at)
+                             payout_minor, revenue_minor, currency, decision, score, source, created_at, updated_at)
     select 'bcv' || i, ${ids.advertiserId}, ${offer}, ${pub}, 'bc' || i, ${at('i')}, 't' || i, 'conversion', 'approved',
-           250, 'USD', 'accepted', 0, 's2s', ${convAt}, ${convAt}
+           250, 250, 'USD', 'accepted', 0, 's2s', ${convAt}, ${convAt}
     from generate_series(10, ${clicks}, 10) as i`);
+  // The txid key the intake writes beside every conversion (unique across conversions' partitions):
+  // reconciliation finds a pixel's S2S conversion through it, and recovery claims txids in it.
+  await step('txid keys', () => sql`
+    insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+    select advertiser_id, txid, id, created_at from conversions where id like 'bcv%'`);
   await step('pixel events', () => sql`
     insert into pixel_events (click_id, click_created_at, advertiser_id, offer_id, publisher_id, event, txid, ip, user_agent, created_at)
     select 'bc' || i, ${at('i')}, ${ids.advertiserId}, ${offer}, ${pub}, 'conversion', 't' || i, '198.51.100.1'::inet, 'Mozilla/5.0 bench',
@@ -63,8 +68,8 @@ export async function generateData(sql: Sql, ids: CatalogIds, clicks: number, to
            case when (i / 300) % 3 = 2 then 'expired' end, 'bc' || i, 'p' || i
     from generate_series(5, ${clicks}, 300) as i`);
   await step('deliveries', () => sql`
-    insert into deliveries (id, conversion_id, publisher_id, state, attempts, next_attempt_at, deadline_at, created_at, delivered_at, updated_at)
-    select 'bd' || i, 'bcv' || i, ${pub},
+    insert into deliveries (id, conversion_id, conversion_created_at, publisher_id, state, attempts, next_attempt_at, deadline_at, created_at, delivered_at, updated_at)
+    select 'bd' || i, 'bcv' || i, ${convAt}, ${pub},
            case when (i / 10) % 100 = 1 then 'failed' when (i / 10) % 100 = 2 then 'pending' else 'delivered' end,
            case when (i / 10) % 100 = 2 then 0 else 1 end,
            case when (i / 10) % 100 = 1 then now() + interval '1 hour'
@@ -72,7 +77,7 @@ export async function generateData(sql: Sql, ids: CatalogIds, clicks: number, to
            case when (i / 10) % 100 = 2 then now() - interval '1 hour' else ${convAt} + interval '72 hours' end,
            ${convAt}, case when (i / 10) % 100 > 2 then ${convAt} end, ${convAt}
     from generate_series(10, ${clicks}, 10) as i`);
-  await step('analyze', () => sql`analyze clicks, conversions, pixel_events, postback_attempts, deliveries`);
+  await step('analyze', () => sql`analyze clicks, conversions, conversion_txids, pixel_events, postback_attempts, deliveries`);
   const conversions = Math.floor(clicks / 10);
   const pixelOnly = Math.floor((clicks - 5) / 100) + 1;
   return { clicks, conversions, pixels: conversions - Math.floor(conversions / 10) + pixelOnly, pixelOnly, deliveries: conversions };
