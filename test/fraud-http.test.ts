@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expandEvidence } from '../src/fraud/evidence.js';
 import { createToken } from './helpers/admin.js';
-import { seedCatalog, startTestEngine, auth, type TestEngine } from './helpers/engine.js';
+import { ADMIN, seedCatalog, startTestEngine, auth, type TestEngine } from './helpers/engine.js';
 import { freshAddress, postConversion, type Seeded } from './helpers/review.js';
 
 /**
@@ -25,11 +25,11 @@ afterAll(async () => {
 type Evidence = { code: string; mode: string; evaluated: boolean; fired: boolean; points: number; value?: unknown; threshold?: unknown; window?: string; scope?: string; note?: string };
 
 /** The conversion as the review API shows it, checked against its row and the postback's answer. */
-async function shown(pb: { conversionId: string; decision: string; reasons: string[] }) {
-  const res = await t.app.inject({ method: 'GET', url: `/v1/conversions/${pb.conversionId}`, headers: auth(analyst) });
+async function shown(pb: { conversionId: string; decision: string; reasons: string[] }, on: TestEngine = t) {
+  const res = await on.app.inject({ method: 'GET', url: `/v1/conversions/${pb.conversionId}`, headers: auth(on === t ? analyst : ADMIN) });
   expect(res.statusCode, res.body).toBe(200);
   const body = res.json() as { decision: string; reasons: string[]; score: number; evidence: Evidence[] };
-  const [row] = await t.sql`select decision, reasons, score, evidence from conversions where id = ${pb.conversionId}`;
+  const [row] = await on.sql`select decision, reasons, score, evidence from conversions where id = ${pb.conversionId}`;
   expect({ ...row, evidence: expandEvidence(row?.evidence) }).toEqual({ decision: pb.decision, reasons: pb.reasons, score: body.score, evidence: body.evidence });
   expect(body).toMatchObject({ decision: pb.decision, reasons: pb.reasons });
   // One entry per rule, and the points add up to the score.
@@ -151,13 +151,24 @@ describe('fraud reasons and evidence through HTTP', () => {
   });
 
   it("the offer's daily cap is over_daily_cap from the first conversion past it", async () => {
-    const seeded = await seedCatalog(t.app, { offer: { dailyCap: 2, fraud: { rules: noTiming } } });
-    const answers = [];
-    for (let i = 0; i < 3; i++) answers.push(await postConversion(t.app, seeded));
-    expect(answers.map((a) => a.decision)).toEqual(['accepted', 'accepted', 'flagged']);
-    const day = new Date().toISOString().slice(0, 10);
-    expect((await shown(answers[1] as never)).by('over_daily_cap')).toMatchObject({ fired: false, value: 2, threshold: 2 });
-    expect((await shown(answers[2] as never)).by('over_daily_cap')).toMatchObject({ fired: true, points: 40, value: 3, threshold: 2, window: `UTC day ${day}`, scope: `offer ${seeded.offer.id}` });
+    // The cap counts per UTC day: the three postbacks must share one. The engine's clock is pinned to
+    // now, or a little past the coming midnight when that is under two minutes away (still inside the
+    // signature tolerance of the postbacks' real timestamps), so the test holds at any hour.
+    const real = new Date();
+    const toMidnight = 86_400_000 - (real.getTime() % 86_400_000);
+    const pinned = toMidnight < 120_000 ? new Date(real.getTime() + toMidnight + 1000) : real;
+    const on = await startTestEngine({}, { now: () => pinned });
+    try {
+      const seeded = await seedCatalog(on.app, { offer: { dailyCap: 2, fraud: { rules: noTiming } } });
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await postConversion(on.app, seeded));
+      expect(answers.map((a) => a.decision)).toEqual(['accepted', 'accepted', 'flagged']);
+      const day = pinned.toISOString().slice(0, 10);
+      expect((await shown(answers[1] as never, on)).by('over_daily_cap')).toMatchObject({ fired: false, value: 2, threshold: 2 });
+      expect((await shown(answers[2] as never, on)).by('over_daily_cap')).toMatchObject({ fired: true, points: 40, value: 3, threshold: 2, window: `UTC day ${day}`, scope: `offer ${seeded.offer.id}` });
+    } finally {
+      await on.close();
+    }
   });
 
   it("the converting user's address and browser are compared with the click's", async () => {
