@@ -1,15 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { testConfig } from '../src/config.js';
-import { connect, type Sql } from '../src/db/database.js';
-import { createEngine, type Engine } from '../src/engine.js';
-import { createLogger } from '../src/logger.js';
-import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { ADMIN, auth, seedCatalog } from './helpers/engine.js';
+import type { Engine } from '../src/engine.js';
+import type { TestDatabase } from './helpers/db.js';
+import { auth, seedCatalog } from './helpers/engine.js';
 import { mintClick, uniqueTx, webhookHeaders } from './helpers/postback.js';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { startProxiedEngine, type ProxiedEngine } from './helpers/proxied-engine.js';
+import type { TcpProxy } from './helpers/tcp-proxy.js';
 
 /**
  * CONTRACT §4, 503 row, under load: postbacks keep arriving while PostgreSQL goes away in the middle
@@ -25,9 +22,9 @@ const SENDERS = 60;
 /** Connections have to die under open transactions; a few rounds make that near certain. */
 const ROUNDS = 3;
 
+let env: ProxiedEngine;
 let db: TestDatabase;
 let proxy: TcpProxy;
-let engineSql: Sql;
 let engine: Engine;
 let app: FastifyInstance;
 let advertiserId: string;
@@ -39,16 +36,8 @@ const onCrash = (err: unknown) => crashes.push(err);
 beforeAll(async () => {
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
-  db = await freshDatabase();
-  const target = new URL(db.url);
-  proxy = await startTcpProxy(target.hostname, Number(target.port));
-  const proxied = new URL(db.url);
-  proxied.port = String(proxy.port);
-  engineSql = connect(proxied.toString());
-  const config = testConfig({ adminToken: ADMIN, databaseUrl: proxied.toString(), dbDeadlineMs: BUDGET_MS, addressRateLimitPerS: 1_000_000 });
-  engine = await createEngine(config, engineSql, createLogger('silent'));
-  app = await buildApp(engine);
-  await app.ready();
+  env = await startProxiedEngine({ dbDeadlineMs: BUDGET_MS, addressRateLimitPerS: 1_000_000 });
+  ({ db, proxy, engine, app } = env);
   const seeded = await seedCatalog(app, { advertiser: { rateLimit: { perS: 1_000_000 } } });
   advertiserId = seeded.advertiser.id;
   secret = seeded.advertiser.secrets[0].secret;
@@ -65,12 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await proxy?.restore();
-  await app?.close();
-  await engine?.close();
-  await engineSql?.end({ timeout: 1 });
-  await proxy?.close();
-  await db?.drop();
+  await env?.close();
   process.off('uncaughtException', onCrash);
   process.off('unhandledRejection', onCrash);
 });

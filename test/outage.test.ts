@@ -1,15 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { testConfig } from '../src/config.js';
-import { connect, type Sql } from '../src/db/database.js';
-import { createEngine, type Engine } from '../src/engine.js';
-import { createLogger } from '../src/logger.js';
-import { freshDatabase, type TestDatabase } from './helpers/db.js';
-import { ADMIN, seedCatalog } from './helpers/engine.js';
+import type { Engine } from '../src/engine.js';
+import type { TestDatabase } from './helpers/db.js';
+import { seedCatalog } from './helpers/engine.js';
 import { mintClick, signedGetUrl, uniqueTx } from './helpers/postback.js';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { startProxiedEngine, type ProxiedEngine } from './helpers/proxied-engine.js';
+import type { TcpProxy } from './helpers/tcp-proxy.js';
 
 /**
  * CONTRACT §4, 503 row: while PostgreSQL is unreachable a postback is answered 503 within 5 s, never
@@ -22,9 +19,9 @@ const BUDGET_MS = 1500;
 const SLACK_MS = 1500;
 const CONTRACT_MS = 5000;
 
+let env: ProxiedEngine;
 let db: TestDatabase;
 let proxy: TcpProxy;
-let engineSql: Sql;
 let engine: Engine;
 let app: FastifyInstance;
 let advertiserId: string;
@@ -32,16 +29,8 @@ let secret: string;
 let clickId: string;
 
 beforeAll(async () => {
-  db = await freshDatabase();
-  const target = new URL(db.url);
-  proxy = await startTcpProxy(target.hostname, Number(target.port));
-  const proxied = new URL(db.url);
-  proxied.port = String(proxy.port);
-  engineSql = connect(proxied.toString());
-  const config = testConfig({ adminToken: ADMIN, databaseUrl: proxied.toString(), dbDeadlineMs: BUDGET_MS });
-  engine = await createEngine(config, engineSql, createLogger('silent'));
-  app = await buildApp(engine);
-  await app.ready();
+  env = await startProxiedEngine({ dbDeadlineMs: BUDGET_MS });
+  ({ db, proxy, engine, app } = env);
   const seeded = await seedCatalog(app);
   advertiserId = seeded.advertiser.id;
   secret = seeded.advertiser.secrets[0].secret;
@@ -50,12 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await proxy?.restore();
-  await app?.close();
-  await engine?.close();
-  await engineSql?.end({ timeout: 1 });
-  await proxy?.close();
-  await db?.drop();
+  await env?.close();
 });
 
 type Answer = { txid: string; status: number; ms: number; body: Record<string, unknown> };
