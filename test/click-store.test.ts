@@ -55,10 +55,11 @@ describe('click batch writes (COPY)', () => {
     await batches.write(rows);
     expect(await countOf(rows.map((r) => r.id))).toBe(250);
     const sample = rows[17] as ClickRow;
-    const stored = await findClick(db.sql, sample.id, sample.createdAt);
+    const stored = await findClick(db.sql, sample.id, sample.createdAt, sample.advertiserId);
     expect(stored).toEqual({
       id: sample.id,
       createdAt: sample.createdAt,
+      advertiserId: sample.advertiserId,
       offerId: 'off_1',
       publisherId: 'pub_1',
       subs: ['s1', null, 's3', null, null],
@@ -75,10 +76,10 @@ describe('click batch writes (COPY)', () => {
     });
     const plainNull = clickRow({ subs: [null, null, null, null, null], ip: null, userAgent: null });
     await batches.write([awkward, plainNull]);
-    expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.subs).toEqual(awkward.subs);
-    expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.userAgent).toBe(awkward.userAgent);
-    expect((await findClick(db.sql, awkward.id, awkward.createdAt))?.ip).toBe('2001:db8::1');
-    expect(await findClick(db.sql, plainNull.id, plainNull.createdAt)).toMatchObject({ subs: [null, null, null, null, null], ip: null, userAgent: null });
+    expect((await findClick(db.sql, awkward.id, awkward.createdAt, awkward.advertiserId))?.subs).toEqual(awkward.subs);
+    expect((await findClick(db.sql, awkward.id, awkward.createdAt, awkward.advertiserId))?.userAgent).toBe(awkward.userAgent);
+    expect((await findClick(db.sql, awkward.id, awkward.createdAt, awkward.advertiserId))?.ip).toBe('2001:db8::1');
+    expect(await findClick(db.sql, plainNull.id, plainNull.createdAt, plainNull.advertiserId)).toMatchObject({ subs: [null, null, null, null, null], ip: null, userAgent: null });
   });
 
   it('a batch retried after a failure (perhaps a lost acknowledgement) writes nothing twice and loses no new row', async () => {
@@ -220,16 +221,20 @@ describe('click lookups for postbacks', () => {
     const missing = clickRow();
     // Same ID, another time: a forged pairing must not find the stored click.
     const wrongTime = { id: (rows[3] as ClickRow).id, createdAt: new Date((rows[3] as ClickRow).createdAt.getTime() + 1) };
+    // Same ID and time, another advertiser: the advertiser is part of the key (Citus places the row by it).
+    const wrongAdvertiser = { ...(rows[4] as ClickRow), advertiserId: 'adv_someone_else' };
     const answers = await Promise.all([
-      ...rows.map((r) => lookup.find(r.id, r.createdAt)),
-      lookup.find(missing.id, missing.createdAt),
-      lookup.find(wrongTime.id, wrongTime.createdAt),
+      ...rows.map((r) => lookup.find(r.id, r.createdAt, r.advertiserId)),
+      lookup.find(missing.id, missing.createdAt, missing.advertiserId),
+      lookup.find(wrongTime.id, wrongTime.createdAt, (rows[3] as ClickRow).advertiserId),
+      lookup.find(wrongAdvertiser.id, wrongAdvertiser.createdAt, wrongAdvertiser.advertiserId),
     ]);
     expect(queries).toBe(1);
     expect(answers.slice(0, 30).map((a) => a?.id)).toEqual(rows.map((r) => r.id));
     expect(answers[5]).toMatchObject({ subs: ['s1', null, 's3', null, null], ip: '203.0.113.7', userAgent: 'Mozilla/5.0' });
     expect(answers[30]).toBeUndefined();
     expect(answers[31]).toBeUndefined();
+    expect(answers[32]).toBeUndefined();
   });
 
   it('finds clicks across day partitions with one generic plan on the lookup pool', async () => {
@@ -249,9 +254,9 @@ describe('click lookups for postbacks', () => {
     try {
       for (let i = 0; i < 7; i++) {
         const found = await findClicks(lookupSql, [
-          ...rows.map((r) => ({ id: r.id, createdAt: r.createdAt })),
+          ...rows.map((r) => ({ id: r.id, createdAt: r.createdAt, advertiserId: r.advertiserId })),
           // In the range of the others but not this click's time: not found.
-          { id: (rows[0] as ClickRow).id, createdAt: (rows[1] as ClickRow).createdAt },
+          { id: (rows[0] as ClickRow).id, createdAt: (rows[1] as ClickRow).createdAt, advertiserId: (rows[0] as ClickRow).advertiserId },
         ]);
         expect(found.map((c) => c.id).sort()).toEqual(rows.map((r) => r.id).sort());
       }
@@ -274,11 +279,11 @@ describe('click lookups for postbacks', () => {
     const lookup = new ClickLookup(counting, writer);
     const fresh = clickRow({ subs: ['buffered', null, null, null, null] });
     writer.add(fresh);
-    expect(await lookup.find(fresh.id, fresh.createdAt)).toMatchObject({ id: fresh.id, subs: ['buffered', null, null, null, null] });
+    expect(await lookup.find(fresh.id, fresh.createdAt, fresh.advertiserId)).toMatchObject({ id: fresh.id, subs: ['buffered', null, null, null, null] });
     expect(queries).toBe(0);
     await writer.flush();
     expect(writer.get(fresh.id)).toBeUndefined();
-    expect(await lookup.find(fresh.id, fresh.createdAt)).toMatchObject({ id: fresh.id, subs: ['buffered', null, null, null, null] });
+    expect(await lookup.find(fresh.id, fresh.createdAt, fresh.advertiserId)).toMatchObject({ id: fresh.id, subs: ['buffered', null, null, null, null] });
     expect(queries).toBe(1);
     await writer.close();
   });

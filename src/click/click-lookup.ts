@@ -10,7 +10,7 @@ import { clickKey, findClicks, type ClickRow, type StoredClick } from './click-s
 
 const MAX_PER_QUERY = 500;
 
-type Pending = { id: string; createdAt: Date; resolve: (click: StoredClick | undefined) => void; reject: (err: unknown) => void };
+type Pending = { id: string; createdAt: Date; advertiserId: string; resolve: (click: StoredClick | undefined) => void; reject: (err: unknown) => void };
 
 export class ClickLookup {
   private pending: Pending[] = [];
@@ -21,11 +21,12 @@ export class ClickLookup {
     private readonly unwritten: BatchWriter<ClickRow>,
   ) {}
 
-  find(id: string, createdAt: Date): Promise<StoredClick | undefined> {
+  /** `advertiserId`: the click's own (its ID's verified claim), which places the row on Citus. */
+  find(id: string, createdAt: Date, advertiserId: string): Promise<StoredClick | undefined> {
     const buffered = this.unwritten.get(id);
-    if (buffered && buffered.createdAt.getTime() === createdAt.getTime()) return Promise.resolve(buffered);
+    if (buffered && buffered.createdAt.getTime() === createdAt.getTime() && buffered.advertiserId === advertiserId) return Promise.resolve(buffered);
     return new Promise((resolve, reject) => {
-      this.pending.push({ id, createdAt, resolve, reject });
+      this.pending.push({ id, createdAt, advertiserId, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -43,8 +44,8 @@ export class ClickLookup {
   private async answer(batch: Pending[]): Promise<void> {
     try {
       const found = await findClicks(this.sql, batch);
-      const byKey = new Map(found.map((c) => [clickKey(c.id, c.createdAt), c]));
-      for (const p of batch) p.resolve(byKey.get(clickKey(p.id, p.createdAt)));
+      const byKey = new Map(found.map((c) => [clickKey(c.id, c.createdAt, c.advertiserId), c]));
+      for (const p of batch) p.resolve(byKey.get(clickKey(p.id, p.createdAt, p.advertiserId)));
     } catch (err) {
       for (const p of batch) p.reject(err);
     }

@@ -130,6 +130,7 @@ export async function insertClicksIdempotently(sql: Sql, rows: ClickRow[]): Prom
 export type StoredClick = {
   id: string;
   createdAt: Date;
+  advertiserId: string;
   offerId: string;
   publisherId: string;
   subs: (string | null)[];
@@ -138,13 +139,13 @@ export type StoredClick = {
 };
 
 /** The click ID carries its own time, so the lookup names the exact partition. */
-export async function findClick(sql: Sql, id: string, createdAt: Date): Promise<StoredClick | undefined> {
-  const [click] = await findClicks(sql, [{ id, createdAt }]);
+export async function findClick(sql: Sql, id: string, createdAt: Date, advertiserId: string): Promise<StoredClick | undefined> {
+  const [click] = await findClicks(sql, [{ id, createdAt, advertiserId }]);
   return click;
 }
 
-/** A click is its ID at its time (the primary key). */
-export const clickKey = (id: string, createdAt: Date): string => `${id}@${createdAt.getTime()}`;
+/** A click is its ID at its time (the primary key), of its advertiser (where Citus places it). */
+export const clickKey = (id: string, createdAt: Date, advertiserId: string): string => `${id}@${createdAt.getTime()}@${advertiserId}`;
 
 /**
  * The stored clicks among `keys`, in one query; each row must match its own (ID, time) pair.
@@ -154,7 +155,7 @@ export const clickKey = (id: string, createdAt: Date): string => `${id}@${create
  * growing with the number of day partitions. Run it on a pool with `plan_cache_mode =
  * force_generic_plan` (database.ts): left to choose, PostgreSQL keeps planning.
  */
-export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date }[]): Promise<StoredClick[]> {
+export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date; advertiserId: string }[]): Promise<StoredClick[]> {
   if (keys.length === 0) return [];
   let first = Infinity;
   let last = -Infinity;
@@ -162,22 +163,28 @@ export async function findClicks(sql: Sql, keys: { id: string; createdAt: Date }
     first = Math.min(first, k.createdAt.getTime());
     last = Math.max(last, k.createdAt.getTime());
   }
+  // The advertisers (the click ID's signed claim, checked before any lookup) name the shards on Citus,
+  // where clicks are distributed by advertiser_id; on one PostgreSQL the predicate is a filter on rows
+  // already found by their primary key.
+  const advertisers = [...new Set(keys.map((k) => k.advertiserId))];
   const rows = await sql`
-    select id, created_at, offer_id, publisher_id, sub1, sub2, sub3, sub4, sub5, host(ip) as ip, user_agent
+    select id, created_at, advertiser_id, offer_id, publisher_id, sub1, sub2, sub3, sub4, sub5, host(ip) as ip, user_agent
     from clicks
-    where id = any(${keys.map((k) => k.id)}::text[]) and created_at >= ${new Date(first).toISOString()}::timestamptz and created_at <= ${new Date(last).toISOString()}::timestamptz`;
-  const wanted = new Set(keys.map((k) => clickKey(k.id, k.createdAt)));
+    where id = any(${keys.map((k) => k.id)}::text[]) and created_at >= ${new Date(first).toISOString()}::timestamptz and created_at <= ${new Date(last).toISOString()}::timestamptz
+      and advertiser_id = any(${advertisers}::text[])`;
+  const wanted = new Set(keys.map((k) => clickKey(k.id, k.createdAt, k.advertiserId)));
   return rows
     .map((row) => ({
       id: row.id as string,
       createdAt: row.created_at as Date,
+      advertiserId: row.advertiser_id as string,
       offerId: row.offer_id as string,
       publisherId: row.publisher_id as string,
       subs: [row.sub1, row.sub2, row.sub3, row.sub4, row.sub5] as (string | null)[],
       ip: row.ip as string | null,
       userAgent: row.user_agent as string | null,
     }))
-    .filter((c) => wanted.has(clickKey(c.id, c.createdAt)));
+    .filter((c) => wanted.has(clickKey(c.id, c.createdAt, c.advertiserId)));
 }
 
 /** The clicks table alone (db/partitions.ts does every partitioned table): partitions made ahead, old ones dropped. */

@@ -32,7 +32,7 @@ export function registerConversionRoutes(app: FastifyInstance, engine: Engine): 
     // What hangs off a conversion is never dated before it: only partitions from its day on are read.
     const since = row.created_at as Date;
     const [click, history, deliveries, attempts, reviews] = await Promise.all([
-      findClick(sql, row.click_id as string, row.click_created_at as Date),
+      findClick(sql, row.click_id as string, row.click_created_at as Date, row.advertiser_id as string),
       sql`select from_status, to_status, payout_minor, currency, source, created_at from conversion_status_history
           where conversion_id = ${row.id} and created_at >= ${since} order by id`,
       sql`select id, publisher_id, state, attempts, next_attempt_at, deadline_at, last_status_code, last_error, delivered_at, created_at

@@ -104,7 +104,7 @@ async function accept(request: FastifyRequest<Params>, engine: Engine, intake: P
   // scoring it again would count it in another click's or offer's fraud counters.
   const stored = known
     ? undefined
-    : await intake.breaker.run(() => engine.clickLookup.find(click.clickId, click.claims.createdAt), deadlineAt).catch((err: unknown) => {
+    : await intake.breaker.run(() => engine.clickLookup.find(click.clickId, click.claims.createdAt, advertiser.id), deadlineAt).catch((err: unknown) => {
         throw isDatabaseUnavailable(err) ? unavailableError(err) : err;
       });
   const score = known
