@@ -11,6 +11,7 @@ import { renderEnvHelp } from './ops/config-doc.js';
 import { startMetricsListener } from './ops/metrics-access.js';
 import { workerMetrics } from './ops/cluster-metrics.js';
 import { runPrimary } from './ops/cluster-primary.js';
+import { absorbStrayDatabaseRejections } from './ops/stray-rejections.js';
 
 /**
  * Process entry: config, database, migrations, engine, HTTP, and a graceful SIGTERM drain. With
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, log);
+  absorbStrayDatabaseRejections(log);
 
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
