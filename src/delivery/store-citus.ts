@@ -16,7 +16,7 @@ import type { ClaimedDelivery, ClaimParams, ConversionMacroColumns, LeaseOneResu
 const DUE = `d.state in ('pending', 'failed') and d.next_attempt_at <= now() and d.deadline_at > now()
   and (d.lease_until is null or d.lease_until <= now())`;
 
-type LeasedRow = { id: string; publisher_id: string; state: ClaimedDelivery['state']; attempts: number; conversion_id: string; status: string | null };
+type LeasedRow = { id: string; publisher_id: string; state: ClaimedDelivery['state']; attempts: number; deadline_at: Date; conversion_id: string; status: string | null };
 type ConversionRow = ConversionMacroColumns & { id: string; status: string };
 
 export async function claimDueSharded(sql: Sql, p: ClaimParams): Promise<ClaimedDelivery[]> {
@@ -38,7 +38,7 @@ export async function claimDueSharded(sql: Sql, p: ClaimParams): Promise<Claimed
         select d.id from deliveries d where d.publisher_id = ${publisher_id} and ${sql.unsafe(DUE)}
         order by d.next_attempt_at limit ${take}
         for update skip locked))
-      returning d.id, d.publisher_id, d.state, d.attempts, d.conversion_id, d.status`);
+      returning d.id, d.publisher_id, d.state, d.attempts, d.deadline_at, d.conversion_id, d.status`);
     if (left === 0) break;
   }
   const leased = (await Promise.all(claims)).flat();
@@ -56,7 +56,7 @@ export async function leaseOneSharded(sql: Sql, id: string, workerId: string, le
     update deliveries d
     set lease_until = now() + ${leaseMs}::float8 * interval '1 millisecond', leased_by = ${workerId}, updated_at = now()
     where d.id = ${id} and (d.lease_until is null or d.lease_until <= now())
-    returning d.id, d.publisher_id, d.state, d.attempts, d.conversion_id, d.status`;
+    returning d.id, d.publisher_id, d.state, d.attempts, d.deadline_at, d.conversion_id, d.status`;
   const [delivery] = await withConversions(sql, leased);
   return delivery ? { kind: 'leased', delivery } : { kind: 'in_flight' };
 }
@@ -87,6 +87,7 @@ async function withConversions(sql: Sql, leased: LeasedRow[]): Promise<ClaimedDe
         publisherId: d.publisher_id,
         state: d.state,
         attempts: d.attempts,
+        deadlineAt: d.deadline_at,
         conversion: {
           conversionId: c.id,
           clickId: c.click_id,

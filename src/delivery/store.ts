@@ -28,6 +28,8 @@ export type ClaimedDelivery = {
   publisherId: string;
   state: 'pending' | 'failed' | 'delivered' | 'expired';
   attempts: number;
+  /** Past it the delivery expires; a claim made just before it must not send after it. */
+  deadlineAt: Date;
   conversion: ConversionFields;
 };
 
@@ -41,7 +43,7 @@ export type ClaimParams = {
   limitRooms: number[];
 };
 
-const CLAIMED_COLUMNS = `d.id, d.publisher_id, d.state, d.attempts, c.id as conversion_id, c.click_id, c.txid, c.event,
+const CLAIMED_COLUMNS = `d.id, d.publisher_id, d.state, d.attempts, d.deadline_at, c.id as conversion_id, c.click_id, c.txid, c.event,
   coalesce(d.status, c.status) as status,
   c.payout_minor, c.currency, c.offer_id, c.sub1, c.sub2, c.sub3, c.sub4, c.sub5`;
 
@@ -65,6 +67,7 @@ type ClaimedRow = ConversionMacroColumns & {
   publisher_id: string;
   state: ClaimedDelivery['state'];
   attempts: number;
+  deadline_at: Date;
   conversion_id: string;
   status: string;
 };
@@ -75,6 +78,7 @@ function toClaimed(r: ClaimedRow): ClaimedDelivery {
     publisherId: r.publisher_id,
     state: r.state,
     attempts: r.attempts,
+    deadlineAt: r.deadline_at,
     conversion: {
       conversionId: r.conversion_id,
       clickId: r.click_id,

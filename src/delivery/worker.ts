@@ -214,7 +214,12 @@ export class DeliveryWorker {
         await releaseLeases(this.sql, rows.map((r) => r.id), this.id);
         return;
       }
-      for (const row of rows) this.dispatch(row);
+      // The claim saw the deadline ahead at its own start; a row whose deadline passed since then is
+      // handed back unsent, and the sweep expires it: no attempt ever starts after the deadline.
+      const now = Date.now();
+      const late = rows.filter((r) => r.deadlineAt.getTime() <= now);
+      for (const row of rows) if (row.deadlineAt.getTime() > now) this.dispatch(row);
+      if (late.length > 0) await releaseLeases(this.sql, late.map((r) => r.id), this.id);
       claimedAny ||= rows.length > 0;
       if (rows.length < want) break;
     }
