@@ -194,13 +194,13 @@ describe('a multi-seed run', () => {
   const catalog: SimCatalog = {
     signer: { advertiserId: 'adv_1', key: Buffer.alloc(32, 7) },
     advertiser: entity('adv_1'),
-    offers: { app: { ...entity('off_app'), payout: '2.50' }, lead: { ...entity('off_lead'), payout: '12.00' }, shop: { ...entity('off_shop'), payout: '40.00' } },
+    offers: { app: { ...entity('off_app'), payout: '2.50' }, lead: { ...entity('off_lead'), payout: '12.00' }, shop: { ...entity('off_shop'), payout: '40.00' }, other: { ...entity('off_other'), payout: '1.00' } },
     publishers: Object.fromEntries(names.map((n) => [n, entity(`pub_${n}`)])),
     clickKey: { kid: 1, secret: Buffer.alloc(32) },
   };
 
   async function runOne(seed: number) {
-    const sessions = planSessions(seed, CLICKS);
+    const { sessions } = planSessions(seed, CLICKS);
     let twins = 0;
     const driver = new Driver(standIn(), catalog, { mint: async () => `twin_${++twins}` }, () => {});
     const result = await driver.run(sessions, 4);
@@ -268,4 +268,28 @@ describe('a multi-seed run', () => {
     expect(html).toContain('goal ≤ 2 %');
     expect(seedsText(pooled)).toMatch(/^honest_office_nat +honest +\d+\/\d+/m);
   }, 60_000);
+});
+
+describe('the background traffic before a run', () => {
+  const CLICKS = 5000;
+  const plan = planSessions(7, CLICKS);
+  const clicks = plan.background.flat();
+
+  it('is a tenth of the clicks, clicks only, on the fourth offer, from honest publishers', () => {
+    expect(plan.background).toHaveLength(CLICKS / 10);
+    expect(clicks.every((s) => s.t === 'click' && s.click.offer === 'other')).toBe(true);
+    const fraud = new Set<string>([...FRAUD_PUBLISHERS, ...HARD_FRAUD_PUBLISHERS]);
+    expect(clicks.some((s) => s.t === 'click' && fraud.has(s.click.publisher))).toBe(false);
+  });
+
+  it("uses the run's own shared addresses, and is drawn after the measured sessions, which stay the seed's", () => {
+    const measured = new Set(plan.sessions.flat().flatMap((s) => (s.t === 'click' ? [s.click.ip] : [])));
+    const shared = clicks.filter((s) => s.t === 'click' && measured.has(s.click.ip)).length;
+    // Carrier pools and VPN exits recur; a home address rarely does.
+    expect(shared).toBeGreaterThan(clicks.length * 0.1);
+    // txids come from a process-wide counter; everything else is the seed's.
+    const withoutTxids = (sessions: unknown) => JSON.stringify(sessions).replace(/"txid":"[^"]*"/g, '');
+    expect(withoutTxids(planSessions(7, CLICKS).sessions)).toBe(withoutTxids(plan.sessions));
+    expect(plan.sessions.flat().some((s) => (s.t === 'click' || s.t === 'convert') && typeof s.click === 'object' && s.click.offer === 'other')).toBe(false);
+  });
 });

@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { capsCostSection, isCapsCostResult, type CapsCostResult } from './caps-cost-report.js';
+import { fraudScoringSection, isFraudScoringResult, type FraudScoringResult } from './fraud-scoring-report.js';
 import { goalsSection, isGoalsSummary, type GoalsSummary } from './goals.js';
 import { pgCostHtml } from './pg-cost-report.js';
 import { isProcessesResult, processesSection } from './processes-report.js';
@@ -188,6 +189,7 @@ export async function writeIndexHtml(): Promise<string> {
   const capsCost: CapsCostResult[] = [];
   const goals: GoalsSummary[] = [];
   const processes: ProcessesResult[] = [];
+  const fraudScoring: FraudScoringResult[] = [];
   const others: string[] = [];
   for (const f of files) {
     const parsed: unknown = JSON.parse(await readFile(path.join(RESULTS_DIR, f), 'utf8'));
@@ -195,6 +197,7 @@ export async function writeIndexHtml(): Promise<string> {
     else if (isGoalsSummary(parsed)) goals.push(parsed);
     else if (isProcessesResult(parsed)) processes.push(parsed);
     else if (isCapsCostResult(parsed)) capsCost.push(parsed);
+    else if (isFraudScoringResult(parsed)) fraudScoring.push(parsed);
     else others.push(f);
   }
   const html = `<!doctype html>
@@ -214,6 +217,7 @@ ${goals.map(goalsSection).join('\n')}
 ${results.length === 0 ? '<p>No results yet.</p>' : results.map(section).join('\n')}
 ${processes.map(processesSection).join('\n')}
 ${capsCost.map((r) => capsCostSection(r, barChart)).join('\n')}
+${fraudScoring.map((r) => fraudScoringSection(r, barChart)).join('\n')}
 ${others.length > 0 ? `<p class="meta">Other result files, drawn by their own tools: ${others.map((f) => `<code>results/${esc(f)}</code>`).join(', ')}.</p>` : ''}
 </body></html>
 `;

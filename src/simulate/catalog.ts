@@ -51,6 +51,8 @@ export async function createCatalog(admin: Admin, sql: Sql, receiverUrl: string 
     const created = await admin('/v1/offers', { advertiserId: adv.id, name: o.name, url: 'https://advertiser.example/lp?cid={clickid}', payout: o.payout, currency: 'USD' });
     offers[o.key] = { id: created.id as string, seq: 0, payout: o.payout };
   }
+  const other = await admin('/v1/offers', { advertiserId: adv.id, name: "The network's other traffic", url: 'https://advertiser.example/other?cid={clickid}', payout: '1.00', currency: 'USD' });
+  offers.other = { id: other.id as string, seq: 0, payout: '1.00' };
   const publishers: SimCatalog['publishers'] = {};
   const names = [...Array.from({ length: HONEST_PUBLISHERS }, (_, i) => `pub${i}`), ...FRAUD_PUBLISHERS, ...HARD_FRAUD_PUBLISHERS];
   for (const name of names) {

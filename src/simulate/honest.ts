@@ -39,6 +39,23 @@ export function honestPublishers(pop: Population): PublisherModel[] {
   }));
 }
 
+/**
+ * The network's other traffic in the hour before the run: the same population clicking through the
+ * same honest publishers on another offer, clicks only. A running network has it; a fresh engine
+ * does not, and without it every carrier pool address and VPN exit starts the run as an address
+ * nobody else uses (datacenter_ip's shared-exit allowance and ip_burst's shared-address test read
+ * an address's clicks over every offer). It touches no measured offer's counts, so the
+ * conversion-rate baselines are the measured traffic's own. Fraud publishers send none: a script's
+ * server is not shared by the network's users.
+ */
+export function backgroundClicks(pop: Population, clicks: number, publishers: PublisherModel[], nets: HonestNetworks): Session[] {
+  return Array.from({ length: clicks }, (): Session => {
+    const pub = pickWeighted(pop, publishers);
+    const user = honestUser(pop, nets);
+    return [{ t: 'click', click: { offer: 'other', publisher: pub.key, sub1: pop.pick(pub.subs).id, ip: user.ip, ua: user.ua } }];
+  });
+}
+
 export function pickWeighted<T extends { weight: number }>(pop: Population, items: readonly T[]): T {
   let left = pop.rand() * items.reduce((s, i) => s + i.weight, 0);
   for (const item of items) {

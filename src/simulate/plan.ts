@@ -12,7 +12,8 @@
  *   converting far above the offer, a flood of clicks); judged once past the rule's minimum volume.
  */
 
-export type OfferKey = 'app' | 'lead' | 'shop';
+/** The three measured offers, and `other`: the rest of the network's traffic, clicks only (honest.ts, backgroundClicks). */
+export type OfferKey = 'app' | 'lead' | 'shop' | 'other';
 export type PatternKind = 'honest' | 'per-conversion' | 'aggregate';
 
 export type Label = {

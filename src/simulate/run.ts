@@ -4,7 +4,7 @@ import { Driver, type Attempt } from './driver.js';
 import { evaluate } from './evaluate.js';
 import { fraudSessions } from './fraud-patterns.js';
 import { addressSource, honestNetworks } from './honest-hard.js';
-import { honestPublishers, honestSessions } from './honest.js';
+import { backgroundClicks, honestPublishers, honestSessions } from './honest.js';
 import { SimClient } from './http.js';
 import { requestCount, type Session } from './plan.js';
 import { Population } from './population.js';
@@ -19,8 +19,14 @@ const DELIVERY_DRAIN_MS = 15_000;
 
 export type RunOptions = { seed: number; clicks: number; concurrency: number; target: Omit<TargetOptions, 'log'>; log: (line: string) => void };
 
-/** The run's sessions, shuffled: the same seed gives the same traffic. */
-export function planSessions(seed: number, clicks: number): Session[] {
+/** Background clicks (honest.ts, backgroundClicks) as a share of the run's clicks. */
+const BACKGROUND_SHARE = 0.1;
+
+/**
+ * The run's sessions, shuffled, and the background clicks sent before them: the same seed gives the
+ * same traffic. The background is drawn last, so it leaves the measured sessions as they were.
+ */
+export function planSessions(seed: number, clicks: number): { background: Session[]; sessions: Session[] } {
   const addresses = addressSource();
   const pop = new Population(seed, { addresses });
   const publishers = honestPublishers(pop);
@@ -28,7 +34,8 @@ export function planSessions(seed: number, clicks: number): Session[] {
   const fraud = fraudSessions(pop, clicks, publishers);
   const honest = honestSessions(pop, Math.max(0, clicks - fraud.clicks), publishers, nets);
   fraud.attachTo(honest);
-  return shuffle(pop, [...honest, ...fraud.sessions]);
+  const sessions = shuffle(pop, [...honest, ...fraud.sessions]);
+  return { background: backgroundClicks(pop, Math.round(clicks * BACKGROUND_SHARE), publishers, nets), sessions };
 }
 
 export async function runSeed(o: RunOptions): Promise<SimReport> {
@@ -36,13 +43,15 @@ export async function runSeed(o: RunOptions): Promise<SimReport> {
   try {
     o.log(`seed ${o.seed}: engine ready: ${target.description}`);
     const catalog = await createCatalog(adminClient(target.baseUrl, target.adminToken), target.sql, target.receiver?.url, `sim ${o.seed}`);
-    const sessions = planSessions(o.seed, o.clicks);
+    const { background, sessions } = planSessions(o.seed, o.clicks);
 
     const client = new SimClient(target.baseUrl, o.concurrency * 2);
     const bar = new SingleBar({ format: `[simulate] seed ${o.seed} {bar} {percentage}% | {value}/{total} requests | {eta_formatted} left`, hideCursor: true, stream: process.stderr });
-    bar.start(requestCount(sessions), 0);
+    bar.start(requestCount(background) + requestCount(sessions), 0);
+    const twins = new TwinClicks(target.sql, catalog);
+    const backgroundRun = await new Driver(client, catalog, twins, () => bar.increment()).run(background, o.concurrency);
     const started = performance.now();
-    const driver = new Driver(client, catalog, new TwinClicks(target.sql, catalog), () => bar.increment());
+    const driver = new Driver(client, catalog, twins, () => bar.increment());
     const result = await driver.run(sessions, o.concurrency);
     const durationS = (performance.now() - started) / 1000;
     bar.stop();
@@ -61,11 +70,11 @@ export async function runSeed(o: RunOptions): Promise<SimReport> {
       target: target.description,
       fraudState: target.fraudState,
       method: METHOD,
-      traffic: { clicks: result.clicks, postbacks: result.attempts.length, sessions: sessions.length },
+      traffic: { clicks: result.clicks, backgroundClicks: backgroundRun.clicks, postbacks: result.attempts.length, sessions: sessions.length },
       evaluation,
       deliveries: target.receiver ? deliveryCheck(result.attempts, target.receiver) : undefined,
       reviewQueueTop: await reviewQueueTop(target.baseUrl, target.adminToken, result.attempts),
-      errors: result.errors,
+      errors: [...backgroundRun.errors, ...result.errors],
     };
   } finally {
     await target.close();
