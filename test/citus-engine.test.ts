@@ -196,4 +196,73 @@ describe.skipIf(!bin)('the engine on Citus', () => {
     expect(detail.click.recorded).toBe(true);
     expect(detail.statusHistory).toHaveLength(1);
   }, 60_000);
+  it('reconciles one advertiser per shard: matched, S2S-only and pixel-only units, recovery, re-fire and expiry; a second run changes nothing', async () => {
+    const from = new Date(Date.now() - 60_000);
+    // a's publisher refuses connections, so a's deliveries stay open; b's are delivered.
+    const a = await catalog({}, { postbackUrl: 'http://127.0.0.1:9/pb?c={clickid}' });
+    const b = await catalog();
+    const txids = new Map<string, Record<'matched' | 's2sOnly' | 'pixelOnly' | 'refused', string>>();
+    for (const c of [a, b]) {
+      const t = { matched: uniqueTx(), s2sOnly: uniqueTx(), pixelOnly: uniqueTx(), refused: uniqueTx() };
+      txids.set(c.advId, t);
+      const [k1, k2, k3, k4] = await Promise.all([click(c, nodes[0]), click(c, nodes[1]), click(c, nodes[0]), click(c, nodes[1])]);
+      const pixel = (clickid: string, txid: string, node: EngineProcess) => fetch(`${node.url}/pixel.gif?clickid=${clickid}&txid=${encodeURIComponent(txid)}`);
+      expect((await Promise.all([pixel(k1 as string, t.matched, nodes[0]), pixel(k3 as string, t.pixelOnly, nodes[1]), pixel(k4 as string, t.refused, nodes[0])])).map((r) => r.status)).toEqual([200, 200, 200]);
+      expect((await postback(c, nodes[1], `clickid=${k1}&txid=${t.matched}`)).status).toBe(200);
+      expect((await postback(c, nodes[0], `clickid=${k2}&txid=${t.s2sOnly}`)).status).toBe(200);
+      const forged = await fetch(`${nodes[1].url}${signedGetUrl(c.advId, `clickid=${k4}&txid=${t.refused}`, `whsec_${randomBytes(24).toString('base64')}`)}`);
+      expect(forged.status).toBe(401);
+    }
+    // a's two deliveries: one waiting on a long backoff (re-fired), one past its deadline (expired).
+    const [waiting, overdue] = [txids.get(a.advId)?.matched, txids.get(a.advId)?.s2sOnly] as [string, string];
+    const deliveryOf = async (txid: string) => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const [d] = await cluster.sql<{ id: string }[]>`
+          select d.id from deliveries d join conversions c on c.id = d.conversion_id and c.created_at = d.conversion_created_at
+          where c.txid = ${txid} and d.attempts >= 1 and d.lease_until is null`;
+        if (d) return d.id;
+        if (Date.now() > deadline) throw new Error(`no attempted delivery for ${txid}`);
+        await sleep(100);
+      }
+    };
+    const [waitingId, overdueId] = await Promise.all([deliveryOf(waiting), deliveryOf(overdue)]);
+    await cluster.sql`update deliveries set next_attempt_at = now() + interval '1 hour' where id = ${waitingId}`;
+    await cluster.sql`update deliveries set deadline_at = now() - interval '1 second', next_attempt_at = now() - interval '1 second' where id = ${overdueId}`;
+    await sleep(1500); // PIXEL_GRACE_S is 1
+
+    const window = { from: from.toISOString(), to: new Date(Date.now() + 1000).toISOString() };
+    const totals = (run: Record<string, any>, offerId: string) => {
+      const sum: Record<string, number> = { s2s: 0, pixel: 0, matched: 0, s2sOnly: 0, pixelOnly: 0, recovered: 0, refired: 0, expired: 0 };
+      for (const row of run.rows.filter((r: { offerId: string }) => r.offerId === offerId)) for (const k of Object.keys(sum)) sum[k] = (sum[k] ?? 0) + row[k];
+      return sum;
+    };
+    const first = await api('/v1/reconciliations', window);
+    const units = { s2s: 2, pixel: 3, matched: 1, s2sOnly: 1, pixelOnly: 2 };
+    expect(totals(first, a.offerId)).toEqual({ ...units, recovered: 2, refired: 1, expired: 1 });
+    expect(totals(first, b.offerId)).toEqual({ ...units, recovered: 2, refired: 0, expired: 0 });
+
+    for (const c of [a, b]) {
+      const t = txids.get(c.advId) as { pixelOnly: string; refused: string };
+      const recovered = await cluster.sql`
+        select txid, decision, reasons, source, advertiser_id from conversions where txid = any(${[t.pixelOnly, t.refused]}) order by txid`;
+      expect(recovered).toEqual(
+        [t.pixelOnly, t.refused].sort().map((txid) => ({ txid, decision: 'flagged', reasons: ['s2s_missing'], source: 'pixel', advertiser_id: c.advId })),
+      );
+      const causes = await api(`/v1/reconciliations/${first.id}/root-causes?limit=100`);
+      const mine = causes.items.filter((i: { advertiserId: string }) => i.advertiserId === c.advId);
+      expect(Object.fromEntries(mine.map((i: { txid: string; cause: string; recovered: boolean }) => [i.txid, [i.cause, i.recovered]]))).toEqual({
+        [t.pixelOnly]: ['never_attempted', true],
+        [t.refused]: ['signature', true],
+      });
+    }
+    const [refired] = await cluster.sql`select next_attempt_at <= now() + interval '1 minute' as due, refired_at is not null as refired from deliveries where id = ${waitingId}`;
+    expect(refired).toEqual({ due: true, refired: true });
+    expect(await cluster.sql`select state from deliveries where id = ${overdueId}`).toEqual([{ state: 'expired' }]);
+
+    const second = await api('/v1/reconciliations', window);
+    for (const c of [a, b]) expect(totals(second, c.offerId)).toEqual({ ...units, recovered: 0, refired: 0, expired: 0 });
+    const [pixelConversions] = await cluster.sql`select count(*)::int as n from conversions where source = 'pixel' and advertiser_id = any(${[a.advId, b.advId]})`;
+    expect(pixelConversions?.n).toBe(4);
+  }, 90_000);
 });

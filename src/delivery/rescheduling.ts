@@ -93,3 +93,54 @@ export function expiredDeliveriesCte(db: Sql, runId: string, slice: TimeRange): 
       select * from expired_now union all select * from expired_before
     )`;
 }
+
+/** A delivery a sharded statement changed, by its conversion (which lives in another colocation group). */
+export type ChangedDelivery = { conversion_id: string; conversion_created_at: Date };
+
+/**
+ * refiredDeliveriesCte's change on Citus, where deliveries (by publisher) and conversions (by
+ * advertiser) are in different colocation groups and cannot be joined in a modification: the same
+ * rows, found by the conversion time each delivery carries, in one multi-shard statement.
+ */
+export async function refireDeliveriesSharded(db: Sql, slice: TimeRange, runWindow: TimeRange): Promise<ChangedDelivery[]> {
+  const window = db`tstzrange(${runWindow.from.toISOString()}::timestamptz, ${runWindow.to.toISOString()}::timestamptz, '[)')`;
+  return db<ChangedDelivery[]>`
+    update deliveries d
+    set next_attempt_at = now(), refired_at = now(), refire_window = ${window}, updated_at = now()
+    from publishers p
+    where p.id = d.publisher_id
+      and d.created_at >= ${slice.from.toISOString()}::timestamptz
+      and d.conversion_created_at >= ${slice.from.toISOString()}::timestamptz and d.conversion_created_at < ${slice.to.toISOString()}::timestamptz
+      and d.state in ('pending', 'failed')
+      and d.deadline_at > now()
+      and d.next_attempt_at > now()
+      and (d.lease_until is null or d.lease_until <= now())
+      and p.disabled_at is null
+      and d.refire_window is distinct from ${window}
+    returning d.conversion_id, d.conversion_created_at`;
+}
+
+/**
+ * expiredDeliveriesCte's changes on Citus (see refireDeliveriesSharded), as two statements for the
+ * caller's transaction: first the deliveries the sweep already expired are marked reported, then the
+ * open ones past their deadline are expired and marked, so the two sets stay disjoint.
+ */
+export async function expireDeliveriesSharded(db: Sql, runId: string, slice: TimeRange): Promise<ChangedDelivery[]> {
+  const from = slice.from.toISOString();
+  const to = slice.to.toISOString();
+  const before = await db<ChangedDelivery[]>`
+    update deliveries d
+    set expiry_reported_by = ${runId}
+    where d.created_at >= ${from}::timestamptz and d.state = 'expired' and d.expiry_reported_by is null
+      and d.conversion_created_at >= ${from}::timestamptz and d.conversion_created_at < ${to}::timestamptz
+    returning d.conversion_id, d.conversion_created_at`;
+  const now = await db<ChangedDelivery[]>`
+    update deliveries d
+    set state = 'expired', lease_until = null, leased_by = null, expiry_reported_by = ${runId}, updated_at = now()
+    where d.created_at >= ${from}::timestamptz and d.state in ('pending', 'failed')
+      and d.conversion_created_at >= ${from}::timestamptz and d.conversion_created_at < ${to}::timestamptz
+      and d.deadline_at <= now()
+      and (d.lease_until is null or d.lease_until <= now())
+    returning d.conversion_id, d.conversion_created_at`;
+  return [...before, ...now];
+}

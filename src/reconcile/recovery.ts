@@ -1,4 +1,5 @@
 import { DEFAULT_FLAG_AT } from '../admin/schemas.js';
+import type postgres from 'postgres';
 import type { Sql } from '../db/database.js';
 import type { RunWindow } from './window.js';
 
@@ -15,32 +16,34 @@ import type { RunWindow } from './window.js';
  * score is the offer's flag threshold: flagged, and no more suspicious than that.
  */
 
-/** Recovers the run's eligible pixel-only units first seen in `w`. Returns how many. */
-export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, graceS: number): Promise<number> {
+/**
+ * The run's root causes in `w` that recovery may turn into conversions: no conversion for their
+ * txid when the run looked, the grace period over; one per txid (two clicks' pixels may name it: the
+ * one claimed is the one inserted). With `clicks`, each carries its click's sub1-sub5.
+ */
+export function recoveryCandidates(db: Sql, runId: string, w: RunWindow, graceS: number, clicks: boolean): postgres.Fragment {
   const grace = db`${graceS}::float8 * interval '1 second'`;
-  const rows = await db<{ n: number }[]>`
-    with candidates as (
-      -- One per txid (two clicks' pixels may name it): the one claimed below is the one inserted.
-      select distinct on (r.advertiser_id, r.txid) r.*
+  return db`
+      select distinct on (r.advertiser_id, r.txid) r.* ${clicks ? db`, k.sub1, k.sub2, k.sub3, k.sub4, k.sub5` : db``}
       from reconciliation_root_causes r
+      ${clicks ? db`left join clicks k on k.id = r.click_id and k.created_at = r.click_created_at and k.advertiser_id = r.advertiser_id` : db``}
       where r.run_id = ${runId} and r.existing_conversion_id is null and r.pixel_at <= now() - ${grace}
         and r.pixel_at >= ${w.from.toISOString()}::timestamptz and r.pixel_at < ${w.to.toISOString()}::timestamptz
-      order by r.advertiser_id, r.txid, r.pixel_at, r.click_id
-    ), claimed as (
-      -- Dated at the pixel, and so is the ID (it names the conversion's day partition).
-      insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
-      select c.advertiser_id, c.txid, timed_id('cv', c.pixel_at), c.pixel_at
-      from candidates c
-      -- The unique key's order, as the intake locks it, so the two never wait on each other in a cycle.
-      order by c.advertiser_id, c.txid
-      on conflict (advertiser_id, txid) do nothing
-      returning advertiser_id, txid, conversion_id
-    ), inserted as (
-      insert into conversions (id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
-        sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
-        created_at, updated_at)
-      select t.conversion_id, c.advertiser_id, c.offer_id, c.publisher_id, c.click_id, c.click_created_at, c.txid, c.event, 'approved',
-             k.sub1, k.sub2, k.sub3, k.sub4, k.sub5, o.payout_minor, o.revenue_minor, o.currency, 'flagged',
+      order by r.advertiser_id, r.txid, r.pixel_at, r.click_id`;
+}
+
+/** Columns of a recovered conversion, in the order of RECOVERED_VALUES. */
+export const RECOVERED_COLUMNS = `id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
+  sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
+  created_at, updated_at`;
+
+/**
+ * A recovered conversion's values from a candidate `c` (recoveryCandidates' columns with its click's
+ * subs), its offer `o`, and `id`, the conversion ID its txid key was claimed with.
+ */
+export function recoveredValues(db: Sql, runId: string, graceS: number, id: postgres.Fragment): postgres.Fragment {
+  return db`${id}, c.advertiser_id, c.offer_id, c.publisher_id, c.click_id, c.click_created_at, c.txid, c.event, 'approved',
+             c.sub1, c.sub2, c.sub3, c.sub4, c.sub5, o.payout_minor, o.revenue_minor, o.currency, 'flagged',
              coalesce((o.fraud ->> 'flagAt')::smallint, ${DEFAULT_FLAG_AT}::smallint), array['s2s_missing'],
              jsonb_build_array(jsonb_build_object(
                'code', 's2s_missing', 'mode', 'score', 'evaluated', true,
@@ -51,11 +54,28 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
                'threshold', jsonb_build_object('graceS', ${graceS}::float8),
                'window', ${`${graceS} s after the pixel`}::text,
                'note', 'recovered by the reconciler: the browser pixel fired but no S2S postback arrived within the grace period; root cause: ' || c.cause)),
-             'pixel', c.user_ip, c.user_agent, c.pixel_at, now()
+             'pixel', c.user_ip, c.user_agent, c.pixel_at, now()`;
+}
+
+/** Recovers the run's eligible pixel-only units first seen in `w`. Returns how many. */
+export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, graceS: number): Promise<number> {
+  const rows = await db<{ n: number }[]>`
+    with candidates as (${recoveryCandidates(db, runId, w, graceS, true)}
+    ), claimed as (
+      -- Dated at the pixel, and so is the ID (it names the conversion's day partition).
+      insert into conversion_txids (advertiser_id, txid, conversion_id, created_at)
+      select c.advertiser_id, c.txid, timed_id('cv', c.pixel_at), c.pixel_at
+      from candidates c
+      -- The unique key's order, as the intake locks it, so the two never wait on each other in a cycle.
+      order by c.advertiser_id, c.txid
+      on conflict (advertiser_id, txid) do nothing
+      returning advertiser_id, txid, conversion_id
+    ), inserted as (
+      insert into conversions (${db.unsafe(RECOVERED_COLUMNS)})
+      select ${recoveredValues(db, runId, graceS, db`t.conversion_id`)}
       from candidates c
       join claimed t on t.advertiser_id = c.advertiser_id and t.txid = c.txid
       join offers o on o.id = c.offer_id
-      left join clicks k on k.id = c.click_id and k.created_at = c.click_created_at
       returning id, advertiser_id, txid, click_id, offer_id, publisher_id, payout_minor, currency, created_at
     ), history as (
       insert into conversion_status_history (conversion_id, advertiser_id, from_status, to_status, payout_minor, currency, source, created_at)
@@ -65,13 +85,16 @@ export async function recoverPixelOnly(db: Sql, runId: string, w: RunWindow, gra
       select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, count(*), 0, 0
       from inserted
       group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
-      on conflict (run_id, offer_id, publisher_id, hour) do update set recovered = reconciliation_rows.recovered + excluded.recovered
+      ${db.unsafe(ADD_RECOVERED)}
     )
     select count(*)::int as n from inserted`;
   const recovered = rows[0]?.n ?? 0;
   if (recovered > 0) await linkRecovered(db, runId, w);
   return recovered;
 }
+
+/** Adds counted rows' recoveries to the run's rows (an upsert's conflict clause). */
+export const ADD_RECOVERED = 'on conflict (run_id, offer_id, publisher_id, hour) do update set recovered = reconciliation_rows.recovered + excluded.recovered';
 
 /**
  * Points the run's root causes at the conversions it recovered. A unit that had no conversion when

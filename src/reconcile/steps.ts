@@ -1,5 +1,13 @@
 import type { Config } from '../config.js';
+import { onCitus } from '../db/citus.js';
 import type { Sql } from '../db/database.js';
+import {
+  compareWindowSharded,
+  expireDeliveriesShardedRun,
+  recordRootCausesSharded,
+  recoverPixelOnlySharded,
+  refireDeliveriesShardedRun,
+} from './citus-steps.js';
 import { recoverPixelOnly } from './recovery.js';
 import { expireDeliveries, refireDeliveries } from './refire.js';
 import { recordRootCauses } from './root-causes.js';
@@ -25,12 +33,17 @@ export type StepName = 'rootCauses' | 'recovery' | 'refire' | 'expiry' | 'compar
 
 export type StepContext = { db: Sql; runId: string; window: RunWindow; config: Pick<Config, 'pixelGraceS'> };
 
+/** Each step's statements on one PostgreSQL, or on Citus (citus-steps.ts: the same work, one shard at a time). */
 export const STEPS: { name: StepName; label: string; run: (ctx: StepContext, slice: RunWindow) => Promise<number> }[] = [
-  { name: 'rootCauses', label: 'root causes', run: (c, slice) => recordRootCauses(c.db, c.runId, slice, c.config.pixelGraceS) },
-  { name: 'recovery', label: 'recovery', run: (c, slice) => recoverPixelOnly(c.db, c.runId, slice, c.config.pixelGraceS) },
-  { name: 'refire', label: 're-fire', run: (c, slice) => refireDeliveries(c.db, c.runId, slice, c.window) },
-  { name: 'expiry', label: 'expiry', run: (c, slice) => expireDeliveries(c.db, c.runId, slice) },
-  { name: 'comparison', label: 'comparison', run: (c, slice) => compareWindow(c.db, c.runId, slice) },
+  {
+    name: 'rootCauses',
+    label: 'root causes',
+    run: (c, slice) => (onCitus() ? recordRootCausesSharded : recordRootCauses)(c.db, c.runId, slice, c.config.pixelGraceS),
+  },
+  { name: 'recovery', label: 'recovery', run: (c, slice) => (onCitus() ? recoverPixelOnlySharded : recoverPixelOnly)(c.db, c.runId, slice, c.config.pixelGraceS) },
+  { name: 'refire', label: 're-fire', run: (c, slice) => (onCitus() ? refireDeliveriesShardedRun : refireDeliveries)(c.db, c.runId, slice, c.window) },
+  { name: 'expiry', label: 'expiry', run: (c, slice) => (onCitus() ? expireDeliveriesShardedRun : expireDeliveries)(c.db, c.runId, slice) },
+  { name: 'comparison', label: 'comparison', run: (c, slice) => (onCitus() ? compareWindowSharded : compareWindow)(c.db, c.runId, slice) },
 ];
 
 export function sliceWindow(w: RunWindow, hours = SLICE_HOURS): RunWindow[] {
