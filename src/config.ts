@@ -295,7 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.REDIS_CLUSTER && !e.REDIS_URL) {
     throw new ConfigError('invalid configuration:\n  REDIS_CLUSTER=true needs REDIS_URL: the cluster\'s seed nodes');
   }
-  if (e.REDIS_CLUSTER && e.REDIS_URL && e.REDIS_URL.split(',').some((part) => !/^rediss?:\/\/[^/]+\/?(0)?$/.test(part.trim()))) {
+  if (e.REDIS_CLUSTER && e.REDIS_URL?.split(',').some((part) => !/^rediss?:\/\/[^/]+\/?(0)?$/.test(part.trim()))) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL: a Redis Cluster has only database 0; give seed nodes as redis://host:port');
   }
   for (const name of ['CLICK_RETENTION_DAYS', 'CONVERSION_RETENTION_DAYS', 'DELIVERY_RETENTION_DAYS', 'ATTEMPT_LOG_RETENTION_DAYS'] as const) {
