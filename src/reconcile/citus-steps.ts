@@ -52,14 +52,26 @@ function chunks<T>(rows: T[]): T[][] {
   return out;
 }
 
-/** Every advertiser, from the catalog (a reference table): the traffic's shards are read one advertiser at a time. */
-async function advertisers(db: Sql): Promise<string[]> {
-  return (await db<{ id: string }[]>`select id from advertisers order by id`).map((r) => r.id);
+/**
+ * The advertisers with pixels (and, with `s2s`, S2S conversions) in `w`: the traffic's shards are read
+ * one advertiser at a time, and only those that have something in the slice (one multi-shard
+ * aggregate per table, each on its own shard's index over the time column).
+ */
+async function advertisersIn(db: Sql, w: RunWindow, s2s: boolean): Promise<string[]> {
+  const from = w.from.toISOString();
+  const to = w.to.toISOString();
+  const pixels = await db<{ advertiser_id: string }[]>`
+    select distinct advertiser_id from pixel_events where created_at >= ${from}::timestamptz and created_at < ${to}::timestamptz`;
+  const conversions = s2s
+    ? await db<{ advertiser_id: string }[]>`
+        select distinct advertiser_id from conversions where source = 's2s' and created_at >= ${from}::timestamptz and created_at < ${to}::timestamptz`
+    : [];
+  return [...new Set([...pixels, ...conversions].map((r) => r.advertiser_id))].sort();
 }
 
 export async function recordRootCausesSharded(db: Sql, runId: string, w: RunWindow, graceS: number): Promise<number> {
   let total = 0;
-  for (const advertiser of await advertisers(db)) {
+  for (const advertiser of await advertisersIn(db, w, false)) {
     const { ctes, select } = rootCauseQuery(db, w, graceS, advertiser);
     const rows = await db<Record<string, unknown>[]>`with ${ctes} ${select}`;
     if (rows.length === 0) continue;
@@ -204,7 +216,7 @@ export async function expireDeliveriesShardedRun(db: Sql, runId: string, w: RunW
 
 export async function compareWindowSharded(db: Sql, runId: string, w: RunWindow): Promise<number> {
   let total = 0;
-  for (const advertiser of await advertisers(db)) {
+  for (const advertiser of await advertisersIn(db, w, true)) {
     const counts = await db<Record<string, unknown>[]>`with ${comparisonUnits(db, w, advertiser)} select ${db.unsafe(COMPARISON_COUNTS)}`;
     if (counts.length === 0) continue;
     const rows = counts.map((c) => ({ run_id: runId, ...c, recovered: 0, refired: 0, expired: 0 }));
