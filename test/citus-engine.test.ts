@@ -198,7 +198,7 @@ describe.skipIf(!bin)('the engine on Citus', () => {
     expect(detail.click.recorded).toBe(true);
     expect(detail.statusHistory).toHaveLength(1);
   }, 60_000);
-  it('reconciles one advertiser per shard: matched, S2S-only and pixel-only units, recovery, re-fire and expiry; a second run changes nothing', async () => {
+  it('reconciles two advertisers, each read on its own shard: matched, S2S-only and pixel-only units, recovery, re-fire and expiry; a second run changes nothing', async () => {
     const from = new Date(Date.now() - 60_000);
     // a's publisher refuses connections, so a's deliveries stay open; b's are delivered.
     const a = await catalog({}, { postbackUrl: 'http://127.0.0.1:9/pb?c={clickid}' });
