@@ -75,11 +75,9 @@ export async function recordRootCausesSharded(db: Sql, runId: string, w: RunWind
     const { ctes, select } = rootCauseQuery(db, w, graceS, advertiser);
     const rows = await db<Record<string, unknown>[]>`with ${ctes} ${select}`;
     if (rows.length === 0) continue;
-    await inTransaction(db, async () => {
-      const columns = db.unsafe(ROOT_CAUSE_QUERY_COLUMNS.join(', '));
-      await db`insert into reconciliation_root_causes (run_id, ${columns})
-        select ${runId}, ${columns} from ${rowsOf(db, 'reconciliation_root_causes', rows)}`;
-    });
+    const columns = db.unsafe(ROOT_CAUSE_QUERY_COLUMNS.join(', '));
+    await db`insert into reconciliation_root_causes (run_id, ${columns})
+      select ${runId}, ${columns} from ${rowsOf(db, 'reconciliation_root_causes', rows)}`;
     total += rows.length;
   }
   return total;
@@ -170,30 +168,22 @@ export async function recoverPixelOnlySharded(db: Sql, runId: string, w: RunWind
   return total;
 }
 
-/** Adds `changed` deliveries to the run's rows, counted by their conversion's offer, publisher and hour, in column `column`. */
+/**
+ * Adds `changed` deliveries to the run's rows, counted by their conversion's offer, publisher and
+ * hour, in column `column`: the conversions read by ID on their shards, counted on the coordinator.
+ */
 async function countDeliveries(db: Sql, runId: string, changed: ChangedDelivery[], column: 'refired' | 'expired'): Promise<void> {
   if (changed.length === 0) return;
-  const counts = new Map<string, { offer_id: string; publisher_id: string; hour: Date; n: number }>();
-  for (const part of chunks(changed)) {
-    const conversions = await db<{ offer_id: string; publisher_id: string; created_at: Date }[]>`
-      select offer_id, publisher_id, created_at from conversions
-      where id = any(${part.map((d) => d.conversion_id)}::text[])
-        and created_at = any(${part.map((d) => d.conversion_created_at.toISOString())}::timestamptz[])`;
-    for (const c of conversions) {
-      const hour = new Date(Math.floor(c.created_at.getTime() / 3_600_000) * 3_600_000);
-      const key = `${c.offer_id}\u0000${c.publisher_id}\u0000${hour.getTime()}`;
-      const entry = counts.get(key) ?? { offer_id: c.offer_id, publisher_id: c.publisher_id, hour, n: 0 };
-      entry.n++;
-      counts.set(key, entry);
-    }
-  }
-  const rows = [...counts.values()].map((c) => ({
-    run_id: runId, offer_id: c.offer_id, publisher_id: c.publisher_id, hour: c.hour,
-    s2s: 0, pixel: 0, matched: 0, s2s_only: 0, pixel_only: 0, recovered: 0, refired: column === 'refired' ? c.n : 0, expired: column === 'expired' ? c.n : 0,
-  }));
+  const counted = db.unsafe(column);
   await db`
-    insert into reconciliation_rows (${db.unsafe(RUN_ROW_COLUMNS)}) select ${db.unsafe(RUN_ROW_COLUMNS)} from ${rowsOf(db, 'reconciliation_rows', rows)}
-    on conflict (run_id, offer_id, publisher_id, hour) do update set ${db.unsafe(`${column} = reconciliation_rows.${column} + excluded.${column}`)}`;
+    insert into reconciliation_rows (${db.unsafe(RUN_ROW_COLUMNS)})
+    select ${runId}, offer_id, publisher_id, date_trunc('hour', created_at, 'UTC'), 0, 0, 0, 0, 0, 0,
+           ${column === 'refired' ? db`count(*), 0` : db`0, count(*)`}
+    from conversions
+    where id = any(${changed.map((d) => d.conversion_id)}::text[])
+      and created_at = any(${changed.map((d) => d.conversion_created_at.toISOString())}::timestamptz[])
+    group by offer_id, publisher_id, date_trunc('hour', created_at, 'UTC')
+    on conflict (run_id, offer_id, publisher_id, hour) do update set ${counted} = reconciliation_rows.${counted} + excluded.${counted}`;
 }
 
 export async function refireDeliveriesShardedRun(db: Sql, runId: string, w: RunWindow, run: RunWindow): Promise<number> {

@@ -32,7 +32,7 @@ export function recoveryCandidates(db: Sql, runId: string, w: RunWindow, graceS:
       order by r.advertiser_id, r.txid, r.pixel_at, r.click_id`;
 }
 
-/** Columns of a recovered conversion, in the order of RECOVERED_VALUES. */
+/** Columns of a recovered conversion, in the order of recoveredValues(). */
 export const RECOVERED_COLUMNS = `id, advertiser_id, offer_id, publisher_id, click_id, click_created_at, txid, event, status,
   sub1, sub2, sub3, sub4, sub5, payout_minor, revenue_minor, currency, decision, score, reasons, evidence, source, user_ip, user_agent,
   created_at, updated_at`;
