@@ -9,7 +9,7 @@ import { BatchWriter } from './db/batch-writer.js';
 import { DatabaseBreaker } from './db/breaker.js';
 import { hasCitus, onCitus, useCitusForms } from './db/citus.js';
 import { cutSockets, serverKey } from './db/sockets.js';
-import { APPLICATION_NAME, connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, TX_POOL_MAX, type Sql } from './db/database.js';
+import { APPLICATION_NAME, connect, isDatabaseUnavailable, PLANNED_POOL_MAX, TX_POOL_MAX, type Sql } from './db/database.js';
 import type { FieldIssue } from './errors.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -90,9 +90,9 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const txSql = connect(config.databaseUrl, { max: TX_POOL_MAX });
   useCitusForms(await hasCitus(sql));
   // Citus plans a multi-shard statement only with its parameters bound, so it cannot run a forced generic plan.
-  const lookupSql = connect(config.databaseUrl, { max: LOOKUP_POOL_MAX, genericPlans: !onCitus() });
+  const plannedSql = connect(config.databaseUrl, { max: PLANNED_POOL_MAX, genericPlans: !onCitus() });
   const metrics = createMetrics();
-  const servers = new Set([sql, txSql, lookupSql].map((pool) => serverKey((pool as unknown as { options: Parameters<typeof serverKey>[0] }).options)));
+  const servers = new Set([sql, txSql, plannedSql].map((pool) => serverKey((pool as unknown as { options: Parameters<typeof serverKey>[0] }).options)));
   const breaker = new DatabaseBreaker({
     deadlineMs: config.dbDeadlineMs,
     onStateChange: (state) => {
@@ -158,9 +158,9 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
   const fraudMetrics = createFraudMetrics(metrics.registry);
   const fraudState = createFraudState(redis, (op) => fraudMetrics.stateErrors.inc({ op }));
   const scorer = opts.scorer ?? new Scorer({ state: fraudState, metrics: fraudMetrics });
-  const intake = new PostbackIntake({ config, sql, txSql, redis, metrics, log, breaker }, scorer);
+  const intake = new PostbackIntake({ config, sql, txSql, plannedSql, redis, metrics, log, breaker }, scorer);
   const resolve = opts.resolve ?? systemResolver;
-  const deliveries = new DeliveryWorker({ sql, txSql, catalog, log, registry: metrics.registry, config }, { resolve });
+  const deliveries = new DeliveryWorker({ sql, txSql, plannedSql, catalog, log, registry: metrics.registry, config }, { resolve });
   await deliveries.start();
   const pixelWriter = createPixelWriter(sql, metrics, log);
   const reconciler = new Reconciler({ sql, config, log });
@@ -185,7 +185,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     metrics,
     tokens: new TokenVerifier(sql, config.adminToken),
     clickWriter,
-    clickLookup: new ClickLookup(lookupSql, clickWriter),
+    clickLookup: new ClickLookup(plannedSql, clickWriter),
     redis,
     draining: false,
     async close() {
@@ -202,7 +202,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
       await fraudState.close();
       await redis?.quit().catch(() => undefined);
       await txSql.end({ timeout: 5 });
-      await lookupSql.end({ timeout: 5 });
+      await plannedSql.end({ timeout: 5 });
     },
   };
 }

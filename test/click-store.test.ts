@@ -10,7 +10,7 @@ import {
   type ClickRow,
 } from '../src/click/click-store.js';
 import { BatchWriter } from '../src/db/batch-writer.js';
-import { connect, isDatabaseUnavailable, LOOKUP_POOL_MAX, type Sql } from '../src/db/database.js';
+import { connect, isDatabaseUnavailable, PLANNED_POOL_MAX, type Sql } from '../src/db/database.js';
 import { ClickLookup } from '../src/click/click-lookup.js';
 import { freshDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -250,22 +250,22 @@ describe('click lookups for postbacks', () => {
       clickRow({ createdAt: new Date(now.getTime() - 400 * day) }), // older than every partition: the default one
     ];
     await batches.write(rows);
-    const lookupSql = connect(db.url, { max: LOOKUP_POOL_MAX, genericPlans: true });
+    const plannedSql = connect(db.url, { max: PLANNED_POOL_MAX, genericPlans: true });
     try {
       for (let i = 0; i < 7; i++) {
-        const found = await findClicks(lookupSql, [
+        const found = await findClicks(plannedSql, [
           ...rows.map((r) => ({ id: r.id, createdAt: r.createdAt, advertiserId: r.advertiserId })),
           // In the range of the others but not this click's time: not found.
           { id: (rows[0] as ClickRow).id, createdAt: (rows[1] as ClickRow).createdAt, advertiserId: (rows[0] as ClickRow).advertiserId },
         ]);
         expect(found.map((c) => c.id).sort()).toEqual(rows.map((r) => r.id).sort());
       }
-      const plans = await lookupSql<{ generic: number; custom: number }[]>`
+      const plans = await plannedSql<{ generic: number; custom: number }[]>`
         select coalesce(sum(generic_plans), 0)::int as generic, coalesce(sum(custom_plans), 0)::int as custom
         from pg_prepared_statements where statement like '%from clicks%'`;
       expect(plans[0]?.custom).toBe(0);
     } finally {
-      await lookupSql.end();
+      await plannedSql.end();
     }
   });
 

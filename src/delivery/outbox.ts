@@ -47,7 +47,7 @@ export function queueDeliveriesCtes(db: Sql | TxSql, source: postgres.Fragment, 
       from (${source}) as c
       left join publishers p on p.id = c.publisher_id
       where ${db.unsafe(PUBLISHER_WANTS_EVENT)}
-      returning id, conversion_id
+      returning id, conversion_id, publisher_id
     ), ${wokenCte(db, 'queued')}`;
 }
 
@@ -148,7 +148,7 @@ export async function enqueueStatusChange(tx: TxSql, conversion: { id: string; c
         from deliveries d where d.conversion_id = c.id and d.created_at >= c.created_at
       ) prior
       where c.id = ${conversion.id} and c.created_at = ${conversion.createdAt} and p.on_status_change and prior.last_sequence is not null and ${tx.unsafe(PUBLISHER_WANTS_EVENT)}
-      returning id
+      returning id, publisher_id
     ), ${wokenCte(tx, 'queued')}
     select queued.id from queued cross join woken`;
   return row?.id ?? null;

@@ -22,12 +22,19 @@ export async function wakeWorkers(db: Sql | TxSql): Promise<void> {
 
 
 /**
- * The same inside a statement, as a CTE named `woken` that sends the signal when the CTE `rows`
- * (named by the caller) has any row. PostgreSQL never runs a SELECT CTE that nothing reads, so the
- * statement must read `woken` (`cross join woken` works: it always has one row).
+ * The same inside a statement, as a CTE named `woken` that sends one signal per publisher of the
+ * CTE `rows` (named by the caller; it has a `publisher_id` column), the publisher's ID as payload: a
+ * worker that cannot take that publisher now (circuit open, at its cap) need not claim at all
+ * (`wakesFor`). PostgreSQL never runs a SELECT CTE that nothing reads, so the statement must read
+ * `woken` (`cross join woken` works: it always has one row).
  */
 export function wokenCte(db: Sql | TxSql, rows: string): postgres.Fragment {
   return db`woken as (
-      select count(pg_notify(${DELIVERIES_CHANNEL}, '')) as n from (select 1 from ${db.unsafe(rows)} limit 1) as any_row
+      select count(pg_notify(${DELIVERIES_CHANNEL}, publisher_id)) as n from (select distinct publisher_id from ${db.unsafe(rows)}) as publishers
     )`;
+}
+
+/** The publisher a wake-up names, or undefined when it names none (wakeWorkers: any may be due). */
+export function wakesFor(payload: string): string | undefined {
+  return payload === '' ? undefined : payload;
 }

@@ -13,7 +13,7 @@ import { CLAIM_BATCH, CONCURRENCY, resolveTimings, SWEEP_MIN_INTERVAL_MS } from 
 import { createDeliveryMetrics, type DeliveryMetrics } from './metrics.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { PublisherGate, type GateOptions } from './publisher-gate.js';
-import { DELIVERIES_CHANNEL } from './wake.js';
+import { DELIVERIES_CHANNEL, wakesFor } from './wake.js';
 import { claimDue, leaseOne, msUntilNextDue, releaseLeases, sweepExpired, type ClaimedDelivery, type LeaseOneResult } from './store.js';
 
 /**
@@ -43,6 +43,8 @@ export type WorkerDeps = {
   sql: Sql;
   /** Transactions (see TX_POOL_MAX in db/database.ts). */
   txSql: Sql;
+  /** The claims run here (PLANNED_POOL_MAX in db/database.ts); `sql` when absent. */
+  plannedSql?: Sql;
   catalog: Catalog;
   log: Logger;
   registry: Registry;
@@ -67,6 +69,7 @@ export class DeliveryWorker {
   readonly pollMs: number;
   readonly metrics: DeliveryMetrics;
   private readonly sql: Sql;
+  private readonly plannedSql: Sql;
   private readonly log: Logger;
   private readonly concurrency: number;
   private readonly claimBatch: number;
@@ -97,6 +100,7 @@ export class DeliveryWorker {
     // One abort listener per attempt in flight (removed when it ends), so the default cap of 10 is meaningless here.
     setMaxListeners(0, this.stopController.signal);
     this.sql = deps.sql;
+    this.plannedSql = deps.plannedSql ?? deps.sql;
     this.log = deps.log;
     this.concurrency = opts.concurrency ?? CONCURRENCY;
     this.claimBatch = opts.claimBatch ?? CLAIM_BATCH;
@@ -130,7 +134,7 @@ export class DeliveryWorker {
     if (this.started) return;
     this.started = true;
     // onlisten also fires after a reconnect, when notifications may have been missed.
-    const meta = await this.sql.listen(DELIVERIES_CHANNEL, () => this.wake(), () => this.wake());
+    const meta = await this.sql.listen(DELIVERIES_CHANNEL, (payload) => this.wakeFor(payload), () => this.wake());
     this.unlisten = meta.unlisten;
     this.wake();
   }
@@ -156,6 +160,20 @@ export class DeliveryWorker {
       this.log.warn({ inFlight: this.inFlight.size }, 'delivery worker stopped with PostgreSQL work unanswered; leases run out and those deliveries are retried');
     }
     await this.sender.close();
+  }
+
+  /**
+   * A NOTIFY: new deliveries for the publisher it names. One this node cannot take now costs no
+   * claim: the probe timer (circuit open) or a freed slot (at its cap) wakes the worker for it, as
+   * for the publisher's older deliveries, since `backlog` is set.
+   */
+  private wakeFor(payload: string): void {
+    const publisherId = wakesFor(payload);
+    if (publisherId !== undefined && this.gate.room(publisherId) === 0) {
+      this.backlog = true;
+      return;
+    }
+    this.wake();
   }
 
   wake(): void {
@@ -202,7 +220,7 @@ export class DeliveryWorker {
       }
       const want = Math.min(free, this.claimBatch);
       const limits = this.gate.limits();
-      const rows = await claimDue(this.sql, {
+      const rows = await claimDue(this.plannedSql, {
         workerId: this.id,
         leaseMs: this.leaseMs,
         want,
@@ -229,7 +247,7 @@ export class DeliveryWorker {
     // only an empty-handed cycle needs to ask when the next delivery falls due.
     this.backlog = claimedAny || blocked.length > 0;
     if (claimedAny) return this.schedule(this.pollMs);
-    const dueInMs = await msUntilNextDue(this.sql, blocked);
+    const dueInMs = await msUntilNextDue(this.plannedSql, blocked);
     const probeAt = this.gate.nextProbeAt();
     const probeInMs = probeAt === undefined ? Infinity : probeAt - Date.now();
     this.schedule(Math.min(dueInMs ?? Infinity, probeInMs, this.pollMs));

@@ -25,8 +25,14 @@ export { unavailableError };
  * offer's lane instead (cap-lanes.ts).
  */
 
-/** Few enough to leave most of the pool (POOL_MAX) to clicks, pixels, workers and admin reads. */
-const MAX_CONCURRENT_BATCHES = 4;
+/**
+ * Two: PostgreSQL's CPU per conversion falls with the group's size, and fewer groups in flight make
+ * bigger groups. Measured with `npm run bench -- --scenario postbacks` (10 connections): 4 groups
+ * gave 772 distinct postbacks/s at 1,242 µs of PostgreSQL CPU each (groups of 1.6), 1 gave 1,315/s
+ * at 441 µs (4.2), 2 gave 1,446/s at 470 µs (2.5). Two rather than one so that a group stuck on a
+ * lock (a txid being committed by another node) does not hold up every postback of this node.
+ */
+const MAX_CONCURRENT_BATCHES = 2;
 const MAX_BATCH = 64;
 type Waiting = WaitingPostback;
 
