@@ -48,6 +48,8 @@ export type Engine = {
   sql: Sql;
   /** Transactions only. */
   txSql: Sql;
+  /** The write path's hottest statements, on forced generic plans (PLANNED_POOL_MAX). */
+  plannedSql: Sql;
   log: Logger;
   /** Deadline and circuit breaker for every request-path wait on PostgreSQL (db/breaker.ts). */
   breaker: DatabaseBreaker;
@@ -179,6 +181,7 @@ export async function createEngine(config: Config, sql: Sql, log: Logger, opts: 
     reconciler,
     sql,
     txSql,
+    plannedSql,
     log,
     breaker,
     catalog,

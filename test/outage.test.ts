@@ -144,9 +144,11 @@ describe('PostgreSQL outage', { timeout: 60_000 }, () => {
   });
 
   it('replies lost after the commit: answered 503 (outcome unknown), and the retry is a duplicate, recorded once', async () => {
-    // The click lookup's pool (the one that asks for generic plans) keeps its answers, so postbacks get
-    // as far as their commit, whose answer is lost.
-    const { retries } = await outage('replies lost', () => proxy.loseReplies((startup) => startup.includes('force_generic_plan')));
+    // The pool that asks for generic plans keeps its answers to click lookups, so postbacks get as far
+    // as their commit, whose answer is lost: a connection of it goes deaf once it sends a commit (the
+    // one-statement commit's parameter names the click's time, `clk_at`; its text names conversion_txids).
+    const commits = (sent: Buffer) => sent.includes('"clk_at"') || sent.includes('conversion_txids');
+    const { retries } = await outage('replies lost', () => proxy.loseReplies((startup) => startup.includes('force_generic_plan'), commits));
     // Some of those commits reached PostgreSQL before the deadline gave up on them: their retry meets them.
     expect(retries.some((r) => r.body.duplicate === true)).toBe(true);
   });

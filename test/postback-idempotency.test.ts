@@ -182,7 +182,7 @@ describe('503 when PostgreSQL is gone', () => {
   it('answers 503 unavailable and acknowledges nothing', async () => {
     const clickid = await mintClick(t.app, offerId, pubId);
     await t.engine.clickWriter.flush();
-    await t.sql.end({ timeout: 1 });
+    await Promise.all([t.sql.end({ timeout: 1 }), t.engine.plannedSql.end({ timeout: 1 })]);
     const res = await get(`clickid=${clickid}&txid=${uniqueTx()}`);
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('unavailable');

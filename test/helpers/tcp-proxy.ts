@@ -11,13 +11,14 @@ import net from 'node:net';
  * - `restore()`: new connections are forwarded again. Black-holed connections stay silent forever, as
  *   flows a dead host held would: only the client can get rid of them.
  */
-export type TcpProxy = { port: number; refuse(): Promise<void>; blackhole(): void; loseReplies(spare?: (startup: Buffer) => boolean): void; restore(): Promise<void>; close(): Promise<void> };
+export type TcpProxy = { port: number; refuse(): Promise<void>; blackhole(): void; loseReplies(spare?: (startup: Buffer) => boolean, unlessSent?: (data: Buffer) => boolean): void; restore(): Promise<void>; close(): Promise<void> };
 
 type Flow = { client: net.Socket; upstream?: net.Socket; frozen: boolean; deaf: boolean; startup?: Buffer };
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let mode: 'open' | 'blackhole' | 'refuse' | 'lose_replies' = 'open';
   let spared: (startup: Buffer) => boolean = () => false;
+  let deafening: (data: Buffer) => boolean = () => false;
   const flows = new Set<Flow>();
   const onConnection = (client: net.Socket) => {
     const flow: Flow = { client, frozen: mode === 'blackhole', deaf: mode === 'lose_replies' };
@@ -40,6 +41,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         flow.startup = d;
         if (flow.deaf && spared(d)) flow.deaf = false;
       }
+      if (mode === 'lose_replies' && deafening(d)) flow.deaf = true;
       if (!flow.frozen) upstream.write(d);
     });
     upstream.on('data', (d) => {
@@ -63,10 +65,15 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       mode = 'blackhole';
       for (const f of flows) f.frozen = true;
     },
-    /** `spare` picks connections, by their startup message, that keep hearing PostgreSQL. */
-    loseReplies(spare = () => false) {
+    /**
+     * `spare` picks connections, by their startup message, that keep hearing PostgreSQL, until they
+     * send something `unlessSent` matches (a pool shared by statements of which only some must lose
+     * their answers).
+     */
+    loseReplies(spare = () => false, unlessSent = () => false) {
       mode = 'lose_replies';
       spared = spare;
+      deafening = unlessSent;
       for (const f of flows) f.deaf = !(f.startup && spare(f.startup));
     },
     async restore() {
