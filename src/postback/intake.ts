@@ -25,16 +25,20 @@ export class PostbackIntake {
       config: Config;
       sql: Sql;
       txSql: Sql;
-      /** The group commit's one statement runs here (PLANNED_POOL_MAX in db/database.ts); `sql` when absent. */
-      plannedSql?: Sql;
-      redis: RedisClient | undefined; metrics: Metrics; log: Logger; breaker: DatabaseBreaker },
+      /** The group commit's one statement runs here (PLANNED_POOL_MAX in db/database.ts). */
+      plannedSql: Sql;
+      redis: RedisClient | undefined;
+      metrics: Metrics;
+      log: Logger;
+      breaker: DatabaseBreaker;
+    },
     readonly scorer: PostbackScorer,
   ) {
     this.recent = new RecentCache(deps.redis);
     this.rateLimits = new PostbackRateLimits(deps.redis, deps.config.addressRateLimitPerS);
     this.attempts = new AttemptLog(deps.sql, deps.metrics, deps.log);
     this.breaker = deps.breaker;
-    this.committer = new GroupCommitter(deps.plannedSql ?? deps.sql, deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log, undefined, deps.breaker);
+    this.committer = new GroupCommitter(deps.plannedSql, deps.txSql, deps.config.refireWindowS, deps.metrics, deps.log, undefined, deps.breaker);
   }
 
   async close(): Promise<void> {
